@@ -1,0 +1,168 @@
+"""Load the implementation under test, so that a broken kata breaks only itself.
+
+Tests never import `katas` directly. `load_kata("k01_polynomial")` returns a stand-in that
+imports <impl dir>/k01_polynomial.py the first time a test touches it. If that file does not
+parse, raises at import, never finishes importing, changes global torch state or lacks a
+name, the test that touched it fails with a message naming the file and line, and so does
+every other test of that kata. Nothing is raised at collection, so every other kata runs.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+import traceback
+from pathlib import Path
+
+import pytest
+
+from coach import torch_state
+
+_impl_dir: Path | None = None
+_loaded: dict[str, object] = {}  # module name -> module, or the failure message
+
+
+def set_impl_dir(path: Path) -> None:
+    global _impl_dir
+    _impl_dir = path
+    _loaded.clear()
+
+
+def impl_dir() -> Path:
+    if _impl_dir is None:
+        raise RuntimeError("coach.plugin is not active: run the tests with pytest from the repo")
+    return _impl_dir
+
+
+def display_path(path: Path) -> str:
+    """The path as the learner knows it: relative to where they stand, if it can be."""
+    try:
+        return os.path.relpath(path)
+    except ValueError:  # another drive on Windows
+        return str(path)
+
+
+def source_line(path: Path, lineno: int | None) -> str:
+    try:
+        return path.read_text(encoding="utf-8").splitlines()[lineno - 1].strip()
+    except (OSError, IndexError, TypeError, UnicodeDecodeError):
+        return ""
+
+
+def _deepest_frame_in(tb, path: Path):
+    """(line number, code) of the last traceback frame inside `path`, or (None, '')."""
+    found = (None, "")
+    for frame in traceback.extract_tb(tb):
+        if Path(frame.filename) == path:
+            found = (frame.lineno, (frame.line or "").strip())
+    return found
+
+
+def _import(name: str, path: Path):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    saved_flag = sys.dont_write_bytecode
+    sys.dont_write_bytecode = True  # keep the learner's folder free of __pycache__
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        sys.modules.pop(name, None)
+        raise
+    finally:
+        sys.dont_write_bytecode = saved_flag
+    return module
+
+
+def _load(name: str):
+    path = impl_dir() / f"{name}.py"
+    shown = display_path(path)
+    if not path.is_file():
+        return (
+            f"{shown} does not exist. The tests look for the {name} kata there "
+            f"(--impl / KATAS_IMPL chose {display_path(impl_dir())}). Restore the file with "
+            f"`git checkout -- {shown}` if you deleted it by accident."
+        )
+    before = torch_state.snapshot()
+    try:
+        module = _import(name, path)
+    except SyntaxError as error:
+        where = f"{shown}, line {error.lineno}"
+        text = (error.text or "").rstrip("\n")
+        caret = ""
+        if text and error.offset:
+            caret = "\n    " + " " * (error.offset - 1 - (len(text) - len(text.lstrip()))) + "^"
+        return (
+            f"{where}: Python cannot read this file ({error.msg}).\n"
+            f"    {text.strip()}{caret}\n"
+            f"Fix the syntax there; until then none of this kata's tests can run."
+        )
+    except pytest.fail.Exception as error:  # pytest-timeout fired during the import
+        lineno, code = _deepest_frame_in(error.__traceback__, path)
+        where = f"{shown}:{lineno}" if lineno else shown
+        return (
+            f"Importing {shown} never finished: it was still running at {where} "
+            f"({code}) when the time limit struck. Code at the top level of the file runs "
+            f"on import; is there an endless loop outside any function?"
+        )
+    except Exception as error:
+        lineno, code = _deepest_frame_in(error.__traceback__, path)
+        where = f"{shown}:{lineno}" if lineno else shown
+        return (
+            f"Importing {shown} raised {type(error).__name__}: {error}\n"
+            f"    at {where}: {code}\n"
+            f"Code at the top level of the file runs on import; fix it so the file loads."
+        )
+    except SystemExit as error:
+        lineno, code = _deepest_frame_in(error.__traceback__, path)
+        return (
+            f"Importing {shown} called exit() at {shown}:{lineno} ({code}). "
+            f"A kata file must not stop Python; remove that call."
+        )
+    finally:
+        after = torch_state.snapshot()
+        torch_state.restore(before)
+    changed = torch_state.changes(before, after)
+    if changed:
+        return torch_state.describe(changed, path, shown, f"Importing {shown}")
+    return module
+
+
+def load_module(name: str):
+    """The kata module under test, or a test failure that explains why it cannot load."""
+    if name not in _loaded:
+        _loaded[name] = _load(name)
+    result = _loaded[name]
+    if isinstance(result, str):
+        pytest.fail(result, pytrace=False)
+    return result
+
+
+class KataModule:
+    """Stands in for a kata module; imports it when a test first uses it."""
+
+    def __init__(self, name: str):
+        self._name = name
+
+    def __getattr__(self, attr: str):
+        if attr.startswith("__"):
+            raise AttributeError(attr)
+        module = load_module(self._name)
+        try:
+            return getattr(module, attr)
+        except AttributeError:
+            shown = display_path(Path(module.__file__))
+            pytest.fail(
+                f"{shown} has no `{attr}`. The tests call {self._name}.{attr}(...): "
+                f"keep the function's name and signature as the stub gives them "
+                f"(`git diff {shown}` shows what changed).",
+                pytrace=False,
+            )
+
+    def __repr__(self) -> str:
+        return f"<kata {self._name} from {display_path(impl_dir())}>"
+
+
+def load_kata(name: str) -> KataModule:
+    return KataModule(name)

@@ -1,0 +1,211 @@
+"""The pytest plugin behind every kata run (loaded by the root conftest.py).
+
+- `--impl DIR` / `KATAS_IMPL=DIR` chooses the implementation under test (default: katas).
+- Each test starts from the same torch seed as pytest-randomly's, so `--randomly-seed=N`
+  reproduces a failure, and from the same global torch settings.
+- A test that leaves a global torch setting changed fails, and the setting is put back.
+- A stub that is not written yet, or code that runs out of time, gets a short report that
+  names the learner's file and line instead of a long traceback.
+- `--coach-json FILE` writes every test's outcome for the coach's commands and graders.
+- The run ends with one line per kata and the next thing to do.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from pathlib import Path
+
+import pytest
+import torch
+
+from coach import loader, registry, report, torch_state
+
+DEFAULT_SEED = 1234  # used when pytest-randomly is switched off
+_outcomes: dict[str, tuple] = {}  # test id -> (kata name, outcome, message)
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("autograd-katas")
+    group.addoption(
+        "--impl",
+        default=None,
+        help="folder holding the kata modules to test (default: $KATAS_IMPL or katas)",
+    )
+    group.addoption("--coach-json", default=None, help="write each test's outcome to this file")
+    group.addoption(
+        "--coach-summary",
+        default="on",
+        choices=("on", "off"),
+        help="print the per-kata summary at the end",
+    )
+
+
+def resolve_impl(config) -> Path:
+    chosen = config.getoption("--impl") or os.environ.get("KATAS_IMPL") or "katas"
+    candidates = [Path(chosen)]
+    if not Path(chosen).is_absolute():
+        candidates.append(Path(config.rootpath) / chosen)
+    for candidate in candidates:
+        if candidate.is_dir():
+            return candidate.resolve()
+    raise pytest.UsageError(
+        f"--impl {chosen}: no such folder (looked in {Path.cwd()} and {config.rootpath})."
+    )
+
+
+def pytest_configure(config):
+    loader.set_impl_dir(resolve_impl(config))
+    _outcomes.clear()
+
+
+def pytest_report_header(config):
+    return f"kata implementation under test: {loader.display_path(loader.impl_dir())}"
+
+
+def _seed(config) -> int:
+    seed = getattr(config.option, "randomly_seed", None)
+    return seed if isinstance(seed, int) else DEFAULT_SEED
+
+
+@pytest.fixture
+def rng(request) -> random.Random:
+    """A random source for test inputs: the same numbers for the same --randomly-seed."""
+    return random.Random(f"{_seed(request.config)}:{request.node.nodeid}")
+
+
+def _kata_path(item) -> Path | None:
+    kata = registry.kata_of_test_path(str(item.path))
+    return loader.impl_dir() / f"{kata.name}.py" if kata else None
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    torch.manual_seed(_seed(item.config))
+    before = torch_state.snapshot()
+    failure = None
+    try:
+        result = yield
+    except BaseException as error:
+        failure = error
+    after = torch_state.snapshot()
+    torch_state.restore(before)
+    changed = torch_state.changes(before, after)
+    if changed:
+        path = _kata_path(item)
+        message = torch_state.describe(
+            changed, path, loader.display_path(path) if path else "", f"{item.name}"
+        )
+        if failure is not None:
+            message += f"\n(The test also failed: {type(failure).__name__}: {failure})"
+        pytest.fail(message, pytrace=False)
+    if failure is not None:
+        raise failure
+    return result
+
+
+def _learner_frame(excinfo, item):
+    """(path, line number, code) of the deepest frame in the learner's kata file."""
+    path = _kata_path(item)
+    if path is None:
+        return None
+    found = None
+    for entry in excinfo.traceback:
+        if Path(str(entry.path)) == path:
+            found = entry
+    if found is None:
+        return None
+    lineno = found.lineno + 1
+    return path, lineno, loader.source_line(path, lineno)
+
+
+def _function_name(excinfo, path) -> str:
+    names = [entry.name for entry in excinfo.traceback if Path(str(entry.path)) == path]
+    return names[-1] if names else "this function"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    rep = yield
+    if call.excinfo is None or rep.when != "call":
+        return rep
+    frame = _learner_frame(call.excinfo, item)
+    if frame is None:
+        return rep
+    path, lineno, code = frame
+    shown = f"{loader.display_path(path)}:{lineno}"
+    if call.excinfo.errisinstance(NotImplementedError):
+        name = _function_name(call.excinfo, path)
+        rep.longrepr = f"{name}() is not written yet ({shown}). {call.excinfo.value}".strip()
+        rep.coach_not_started = True
+    elif call.excinfo.errisinstance(pytest.fail.Exception) and "Timeout" in str(call.excinfo.value):
+        limit = item.config.getini("timeout") or "the time limit"
+        rep.longrepr = (
+            f"Your code was still running after {limit} s, at {shown}: {code}\n"
+            f"An endless loop? Check that the loop's condition eventually becomes false "
+            f"(or that `range(...)` gets the count you meant)."
+        )
+        rep.sections = [s for s in rep.sections if "stderr" not in s[0]]
+    return rep
+
+
+def pytest_runtest_logreport(report):
+    """Keep one outcome per test: the call's, or the setup/teardown error that replaced it."""
+    if report.when == "call":
+        outcome = report.outcome
+    elif report.failed:
+        outcome = "error"
+    elif report.skipped and report.when == "setup":
+        outcome = "skipped"
+    else:
+        return
+    earlier = _outcomes.get(report.nodeid)
+    if report.when == "teardown" and earlier and earlier[1] != "passed":
+        return  # the test had already failed: keep that message
+    kata = registry.kata_of_test_path(report.fspath)
+    message = "" if outcome == "passed" else _message(report)
+    _outcomes[report.nodeid] = (kata.name if kata else None, outcome, message)
+
+
+def _message(report) -> str:
+    longrepr = report.longrepr
+    if isinstance(longrepr, str):
+        return longrepr
+    if isinstance(longrepr, tuple):  # a skip: (file, line, reason)
+        return str(longrepr[-1])
+    crash = getattr(longrepr, "reprcrash", None)
+    if crash is not None:
+        return crash.message
+    return str(longrepr)
+
+
+def pytest_collectreport(report):
+    if report.failed:
+        kata = registry.kata_of_test_path(report.fspath)
+        _outcomes[report.nodeid or report.fspath] = (
+            kata.name if kata else None,
+            "error",
+            f"collection failed: {_message(report)}",
+        )
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    outcomes = _outcomes
+    if config.getoption("--coach-json"):
+        records = [
+            {"nodeid": nodeid, "kata": kata, "outcome": outcome, "message": message}
+            for nodeid, (kata, outcome, message) in sorted(outcomes.items())
+        ]
+        Path(config.getoption("--coach-json")).write_text(
+            json.dumps({"impl": str(loader.impl_dir()), "tests": records}, indent=2)
+        )
+    if config.getoption("--coach-summary") == "on" and outcomes:
+        progress = report.Progress.from_outcomes(outcomes.items())
+        terminalreporter.write_line("")
+        for line in report.render(progress, impl=loader.impl_dir(), color=_use_color(config)):
+            terminalreporter.write_line(line)
+
+
+def _use_color(config) -> bool:
+    return config.get_terminal_writer().hasmarkup

@@ -1,0 +1,109 @@
+"""Where the learner stands: one line per kata, a progress bar and the next step.
+
+Built from per-test outcomes (kata name, outcome, message), so the end of `make test`,
+`make progress`, `make next` and the graders all tell the same story.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from coach import registry
+
+GREEN, RED, DIM, BOLD, RESET = "\033[32m", "\033[31m", "\033[2m", "\033[1m", "\033[0m"
+
+
+@dataclass
+class KataResult:
+    kata: registry.Kata
+    passed: int = 0
+    total: int = 0
+    failures: list[tuple[str, str]] = field(default_factory=list)  # (test id, message)
+
+    @property
+    def ran(self) -> bool:
+        return self.total > 0
+
+    @property
+    def green(self) -> bool:
+        return self.ran and self.passed == self.total
+
+
+@dataclass
+class Progress:
+    results: list[KataResult]
+
+    @classmethod
+    def from_outcomes(cls, outcomes) -> Progress:
+        """outcomes: iterable of (test id, (kata name, outcome, message))."""
+        by_name = {kata.name: KataResult(kata) for kata in registry.KATAS}
+        for test_id, (kata_name, outcome, message) in outcomes:
+            result = by_name.get(kata_name)
+            if result is None:
+                continue
+            result.total += 1
+            if outcome == "passed":
+                result.passed += 1
+            else:
+                result.failures.append((test_id, message))
+        return cls([by_name[kata.name] for kata in registry.KATAS])
+
+    @property
+    def ran(self) -> list[KataResult]:
+        return [result for result in self.results if result.ran]
+
+    def next_red(self) -> KataResult | None:
+        return next((result for result in self.ran if not result.green), None)
+
+
+def _paint(text: str, colour: str, color: bool) -> str:
+    return f"{colour}{text}{RESET}" if color else text
+
+
+def bar(done: int, total: int, width: int = 20) -> str:
+    filled = round(width * done / total) if total else 0
+    return "[" + "#" * filled + "." * (width - filled) + "]"
+
+
+def render(progress: Progress, impl: Path, color: bool = False) -> list[str]:
+    ran = progress.ran
+    if not ran:
+        return []
+    lines = [_paint("Katas", BOLD, color) + f" ({_relative(impl)}):"]
+    for result in ran:
+        kata = result.kata
+        state = _paint("green", GREEN, color) if result.green else _paint("red  ", RED, color)
+        lines.append(
+            f"  {state}  {kata.name:<20} {kata.title:<34} {result.passed:>2}/{result.total} tests"
+        )
+    green = sum(result.green for result in ran)
+    lines.append(f"  {bar(green, len(ran))} {green}/{len(ran)} katas green")
+    lines.extend(next_step(progress, impl))
+    return lines
+
+
+def next_step(progress: Progress, impl: Path) -> list[str]:
+    red = progress.next_red()
+    if red is None:
+        everything = len(progress.ran) == len(registry.KATAS)
+        if everything:
+            return ["All katas green. Well done: compare with solutions/ to see another way."]
+        return ["These katas are green. Run `make test` to see all of them."]
+    test_id, message = red.failures[0]
+    first_line = message.strip().splitlines()[0] if message.strip() else "failed"
+    return [
+        f"Next: {red.kata.name} ({red.kata.title}). Edit {_relative(impl / red.kata.name)}.py,"
+        f" then run `make test K={red.kata.number}`.",
+        f"  First failing test: {test_id.split('::')[-1]}",
+        f"  {first_line}",
+    ]
+
+
+def _relative(path: Path) -> str:
+    import os
+
+    try:
+        return os.path.relpath(path)
+    except ValueError:
+        return str(path)

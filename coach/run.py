@@ -1,0 +1,38 @@
+"""`make test [K=3]`: the learner's run of the kata tests."""
+
+from __future__ import annotations
+
+import sys
+
+from coach import registry
+from coach.bootstrap import ROOT
+
+LEARNER_FLAGS = ["-q", "--tb=short", "-p", "no:cacheprovider"]
+
+
+def test_files(selectors: list[str]) -> list[str]:
+    """Test files for the chosen katas (all of them when none is chosen)."""
+    katas = [registry.find(s) for s in selectors] if selectors else list(registry.KATAS)
+    return [str(ROOT / kata.test_file) for kata in katas]
+
+
+def split_args(rest: list[str]) -> tuple[list[str], list[str]]:
+    """Kata selectors ("3", "k03") first; anything from the first option on goes to pytest."""
+    selectors: list[str] = []
+    for index, arg in enumerate(rest):
+        if arg.startswith("-"):
+            return selectors, rest[index:]
+        selectors.append(arg)
+    return selectors, []
+
+
+def test(rest: list[str]) -> int:
+    import pytest
+
+    selectors, pytest_args = split_args(rest)
+    try:
+        files = test_files(selectors)
+    except LookupError as error:
+        print(error, file=sys.stderr)
+        return 2
+    return int(pytest.main([*LEARNER_FLAGS, *files, *pytest_args]))

@@ -1,0 +1,126 @@
+"""Global torch settings that one kata must not leak into the next.
+
+A learner's file can flip a process-wide switch (grad mode off, float64 by default, one
+thread, ...). The plugin snapshots these around every import and every test, puts them
+back, and fails the kata that changed them, pointing at the line that did it.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+
+@dataclass(frozen=True)
+class Setting:
+    label: str  # how a learner would name it
+    read: object  # () -> value
+    write: object  # (value) -> None
+    setters: tuple[str, ...]  # call names in source code that change it
+    advice: str
+
+
+SETTINGS = (
+    Setting(
+        "grad mode",
+        torch.is_grad_enabled,
+        torch.set_grad_enabled,
+        ("set_grad_enabled", "_set_grad_enabled", "__enter__"),
+        "turn it off only inside `with torch.no_grad():`, which turns it back on by itself",
+    ),
+    Setting(
+        "inference mode",
+        torch.is_inference_mode_enabled,
+        torch._C._set_inference_mode_enabled,  # no public setter
+        ("inference_mode", "_set_inference_mode_enabled", "__enter__"),
+        "use `with torch.inference_mode():` so it ends with the block",
+    ),
+    Setting(
+        "default dtype",
+        torch.get_default_dtype,
+        torch.set_default_dtype,
+        ("set_default_dtype", "set_default_tensor_type"),
+        "ask for a dtype where you need it (`torch.tensor(x, dtype=torch.float64)`)"
+        " instead of changing the default for everyone",
+    ),
+    Setting(
+        "default device",
+        torch.get_default_device,
+        torch.set_default_device,
+        ("set_default_device",),
+        "pass `device=` to the tensors that need it",
+    ),
+    Setting(
+        "number of threads",
+        torch.get_num_threads,
+        torch.set_num_threads,
+        ("set_num_threads",),
+        "leave the thread count alone; the katas are far too small to need it",
+    ),
+    Setting(
+        "anomaly detection",
+        torch.is_anomaly_enabled,
+        torch.autograd.set_detect_anomaly,
+        ("set_detect_anomaly", "detect_anomaly", "_set_anomaly_enabled"),
+        "use `with torch.autograd.detect_anomaly():` while debugging, then remove it",
+    ),
+    Setting(
+        "deterministic algorithms",
+        torch.are_deterministic_algorithms_enabled,
+        torch.use_deterministic_algorithms,
+        ("use_deterministic_algorithms",),
+        "leave it as you found it",
+    ),
+)
+
+
+def snapshot() -> tuple:
+    return tuple(setting.read() for setting in SETTINGS)
+
+
+def restore(saved: tuple) -> None:
+    for setting, value in zip(SETTINGS, saved):
+        if setting.read() != value:
+            setting.write(value)
+
+
+def changes(before: tuple, after: tuple) -> list[tuple[Setting, object, object]]:
+    return [(s, b, a) for s, b, a in zip(SETTINGS, before, after) if b != a]
+
+
+def lines_calling(path: Path, names: tuple[str, ...]) -> list[tuple[int, str]]:
+    """Lines of a source file that call any of `names` (as f(...) or x.f(...))."""
+    try:
+        source = path.read_text(encoding="utf-8")
+        tree = ast.parse(source)
+    except (OSError, SyntaxError, ValueError):
+        return []
+    text_lines = source.splitlines()
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            func = node.func
+            called = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+            if called in names and called != "__enter__":
+                found.add(node.lineno)
+            elif called == "__enter__" and "__enter__" in names:
+                found.add(node.lineno)  # torch.no_grad().__enter__() without the exit
+    return [(n, text_lines[n - 1].strip()) for n in sorted(found)]
+
+
+def describe(changed, path: Path | None, display: str, during: str) -> str:
+    """A learner-facing account of what changed, and where it probably happened."""
+    parts = []
+    for setting, before, after in changed:
+        parts.append(
+            f"{during} changed torch's global {setting.label} from {before} to {after} "
+            f"and left it that way. That setting is shared by every kata and every test, "
+            f"so the change is undone and this test fails: {setting.advice}."
+        )
+        suspects = lines_calling(path, setting.setters) if path else []
+        for lineno, text in suspects[:3]:
+            parts.append(f"  {display}:{lineno}: {text}")
+    return "\n".join(parts)
