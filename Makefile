@@ -3,10 +3,27 @@
 PYTHON ?= python3
 COACH = $(PYTHON) -m coach
 
-.PHONY: test check bench
-test:  ## run the katas' tests: all, or one with K=3
+.PHONY: test progress next hint predict watch solution plots graph check bench
+test:     ## run the katas' tests: all, or one with K=3
 	@$(COACH) test $(K)
-check: ## the project's own test: solutions green, stubs red, linters clean
+progress: ## every kata, green or red, and the next one
+	@$(COACH) progress
+next:     ## the first red kata, its first failing test, what to edit
+	@$(COACH) next
+hint:     ## one more hint for kata K (make hint K=3)
+	@$(COACH) hint $(K)
+predict:  ## predict what torch does, then see it (make predict K=3)
+	@$(COACH) predict $(K)
+watch:    ## re-run the tests on every save (all, or K=3)
+	@$(COACH) watch $(K)
+solution: ## the reference next to your code, once kata K is green
+	@$(COACH) solution $(K)
+plots:    ## PNG pictures from your code: training curve, backward graphs
+	@$(COACH) plots
+graph:    ## kata K's backward graph as text (make graph K=2)
+	@$(COACH) graph $(K)
+
+check:    ## the project's own test: solutions green, stubs red, linters clean
 	@$(COACH) check
-bench: ## time the suite on solutions/ against `import torch`
+bench:    ## time the suite on solutions/ against `import torch`
 	@$(COACH) bench

@@ -16,6 +16,14 @@ COMMANDS = {
     "test": ("learner", "coach.run:test", "run the katas' tests (all, or one with K)"),
     "check": ("dev", "coach.check:main", "the project's own test: solutions green, stubs red"),
     "bench": ("dev", "coach.bench:main", "time the suite against `import torch`"),
+    "progress": ("learner", "coach.progress:progress", "every kata: green or red; what is next"),
+    "next": ("learner", "coach.progress:next_kata", "the first red kata and what to edit"),
+    "hint": ("learner", "coach.hints:main", "one more hint for a kata (K=3)"),
+    "predict": ("learner", "coach.predict:main", "predict, then see what torch does (K=3)"),
+    "watch": ("learner", "coach.watch:main", "re-run a kata's tests on every save"),
+    "solution": ("learner", "coach.solution:main", "the reference next to yours, once green"),
+    "plots": ("learner", "coach.plots:main", "draw the training curve and backward graphs"),
+    "graph": ("learner", "coach.graph:main", "print a kata's backward graph as text (K=2)"),
 }
 
 

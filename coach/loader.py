@@ -38,9 +38,10 @@ def impl_dir() -> Path:
 def display_path(path: Path) -> str:
     """The path as the learner knows it: relative to where they stand, if it can be."""
     try:
-        return os.path.relpath(path)
+        relative = os.path.relpath(path)
     except ValueError:  # another drive on Windows
         return str(path)
+    return str(path) if relative.startswith("..") else relative
 
 
 def source_line(path: Path, lineno: int | None) -> str:

@@ -23,7 +23,7 @@ import torch
 from coach import loader, registry, report, torch_state
 
 DEFAULT_SEED = 1234  # used when pytest-randomly is switched off
-_outcomes: dict[str, tuple] = {}  # test id -> (kata name, outcome, message)
+_outcomes: dict[str, tuple] = {}  # test id -> (kata name, outcome, message, line)
 
 
 def pytest_addoption(parser):
@@ -42,17 +42,22 @@ def pytest_addoption(parser):
     )
 
 
-def resolve_impl(config) -> Path:
-    chosen = config.getoption("--impl") or os.environ.get("KATAS_IMPL") or "katas"
+def resolve_impl_path(chosen: str | None, rootpath: Path) -> Path:
+    """The implementation folder: --impl, else $KATAS_IMPL, else katas/ (cwd, then root)."""
+    chosen = chosen or os.environ.get("KATAS_IMPL") or "katas"
     candidates = [Path(chosen)]
     if not Path(chosen).is_absolute():
-        candidates.append(Path(config.rootpath) / chosen)
+        candidates.append(Path(rootpath) / chosen)
     for candidate in candidates:
         if candidate.is_dir():
             return candidate.resolve()
     raise pytest.UsageError(
-        f"--impl {chosen}: no such folder (looked in {Path.cwd()} and {config.rootpath})."
+        f"--impl {chosen}: no such folder (looked in {Path.cwd()} and {rootpath})."
     )
+
+
+def resolve_impl(config) -> Path:
+    return resolve_impl_path(config.getoption("--impl"), config.rootpath)
 
 
 def pytest_configure(config):
@@ -165,7 +170,8 @@ def pytest_runtest_logreport(report):
         return  # the test had already failed: keep that message
     kata = registry.kata_of_test_path(report.fspath)
     message = "" if outcome == "passed" else _message(report)
-    _outcomes[report.nodeid] = (kata.name if kata else None, outcome, message)
+    line = report.location[1] if report.location else 0
+    _outcomes[report.nodeid] = (kata.name if kata else None, outcome, message, line)
 
 
 def _message(report) -> str:
@@ -187,21 +193,24 @@ def pytest_collectreport(report):
             kata.name if kata else None,
             "error",
             f"collection failed: {_message(report)}",
+            0,
         )
+
+
+def pytest_sessionfinish(session):
+    target = session.config.getoption("--coach-json")
+    if target:
+        records = [
+            {"nodeid": nodeid, "kata": kata, "outcome": outcome, "message": message, "line": line}
+            for nodeid, (kata, outcome, message, line) in sorted(_outcomes.items())
+        ]
+        payload = {"impl": str(loader.impl_dir()), "tests": records}
+        Path(target).write_text(json.dumps(payload, indent=2), encoding="utf-8")
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
-    outcomes = _outcomes
-    if config.getoption("--coach-json"):
-        records = [
-            {"nodeid": nodeid, "kata": kata, "outcome": outcome, "message": message}
-            for nodeid, (kata, outcome, message) in sorted(outcomes.items())
-        ]
-        Path(config.getoption("--coach-json")).write_text(
-            json.dumps({"impl": str(loader.impl_dir()), "tests": records}, indent=2)
-        )
-    if config.getoption("--coach-summary") == "on" and outcomes:
-        progress = report.Progress.from_outcomes(outcomes.items())
+    if config.getoption("--coach-summary") == "on" and _outcomes:
+        progress = report.Progress.from_outcomes(_outcomes.items())
         terminalreporter.write_line("")
         for line in report.render(progress, impl=loader.impl_dir(), color=_use_color(config)):
             terminalreporter.write_line(line)

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from coach import registry
+from coach.loader import display_path
 
 GREEN, RED, DIM, BOLD, RESET = "\033[32m", "\033[31m", "\033[2m", "\033[1m", "\033[0m"
 
@@ -19,7 +20,7 @@ class KataResult:
     kata: registry.Kata
     passed: int = 0
     total: int = 0
-    failures: list[tuple[str, str]] = field(default_factory=list)  # (test id, message)
+    failures: list[tuple[int, str, str]] = field(default_factory=list)  # (line, test id, message)
 
     @property
     def ran(self) -> bool:
@@ -36,9 +37,9 @@ class Progress:
 
     @classmethod
     def from_outcomes(cls, outcomes) -> Progress:
-        """outcomes: iterable of (test id, (kata name, outcome, message))."""
+        """outcomes: iterable of (test id, (kata name, outcome, message, line in test file))."""
         by_name = {kata.name: KataResult(kata) for kata in registry.KATAS}
-        for test_id, (kata_name, outcome, message) in outcomes:
+        for test_id, (kata_name, outcome, message, line) in outcomes:
             result = by_name.get(kata_name)
             if result is None:
                 continue
@@ -46,8 +47,18 @@ class Progress:
             if outcome == "passed":
                 result.passed += 1
             else:
-                result.failures.append((test_id, message))
+                result.failures.append((line, test_id, message))
+        for result in by_name.values():
+            result.failures.sort()  # in the order the test file teaches, not the run order
         return cls([by_name[kata.name] for kata in registry.KATAS])
+
+    @classmethod
+    def from_json(cls, payload: dict) -> Progress:
+        """From the file that `pytest --coach-json FILE` writes."""
+        return cls.from_outcomes(
+            (t["nodeid"], (t["kata"], t["outcome"], t["message"], t.get("line", 0)))
+            for t in payload["tests"]
+        )
 
     @property
     def ran(self) -> list[KataResult]:
@@ -90,7 +101,7 @@ def next_step(progress: Progress, impl: Path) -> list[str]:
         if everything:
             return ["All katas green. Well done: compare with solutions/ to see another way."]
         return ["These katas are green. Run `make test` to see all of them."]
-    test_id, message = red.failures[0]
+    _, test_id, message = red.failures[0]
     first_line = message.strip().splitlines()[0] if message.strip() else "failed"
     return [
         f"Next: {red.kata.name} ({red.kata.title}). Edit {_relative(impl / red.kata.name)}.py,"
@@ -101,9 +112,4 @@ def next_step(progress: Progress, impl: Path) -> list[str]:
 
 
 def _relative(path: Path) -> str:
-    import os
-
-    try:
-        return os.path.relpath(path)
-    except ValueError:
-        return str(path)
+    return display_path(path)

@@ -7,7 +7,7 @@ import sys
 from coach import registry
 from coach.bootstrap import ROOT
 
-LEARNER_FLAGS = ["-q", "--tb=short", "-p", "no:cacheprovider"]
+LEARNER_FLAGS = ["-q", "--tb=short", "-rN", "-p", "no:cacheprovider"]
 
 
 def test_files(selectors: list[str]) -> list[str]:

@@ -32,13 +32,6 @@ SETTINGS = (
         "turn it off only inside `with torch.no_grad():`, which turns it back on by itself",
     ),
     Setting(
-        "inference mode",
-        torch.is_inference_mode_enabled,
-        torch._C._set_inference_mode_enabled,  # no public setter
-        ("inference_mode", "_set_inference_mode_enabled", "__enter__"),
-        "use `with torch.inference_mode():` so it ends with the block",
-    ),
-    Setting(
         "default dtype",
         torch.get_default_dtype,
         torch.set_default_dtype,

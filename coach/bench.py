@@ -1,0 +1,52 @@
+"""`make bench`: how much the suite costs beyond importing torch.
+
+Times `python -c "import torch"` (the floor) and the whole suite on solutions/ the way a
+learner runs it, several times each, alternating, and reports the medians and their ratio.
+"""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+import time
+
+from coach import registry
+from coach.bootstrap import ROOT
+
+AIM = 2.0
+
+
+def wall_time(command: list[str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(command, cwd=ROOT, check=True, capture_output=True)
+    return time.perf_counter() - start
+
+
+def main(rest: list[str]) -> int:
+    runs = int(rest[0]) if rest else 7
+    floor = [sys.executable, "-c", "import torch"]
+    suite = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "--impl",
+        "solutions",
+        *[kata.test_file for kata in registry.KATAS],
+    ]
+    wall_time(floor)  # warm the file cache before measuring
+    floor_times, suite_times = [], []
+    for _ in range(runs):
+        floor_times.append(wall_time(floor))
+        suite_times.append(wall_time(suite))
+    floor_median = statistics.median(floor_times)
+    suite_median = statistics.median(suite_times)
+    ratio = suite_median / floor_median
+    print(f"import torch          median {floor_median:.3f} s over {runs} runs")
+    print(f"suite on solutions/   median {suite_median:.3f} s over {runs} runs")
+    verdict = "within" if ratio <= AIM else "ABOVE"
+    print(f"ratio                 {ratio:.2f} ({verdict} the aim of {AIM:.1f})")
+    return 0

@@ -1,0 +1,170 @@
+"""A broken kata breaks only itself.
+
+Each scenario copies solutions/ to a scratch folder, breaks some katas in one way each, runs
+the kata suite on it in a fresh pytest process and reads the per-test outcomes. The broken
+katas must fail every test, with a message naming the file and the line; the others must
+pass every test; collection must never abort.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from coach import registry
+
+ROOT = Path(__file__).resolve().parent.parent
+K1, K2, K3, K4, K5 = (kata.name for kata in registry.KATAS[:5])
+
+
+def run_suite(impl: Path, *extra: str) -> dict[str, list[dict]]:
+    """Run every kata's tests on `impl`; outcomes grouped by kata."""
+    report = impl / "outcomes.json"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            *[kata.test_file for kata in registry.KATAS],
+            "--impl",
+            str(impl),
+            "--coach-json",
+            str(report),
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            *extra,
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        check=False,
+    )
+    by_kata: dict[str, list[dict]] = {kata.name: [] for kata in registry.KATAS}
+    for test in json.loads(report.read_text())["tests"]:
+        by_kata[test["kata"]].append(test)
+    return by_kata
+
+
+def make_impl(tmp_path: Path, replacements: dict[str, str]) -> Path:
+    impl = tmp_path / "impl"
+    shutil.copytree(ROOT / "solutions", impl, ignore=shutil.ignore_patterns("__pycache__"))
+    for name, source in replacements.items():
+        (impl / f"{name}.py").write_text(source)
+    return impl
+
+
+def append(name: str, code: str) -> str:
+    return (ROOT / "solutions" / f"{name}.py").read_text() + code
+
+
+def assert_all_fail(tests: list[dict], *fragments: str) -> None:
+    assert tests, "no tests ran for this kata"
+    for test in tests:
+        assert test["outcome"] == "failed", test
+        for fragment in fragments:
+            assert fragment in test["message"], (fragment, test["message"])
+
+
+def assert_all_pass(tests: list[dict]) -> None:
+    assert tests, "no tests ran for this kata"
+    assert all(test["outcome"] == "passed" for test in tests), tests
+
+
+@pytest.fixture(scope="module")
+def import_failures(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("import_failures")
+    impl = make_impl(
+        tmp,
+        {
+            K1: "import torch\n\ndef polynomial(x)\n    return x\n",
+            K2: "import torch\n\nWEIGHTS = torch.tensor([1.0]) + undefined_name\n",
+            K3: "import torch\n\nwhile True:\n    pass\n",
+            K4: "import torch\n\ntorch.set_grad_enabled(False)\n" + append(K4, ""),
+        },
+    )
+    (impl / f"{K5}.py").unlink()
+    return impl, run_suite(impl, "-o", "timeout=2")
+
+
+def test_a_syntax_error_fails_its_kata_naming_file_and_line(import_failures):
+    outcomes = import_failures[1]
+    assert_all_fail(outcomes[K1], f"{K1}.py, line 3", "Python cannot read this file")
+
+
+def test_an_exception_at_import_fails_its_kata_naming_file_and_line(import_failures):
+    outcomes = import_failures[1]
+    assert_all_fail(outcomes[K2], f"{K2}.py:3", "NameError", "undefined_name")
+
+
+def test_an_endless_loop_at_import_fails_its_kata_after_one_timeout(import_failures):
+    outcomes = import_failures[1]
+    assert_all_fail(outcomes[K3], "never finished", f"{K3}.py:4")
+
+
+def test_a_global_state_change_at_import_fails_its_kata_naming_the_line(import_failures):
+    outcomes = import_failures[1]
+    assert_all_fail(outcomes[K4], "grad mode", f"{K4}.py:3: torch.set_grad_enabled(False)")
+
+
+def test_a_missing_file_fails_its_kata(import_failures):
+    outcomes = import_failures[1]
+    assert_all_fail(outcomes[K5], "does not exist")
+
+
+@pytest.fixture(scope="module")
+def call_failures(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("call_failures")
+    first_function = "polynomial"
+    source = (ROOT / "solutions" / f"{K1}.py").read_text()
+    impl = make_impl(
+        tmp,
+        {
+            K1: source.replace(f"def {first_function}(", "def renamed_polynomial("),
+            K2: append(
+                K2,
+                "\n\n_forward = forward\n\n\ndef forward(*args):\n"
+                "    torch.set_default_dtype(torch.float64)\n    return _forward(*args)\n",
+            ),
+            K3: append(K3, "\n\ndef grads_with_zeroing(x0, n):\n    while True:\n        n += 1\n"),
+        },
+    )
+    return impl, run_suite(impl, "-o", "timeout=2")
+
+
+def test_a_missing_function_fails_only_the_tests_that_use_it(call_failures):
+    outcomes = call_failures[1]
+    using = [t for t in outcomes[K1] if t["outcome"] == "failed"]
+    assert using, outcomes[K1]
+    for test in using:
+        assert "has no `polynomial`" in test["message"], test
+
+
+def test_a_global_state_change_in_a_call_fails_that_test_and_is_undone(call_failures):
+    outcomes = call_failures[1]
+    failed = [t for t in outcomes[K2] if t["outcome"] == "failed"]
+    assert failed, outcomes[K2]
+    for test in failed:
+        assert "default dtype" in test["message"], test
+        assert "torch.set_default_dtype(torch.float64)" in test["message"], test
+
+
+def test_an_endless_loop_in_a_call_fails_only_the_tests_that_call_it(call_failures):
+    impl, outcomes = call_failures
+    last = len((impl / f"{K3}.py").read_text().splitlines())
+    loop_lines = (f"{K3}.py:{last - 1}", f"{K3}.py:{last}")  # `while True:` or its body
+    failed = [t for t in outcomes[K3] if t["outcome"] == "failed"]
+    assert failed, outcomes[K3]
+    assert len(failed) < len(outcomes[K3]), "tests that never call the loop must still pass"
+    for test in failed:
+        assert "still running after 2" in test["message"], test
+        assert any(line in test["message"] for line in loop_lines), test
+
+
+def test_katas_that_are_not_broken_still_pass(call_failures):
+    assert_all_pass(call_failures[1][K4])
+    assert_all_pass(call_failures[1][K5])
