@@ -55,14 +55,14 @@ def grad_of_a(a0: float, detach: bool) -> float | None:
 def straight_through_round(x: Tensor) -> Tensor:
     """Round x in the forward pass, but let the gradient through as if nothing happened.
 
-    torch.round is flat between jumps, so its derivative is 0 almost everywhere: a network
-    with a rounding step in it learns nothing through that step. The straight-through
-    estimator fixes that with detach(): return x plus a correction that equals
-    round(x) - x in value but is invisible to autograd. The forward value is then
-    round(x) (halves go to the even neighbour, like torch.round), and the backward pass
-    sees only `x`, the identity, whose derivative is 1.
+    torch.round is flat between its jumps, and autograd gives it a derivative of 0
+    everywhere: a network with a rounding step in it learns nothing through that step.
+    The straight-through estimator fixes that with detach(): return x plus a correction
+    that equals round(x) - x in value but is invisible to autograd. The forward value is
+    then round(x) (halves go to the even neighbour, like torch.round), and the backward
+    pass sees only `x`, the identity, whose derivative is 1.
 
     Works elementwise on a tensor of any shape.
     """
     # TODO: one line: x plus a detached correction.
-    raise NotImplementedError("add to x a detached (torch.round(x) - x)")
+    raise NotImplementedError("value of torch.round(x), gradient of x: detach() the difference")

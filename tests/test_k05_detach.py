@@ -1,0 +1,382 @@
+"""Kata 5: detach() keeps a tensor's value and drops its history."""
+
+import pytest
+import torch
+from torch.overrides import TorchFunctionMode
+
+from coach.testing import backward_passes, close, expect_float, fmt, load_kata
+
+kata = load_kata("k05_detach")
+
+# Every spelling of "detach": the method, the function, and the in-place variants.
+DETACH_FUNCTIONS = {torch.Tensor.detach, torch.detach, torch.Tensor.detach_, torch.detach_}
+
+
+class DetachSpy(TorchFunctionMode):
+    """Sees every torch call inside its `with` block and records each detach.
+
+    For each one it keeps the input's grad_fn and storage address as they were before the call
+    (detach_() rewrites its input in place) and the tensor the call returned.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.detaches = []
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        if func in DETACH_FUNCTIONS:
+            source = args[0]
+            before = (source.grad_fn, source.untyped_storage().data_ptr())
+        result = func(*args, **(kwargs or {}))
+        if func in DETACH_FUNCTIONS:
+            self.detaches.append((*before, result))
+        return result
+
+
+def reaches(tensor, leaf) -> bool:
+    """True when the autograd graph behind `tensor` leads back to the leaf tensor `leaf`."""
+    return graph_reaches(tensor.grad_fn, leaf)
+
+
+def graph_reaches(grad_fn, leaf) -> bool:
+    todo, seen = [grad_fn], set()
+    while todo:
+        node = todo.pop()
+        if node is None or node in seen:
+            continue
+        seen.add(node)
+        if getattr(node, "variable", None) is leaf:
+            return True
+        todo.extend(next_node for next_node, _ in node.next_functions)
+    return False
+
+
+def checked_chain(a0, detach):
+    call = f"chain({a0!r}, detach={detach})"
+    result = kata.chain(a0, detach)
+    if not (isinstance(result, tuple) and len(result) == 3):
+        raise AssertionError(f"{call} returned {result!r}; expected a triple (a, b, c).")
+    for name, value in zip("abc", result):
+        if not isinstance(value, torch.Tensor):
+            raise AssertionError(
+                f"{call} returned {name} = {value!r} ({type(value).__name__}); expected a "
+                f"tensor, so that autograd can follow it."
+            )
+    return (call, *result)
+
+
+def checked_grad_of_a(a0, detach):
+    call = f"grad_of_a({a0!r}, detach={detach})"
+    try:
+        grad = kata.grad_of_a(a0, detach)
+    except NotImplementedError:  # a RuntimeError too, but it means "not written yet"
+        raise
+    except RuntimeError as error:
+        if detach and "does not require grad" in str(error):
+            pytest.fail(
+                f"{call} raised RuntimeError: {error}. c does not require grad because "
+                f"detach() cut its only path to a, so there is nothing for backward() to do "
+                f"and autograd refuses. Check c.requires_grad before calling backward() (or "
+                f"catch the error) and return a.grad, which is still None.",
+                pytrace=False,
+            )
+        hint = ""
+        if "second time" in str(error):
+            hint = (
+                " The graph from a to c had already been used up by an earlier backward(): "
+                "chain must only build it, and grad_of_a backpropagates once."
+            )
+        pytest.fail(f"{call} raised RuntimeError: {error}{hint}", pytrace=False)
+    return call, grad
+
+
+# chain ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("detach", [False, True])
+def test_chain_at_2_gives_b_6_and_c_36(detach):
+    call, a, b, c = checked_chain(2.0, detach)
+    got = (a.item(), b.item(), c.item())
+    assert got == (2.0, 6.0, 36.0), (
+        f"Called {call}. It returned values (a, b, c) = {got}, expected (2.0, 6.0, 36.0): "
+        f"b = a * 3 and c = b ** 2. detach() changes the history, never the value."
+    )
+
+
+@pytest.mark.parametrize("detach", [False, True])
+def test_chain_values_are_3a_and_9a_squared_at_random_points(rng, detach):
+    for _ in range(5):
+        a0 = rng.uniform(-3.0, 3.0)
+        call, a, b, c = checked_chain(a0, detach)
+        for name, tensor, expected in [("a", a, a0), ("b", b, 3 * a0), ("c", c, 9 * a0**2)]:
+            assert tensor.dtype == torch.float32 and tensor.dim() == 0, (
+                f"Called {call}. {name} is a {tensor.dtype} tensor of shape "
+                f"{tuple(tensor.shape)}; expected a 0-d float32 tensor, as "
+                f"torch.tensor(float(a0)) gives."
+            )
+            assert close(tensor.item(), expected), (
+                f"Called {call}. {name} = {fmt(tensor.item())}, expected {fmt(expected)}."
+            )
+
+
+def test_chain_accepts_an_int():
+    call, a, b, c = checked_chain(2, False)
+    assert a.is_floating_point() and a.requires_grad, (
+        f"Called {call}. a is a {a.dtype} tensor with requires_grad={a.requires_grad}; "
+        f"autograd only tracks floating-point tensors, so build a from float(a0)."
+    )
+    assert (b.item(), c.item()) == (6.0, 36.0), (
+        f"Called {call}. b, c = {fmt(b.item())}, {fmt(c.item())}; expected 6.0, 36.0."
+    )
+
+
+@pytest.mark.parametrize("detach", [False, True])
+def test_chain_starts_from_a_leaf_that_requires_grad(rng, detach):
+    call, a, _, _ = checked_chain(rng.uniform(-3.0, 3.0), detach)
+    assert a.requires_grad and a.is_leaf, (
+        f"Called {call}. a has requires_grad={a.requires_grad}, is_leaf={a.is_leaf}; "
+        f"expected a leaf that requires grad: torch.tensor(float(a0), requires_grad=True)."
+    )
+
+
+@pytest.mark.parametrize("detach", [False, True])
+def test_chain_does_not_call_backward(rng, detach):
+    a0 = rng.uniform(-3.0, 3.0)
+    with backward_passes() as engine:
+        call, a, _, _ = checked_chain(a0, detach)
+    assert engine.passes == 0 and a.grad is None, (
+        f"Called {call}. Autograd ran {engine.passes} backward pass(es) inside chain and "
+        f"a.grad is {a.grad}. chain only builds the graph; backpropagating is grad_of_a's job."
+    )
+
+
+def test_chain_without_detach_records_how_c_came_from_a(rng):
+    call, a, b, c = checked_chain(rng.uniform(-3.0, 3.0), False)
+    assert b.grad_fn is not None and not b.is_leaf, (
+        f"Called {call}. b has grad_fn={b.grad_fn} and is_leaf={b.is_leaf}; expected b = a * 3 "
+        f"to remember it came from a (a MulBackward0 grad_fn, not a leaf). Compute b from the "
+        f"tensor a, not from a number, and only detach when detach=True."
+    )
+    assert c.grad_fn is not None and reaches(c, a), (
+        f"Called {call}. c's graph (grad_fn={c.grad_fn}) does not lead back to a, so "
+        f"backward() from c could not reach a. Compute c = b ** 2 from the b you returned."
+    )
+
+
+def test_chain_with_detach_returns_a_b_that_is_a_fresh_leaf(rng):
+    call, _, b, _ = checked_chain(rng.uniform(-3.0, 3.0), True)
+    assert not b.requires_grad and b.is_leaf and b.grad_fn is None, (
+        f"Called {call}. b has requires_grad={b.requires_grad}, is_leaf={b.is_leaf}, "
+        f"grad_fn={b.grad_fn}; a detached tensor is a leaf that does not require grad and "
+        f"has no grad_fn. Return b.detach(), not b."
+    )
+
+
+def test_chain_with_detach_returns_the_output_of_detach_sharing_memory_with_a_times_3(rng):
+    a0 = rng.uniform(-3.0, 3.0)
+    with DetachSpy() as spy:
+        call, a, b, _ = checked_chain(a0, True)
+    assert spy.detaches, (
+        f"Called {call}. detach() was never called, so b was made some other way "
+        f"(torch.no_grad(), clone(), torch.tensor(b.item()), .data, ...). This kata is about "
+        f"detach(): b.detach() drops b's history and keeps its numbers, without copying them."
+    )
+    matches = [(grad_fn, address) for grad_fn, address, out in spy.detaches if out is b]
+    assert matches, (
+        f"Called {call}. detach() was called, but the b that chain returned is not the "
+        f"tensor detach() gave back: something was made from it afterwards (clone(), "
+        f"torch.tensor(...), arithmetic). Detach b = a * 3 and return that result as b."
+    )
+    source_grad_fn, source_address = matches[-1]
+    assert graph_reaches(source_grad_fn, a), (
+        f"Called {call}. The tensor that was detached has no history leading back to a; "
+        f"detach b = a * 3 itself, the tensor autograd built from a."
+    )
+    assert source_address == b.untyped_storage().data_ptr(), (
+        f"Called {call}. The detached b lives in different memory from a * 3; detach() "
+        f"shares the original's storage, so nothing should have been copied."
+    )
+
+
+def test_chain_with_detach_gives_a_c_with_no_history(rng):
+    call, _, _, c = checked_chain(rng.uniform(-3.0, 3.0), True)
+    assert not c.requires_grad and c.grad_fn is None, (
+        f"Called {call}. c has requires_grad={c.requires_grad} and grad_fn={c.grad_fn}; "
+        f"expected False and None: c = b ** 2 was built from a detached b, which autograd "
+        f"treats as a constant. Compute c from the detached b."
+    )
+
+
+def test_backward_from_a_detached_chain_raises(rng):
+    call, a, _, c = checked_chain(rng.uniform(-3.0, 3.0), True)
+    try:
+        c.backward()
+    except RuntimeError as error:
+        assert "does not require grad" in str(error), f"Unexpected RuntimeError: {error}"
+    else:
+        pytest.fail(
+            f"Called {call}, then c.backward(), and it ran. With b detached, c should have no "
+            f'path back to a, and backward() on such a c raises RuntimeError ("element 0 of '
+            f'tensors does not require grad and does not have a grad_fn"). Build c from '
+            f"b.detach().",
+            pytrace=False,
+        )
+    assert a.grad is None, f"After the failed c.backward(), a.grad is {a.grad}; expected None."
+
+
+# grad_of_a --------------------------------------------------------------------------------------
+
+
+def test_grad_of_a_at_2_without_detach_is_36():
+    call, grad = checked_grad_of_a(2.0, False)
+    grad = expect_float(grad, call, "a.grad")
+    assert grad == 36.0, (
+        f"Called {call}. It returned {fmt(grad)}, expected 36.0: dc/db * db/da = 2b * 3 = "
+        f"12 * 3 at a = 2."
+    )
+
+
+def test_grad_of_a_without_detach_is_18a_at_random_points(rng):
+    for _ in range(5):
+        a0 = rng.uniform(-3.0, 3.0)
+        with backward_passes() as engine:
+            call, grad = checked_grad_of_a(a0, False)
+        grad = expect_float(grad, call, "a.grad")
+        assert close(grad, 18 * a0), (
+            f"Called {call}. It returned {fmt(grad)}, expected 2b * 3 = 18a = {fmt(18 * a0)}."
+        )
+        assert engine.passes >= 1, (
+            f"Called {call}. Autograd never ran a backward pass, so the gradient came from a "
+            f"formula. Call c.backward() (or torch.autograd.grad) and read a.grad."
+        )
+
+
+def test_grad_of_a_at_2_with_detach_is_none():
+    call, grad = checked_grad_of_a(2.0, True)
+    assert grad is None, (
+        f"Called {call}. It returned {grad!r}, expected None: detach() cut the only path "
+        f"from c to a, so autograd never writes a gradient into a (not even a zero)."
+    )
+
+
+def test_grad_of_a_with_detach_is_none_at_random_points(rng):
+    for _ in range(5):
+        call, grad = checked_grad_of_a(rng.uniform(-3.0, 3.0), True)
+        assert grad is None, f"Called {call}. It returned {grad!r}, expected None."
+
+
+def test_grad_of_a_with_detach_builds_the_detached_chain(rng):
+    a0 = rng.uniform(-3.0, 3.0)
+    with DetachSpy() as spy:
+        call, grad = checked_grad_of_a(a0, True)
+    assert grad is None, f"Called {call}. It returned {grad!r}, expected None."
+    assert spy.detaches, (
+        f"Called {call}. It never called detach(), so its None was assumed, not observed. "
+        f"Build the detached chain with chain(a0, detach) and return what a.grad holds."
+    )
+
+
+def test_grad_of_a_accepts_an_int():
+    call, grad = checked_grad_of_a(2, False)
+    assert expect_float(grad, call, "a.grad") == 36.0, f"Called {call}, got {fmt(grad)}."
+    call, grad = checked_grad_of_a(2, True)
+    assert grad is None, f"Called {call}, got {grad!r}; expected None."
+
+
+# straight_through_round -------------------------------------------------------------------------
+
+SHAPES = [(), (5,), (2, 3), (2, 2, 3)]
+
+
+def random_tensor(rng, shape, requires_grad=True):
+    values = [rng.uniform(-5.0, 5.0) for _ in range(torch.Size(shape).numel())]
+    return torch.tensor(values).reshape(shape).requires_grad_(requires_grad)
+
+
+def checked_round(x):
+    y = kata.straight_through_round(x)
+    assert isinstance(y, torch.Tensor) and y.shape == x.shape, (
+        f"straight_through_round(x) with x of shape {tuple(x.shape)} returned "
+        f"{getattr(y, 'shape', type(y).__name__)}; expected a tensor of the same shape."
+    )
+    return y
+
+
+def backward_through_round(x, weights=None):
+    """Run straight_through_round(x), then backward() from its (weighted) sum."""
+    y = checked_round(x)
+    if not y.requires_grad:
+        pytest.fail(
+            "straight_through_round(x) returned a tensor that does not require grad, so "
+            "backward() from it cannot run and x gets no gradient. Keep x itself in the "
+            "result and detach only the correction round(x) - x.",
+            pytrace=False,
+        )
+    (y if weights is None else y * weights).sum().backward()
+
+
+def test_straight_through_round_rounds_like_torch_round(rng):
+    for shape in SHAPES:
+        x = random_tensor(rng, shape)
+        y = checked_round(x)
+        expected = torch.round(x.detach())
+        # x + (round(x) - x) is exact in float32 (round(x) is 0, or within a factor of two of x,
+        # so the difference is exact, and so is the sum); the tolerance allows other formulations.
+        assert torch.allclose(y.detach(), expected, rtol=1e-6, atol=1e-6), (
+            f"straight_through_round(x) for x = {x.tolist()} gave {y.tolist()}, expected "
+            f"torch.round(x) = {expected.tolist()}. The forward value must be the rounded x."
+        )
+
+
+def test_straight_through_round_sends_halves_to_the_even_neighbour():
+    x = torch.tensor([-2.5, -1.5, -0.5, 0.5, 1.5, 2.5], requires_grad=True)
+    y = checked_round(x)
+    # torch.round rounds half to even (banker's rounding), like Python's round().
+    expected = [-2.0, -2.0, 0.0, 0.0, 2.0, 2.0]
+    assert y.tolist() == expected, (
+        f"straight_through_round(x) for x = {x.tolist()} gave {y.tolist()}, expected "
+        f"{expected}: torch.round sends a half to the even neighbour (0.5 -> 0, 1.5 -> 2, "
+        f"2.5 -> 2). floor(x + 0.5) rounds halves up instead; use torch.round."
+    )
+
+
+def test_straight_through_round_keeps_a_grad_fn(rng):
+    x = random_tensor(rng, (4,))
+    y = checked_round(x)
+    assert y.requires_grad and y.grad_fn is not None, (
+        f"straight_through_round(x) returned a tensor with requires_grad={y.requires_grad} "
+        f"and grad_fn={y.grad_fn}; expected a link back to x. Detach only the correction "
+        f"round(x) - x, never the whole result."
+    )
+
+
+def test_straight_through_round_passes_a_gradient_of_ones(rng):
+    for shape in SHAPES:
+        x = random_tensor(rng, shape)
+        backward_through_round(x)
+        assert x.grad is not None, (
+            "After straight_through_round(x).sum().backward(), x.grad is None: the result has "
+            "no path back to x. Keep x itself in the result and detach only the correction."
+        )
+        ones = torch.ones_like(x)
+        assert torch.equal(x.grad, ones), (
+            f"After straight_through_round(x).sum().backward(), x.grad is {x.grad.tolist()}, "
+            f"expected all ones. torch.round's own derivative is zero everywhere, so plain "
+            f"torch.round(x) lets nothing flow back; the straight-through trick keeps x in the "
+            f"result and adds a detached correction, so the backward pass sees the identity."
+            if torch.equal(x.grad, torch.zeros_like(x))
+            else f"After straight_through_round(x).sum().backward(), x.grad is "
+            f"{x.grad.tolist()}, expected all ones: for autograd the function should be the "
+            f"identity, whose derivative is 1."
+        )
+
+
+def test_straight_through_round_passes_any_upstream_gradient_unchanged(rng):
+    x = random_tensor(rng, (2, 3))
+    weights = random_tensor(rng, (2, 3), requires_grad=False)
+    backward_through_round(x, weights)
+    assert x.grad is not None and torch.allclose(x.grad, weights), (
+        f"After (straight_through_round(x) * w).sum().backward(), x.grad is "
+        f"{None if x.grad is None else x.grad.tolist()}, expected w = {weights.tolist()}: "
+        f"the identity hands back whatever gradient arrives."
+    )
