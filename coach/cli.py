@@ -24,6 +24,8 @@ COMMANDS = {
     "solution": ("learner", "coach.solution:main", "the reference next to yours, once green"),
     "plots": ("learner", "coach.plots:main", "draw the training curve and backward graphs"),
     "graph": ("learner", "coach.graph:main", "print a kata's backward graph as text (K=2)"),
+    "grade": ("learner", "coach.grade:main", "points per kata, with Gradescope and JUnit results"),
+    "manifest": ("learner", "coach.manifest:main", "write or verify the graded files' hashes"),
 }
 
 
@@ -37,9 +39,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str]) -> int:
-    args = build_parser().parse_args(argv)
-    profile, target, _ = COMMANDS[args.command]
+    if argv and argv[0] in COMMANDS:  # options after the command belong to the command
+        command, rest = argv[0], argv[1:]
+    else:
+        args = build_parser().parse_args(argv)  # prints usage and exits
+        command, rest = args.command, args.rest
+    profile, target, _ = COMMANDS[command]
     bootstrap.ensure(profile, argv)
     module_name, function_name = target.split(":")
     function = getattr(importlib.import_module(module_name), function_name)
-    return function(args.rest) or 0
+    try:
+        return function(rest) or 0
+    except BrokenPipeError:  # output piped into `head`: stop quietly
+        return 0
+    except KeyboardInterrupt:
+        print("\nStopped.")
+        return 130

@@ -142,7 +142,8 @@ def pytest_runtest_makereport(item, call):
     shown = f"{loader.display_path(path)}:{lineno}"
     if call.excinfo.errisinstance(NotImplementedError):
         name = _function_name(call.excinfo, path)
-        rep.longrepr = f"{name}() is not written yet ({shown}). {call.excinfo.value}".strip()
+        todo = str(call.excinfo.value)
+        rep.longrepr = f"{name}() is not written yet ({shown})" + (f": {todo}" if todo else ".")
         rep.coach_not_started = True
     elif call.excinfo.errisinstance(pytest.fail.Exception) and "Timeout" in str(call.excinfo.value):
         limit = item.config.getini("timeout") or "the time limit"
@@ -214,6 +215,11 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         terminalreporter.write_line("")
         for line in report.render(progress, impl=loader.impl_dir(), color=_use_color(config)):
             terminalreporter.write_line(line)
+        seed = getattr(config.option, "randomly_seed", None)
+        if isinstance(seed, int) and progress.next_red() is not None:
+            terminalreporter.write_line(
+                f"  (Random inputs: seed {seed}. ARGS=--randomly-seed={seed} replays them.)"
+            )
 
 
 def _use_color(config) -> bool:
