@@ -1,11 +1,12 @@
 # Thin aliases for `python -m coach COMMAND`: run those directly where make is missing.
 # Each command sets up .venv/ with the pinned packages on first use.
+# ARGS="..." passes extra options to pytest, e.g. make test K=3 ARGS="--randomly-seed=42".
 PYTHON ?= python3
 COACH = $(PYTHON) -m coach
 
-.PHONY: test progress next hint predict watch solution plots graph check bench
+.PHONY: test progress next hint predict watch solution plots graph grade manifest check bench
 test:     ## run the katas' tests: all, or one with K=3
-	@$(COACH) test $(K)
+	@$(COACH) test $(K) $(ARGS)
 progress: ## every kata, green or red, and the next one
 	@$(COACH) progress
 next:     ## the first red kata, its first failing test, what to edit
@@ -15,13 +16,17 @@ hint:     ## one more hint for kata K (make hint K=3)
 predict:  ## predict what torch does, then see it (make predict K=3)
 	@$(COACH) predict $(K)
 watch:    ## re-run the tests on every save (all, or K=3)
-	@$(COACH) watch $(K)
+	@$(COACH) watch $(K) $(ARGS)
 solution: ## the reference next to your code, once kata K is green
 	@$(COACH) solution $(K)
 plots:    ## PNG pictures from your code: training curve, backward graphs
-	@$(COACH) plots
+	@$(COACH) plots $(K) $(if $(OUT),--out $(OUT))
 graph:    ## kata K's backward graph as text (make graph K=2)
 	@$(COACH) graph $(K)
+grade:    ## points per kata into grading/ (IMPL=DIR grades another folder)
+	@$(COACH) grade $(if $(IMPL),--impl $(IMPL))
+manifest: ## maintainers: hash the graded files of an export (A=write|verify)
+	@$(COACH) manifest $(or $(A),verify)
 
 check:    ## the project's own test: solutions green, stubs red, linters clean
 	@$(COACH) check

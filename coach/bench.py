@@ -49,4 +49,10 @@ def main(rest: list[str]) -> int:
     print(f"suite on solutions/   median {suite_median:.3f} s over {runs} runs")
     verdict = "within" if ratio <= AIM else "ABOVE"
     print(f"ratio                 {ratio:.2f} ({verdict} the aim of {AIM:.1f})")
+
+    from coach.bench_watch import watch_latency
+
+    watch, cold = watch_latency("1", runs)
+    print(f"make watch K=1        median {watch:.3f} s from save to verdict (aim: 0.5 s)")
+    print(f"cold pytest of k01    median {cold:.3f} s")
     return 0
