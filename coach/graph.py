@@ -1,0 +1,472 @@
+"""`make graph K=2`: a kata's backward graph, printed as text, from the learner's own code.
+
+Every tensor that an operation makes from tensors requiring grad carries a `grad_fn`: the
+node autograd will call in the backward pass. Each node's `next_functions` lead to the nodes
+of its inputs, down to an `AccumulateGrad` node per leaf, which is where a gradient lands in
+the leaf's `.grad`. backward() walks exactly these edges. This command walks them too, on
+the tensors the learner's kata returns, so the graph on screen is the one their code built,
+not a picture from a book.
+
+The walk produces `GraphNode` trees; coach/plots.py draws the same trees as pictures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+import traceback
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import torch
+from torch.autograd.variable import Variable
+from torch.overrides import TorchFunctionMode
+
+from coach import loader, registry, torch_state
+from coach.plugin import resolve_impl_path
+
+CUT_MARK = "X-- cut by detach() --X"
+GRAPH_KATAS = ("k01_polynomial", "k02_backprop", "k04_training_step", "k05_detach")
+K02_INPUTS = {"x": 2.0, "w1": 3.0, "w2": -1.0, "b": 0.5}  # the seed notebook's numbers
+
+
+@dataclass
+class GraphNode:
+    """One box of the drawing: a grad_fn node, a leaf, a constant, or a plain tensor.
+
+    kind is "op" (a grad_fn), "leaf" (AccumulateGrad: a leaf that requires grad),
+    "constant" (a None edge: an input that needs no gradient), "tensor" (a tensor with no
+    grad_fn), "detached" (the result of detach()) or "repeat" (a node already drawn).
+    `cut` marks the edge from the parent to this node as cut by detach().
+    """
+
+    title: str
+    note: str = ""
+    kind: str = "op"
+    children: list[GraphNode] = field(default_factory=list)
+    cut: bool = False
+
+
+@dataclass
+class GraphView:
+    """One graph to show: a heading, the tree, and what to notice about it."""
+
+    heading: str
+    root: GraphNode
+    notes: list[str] = field(default_factory=list)
+
+
+class KataNotWritten(Exception):
+    """The learner's function still raises NotImplementedError."""
+
+
+class KataBroken(Exception):
+    """The learner's code failed or returned something the graph cannot be drawn from."""
+
+
+# ---------------------------------------------------------------- walking the real graph
+
+
+def value_text(tensor) -> str:
+    """A tensor's value as a learner would write it: 6.5, or its shape when it is bigger."""
+    if tensor.numel() == 1:
+        return f"{tensor.detach().item():.6g}"
+    return f"shape {tuple(tensor.shape)}"
+
+
+def _named(tensor, name: str) -> str:
+    separator = " =" if tensor.numel() == 1 else ","
+    return f"{name}{separator} {value_text(tensor)}"
+
+
+def _constant_note(fn, index: int, names: dict[str, object]) -> str:
+    """What a None edge stands for: an input that needs no gradient.
+
+    MulBackward0 saves each factor that the other factor's gradient needs, so a constant
+    factor (`_saved_self` for edge 0, `_saved_other` for edge 1) can be named or shown.
+    """
+    saved = None
+    if type(fn).__name__ == "MulBackward0" and index < 2:
+        try:
+            saved = getattr(fn, ("_saved_self", "_saved_other")[index], None)
+        except RuntimeError:  # saved tensors are freed once backward() has run
+            saved = None
+    if saved is None:
+        return "a constant: needs no gradient"
+    name = next((n for n, t in names.items() if t is saved), None)
+    if name:
+        return f"{_named(saved, name)}: needs no gradient"
+    if saved.numel() == 1:
+        return f"the constant {value_text(saved)}: needs no gradient"
+    return "a constant: needs no gradient"
+
+
+def _op_title(fn) -> str:
+    title = type(fn).__name__
+    if title == "PowBackward0":
+        with contextlib.suppress(AttributeError, RuntimeError):
+            return f"{title} (** {fn._saved_exponent})"
+    return title
+
+
+def walk(fn, names: dict[str, object], seen: set[int] | None = None) -> GraphNode:
+    """The tree below grad_fn node `fn`, following `next_functions` down to the leaves.
+
+    `names` maps a name to a tensor (a leaf, or one whose grad_fn is a node here): nodes and
+    leaves are recognised by identity, so they carry the learner's names. A node reached a
+    second time (a shared input) is shown once and then marked "repeat".
+    """
+    seen = set() if seen is None else seen
+    if type(fn).__name__ == "AccumulateGrad":
+        leaf = fn.variable
+        name = next((n for n, t in names.items() if t is leaf), None)
+        return GraphNode("AccumulateGrad", _named(leaf, name or "a leaf"), kind="leaf")
+    name = next((n for n, t in names.items() if getattr(t, "grad_fn", None) is fn), None)
+    note = _named(names[name], name) if name else ""
+    if id(fn) in seen:
+        return GraphNode(_op_title(fn), (note + " " if note else "") + "(shown above)", "repeat")
+    seen.add(id(fn))
+    node = GraphNode(_op_title(fn), note)
+    for index, (child, _) in enumerate(fn.next_functions):
+        if child is None:
+            note = _constant_note(fn, index, names)
+            node.children.append(GraphNode("None", note, kind="constant"))
+        else:
+            node.children.append(walk(child, names, seen))
+    return node
+
+
+# ---------------------------------------------------------------- running the learner's code
+
+
+def _tensor(value: float) -> torch.Tensor:
+    return torch.tensor(float(value), requires_grad=True)
+
+
+def _where(error: BaseException, module) -> str:
+    """' (katas/k02_backprop.py:12)' for the deepest frame in the learner's file, or ''."""
+    path = Path(getattr(module, "__file__", "") or "")
+    line = None
+    for frame in traceback.extract_tb(error.__traceback__):
+        if Path(frame.filename) == path:
+            line = frame.lineno
+    return f" ({loader.display_path(path)}:{line})" if line else ""
+
+
+@contextlib.contextmanager
+def learner_code(module, call: str):
+    """Run the learner's code: turn its failures into KataNotWritten / KataBroken.
+
+    Also puts torch's global settings back afterwards, as the test plugin does, so that a
+    kata that switched grad mode off cannot hide the graph of the next one.
+    """
+    saved = torch_state.snapshot()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # `make test` shows them; here they bury the graph
+            yield
+    except NotImplementedError as error:
+        raise KataNotWritten(call) from error
+    except Exception as error:
+        raise KataBroken(
+            f"{call} raised {type(error).__name__}: {error}{_where(error, module)}"
+        ) from error
+    finally:
+        torch_state.restore(saved)
+
+
+def _require_tensor(value, what: str):
+    if not isinstance(value, torch.Tensor):
+        raise KataBroken(f"{what} is {type(value).__name__}, not a tensor.")
+    return value
+
+
+def _require_grad_fn(tensor, what: str):
+    _require_tensor(tensor, what)
+    if tensor.grad_fn is None:
+        raise KataBroken(
+            f"{what} has no grad_fn: autograd kept no record of how it was made, "
+            f"so there is no graph to draw."
+        )
+    return tensor
+
+
+def k01_views(module) -> list[GraphView]:
+    x = _tensor(3.0)
+    with learner_code(module, "polynomial(x)"):
+        y = module.polynomial(x)
+    _require_grad_fn(y, "polynomial(x)")
+    root = walk(y.grad_fn, {"y": y, "x": x})
+    return [
+        GraphView(
+            "y = polynomial(x) at x = 3",
+            root,
+            [
+                "Each term of x**3 + 2*x**2 - 5*x + 1 is a branch that ends in the same "
+                "AccumulateGrad:",
+                "backward() adds up what arrives there along every path, and that sum is x.grad.",
+            ],
+        )
+    ]
+
+
+def k02_views(module) -> list[GraphView]:
+    inputs = {name: _tensor(value) for name, value in K02_INPUTS.items()}
+    with learner_code(module, "forward(x=2, w1=3, w2=-1, b=0.5)"):
+        result = module.forward(**inputs)
+    if not (isinstance(result, tuple) and len(result) == 3):
+        raise KataBroken(f"forward() returned {type(result).__name__}; expected (h, h_act, y).")
+    h, h_act, y = result
+    for tensor, name in ((h, "h"), (h_act, "h_act")):
+        _require_tensor(tensor, f"forward()'s {name}")
+    _require_grad_fn(y, "forward()'s y")
+    root = walk(y.grad_fn, {"y": y, "h_act": h_act, "h": h, **inputs})
+    return [
+        GraphView(
+            "y from forward(x=2, w1=3, w2=-1, b=0.5): h = x*w1, h_act = h + b, y = h_act*w2",
+            root,
+            [
+                "backward() starts at y's node and follows each edge down. A Mul node sends "
+                "the gradient to each factor",
+                "times the other factor; an Add node passes it on unchanged. Every leaf "
+                "ends in AccumulateGrad.",
+            ],
+        )
+    ]
+
+
+@contextlib.contextmanager
+def first_backward_pass(on_root: Callable[[torch.Tensor], GraphNode]):
+    """Call `on_root` on the tensor the first backward pass starts from, just before it runs.
+
+    y.backward(), torch.autograd.backward and torch.autograd.grad all end in the autograd
+    engine's run_backward, so wrapping it sees the learner's loss however they asked; and
+    before the pass runs, the nodes still hold the values they saved for it. Yields a list
+    that holds what `on_root` returned afterwards (empty if no backward pass ran).
+    """
+    engine = Variable._execution_engine
+    drawn: list[GraphNode] = []
+
+    class Spy:
+        def run_backward(self, outputs, *args, **kwargs):
+            roots = [t for t in outputs if isinstance(t, torch.Tensor)]
+            if roots and not drawn:
+                drawn.append(on_root(roots[0]))
+            return engine.run_backward(outputs, *args, **kwargs)
+
+        def __getattr__(self, name):
+            return getattr(engine, name)
+
+    Variable._execution_engine = Spy()
+    try:
+        yield drawn
+    finally:
+        Variable._execution_engine = engine
+
+
+def k04_views(module) -> list[GraphView]:
+    with learner_code(module, "make_data()"):
+        X, y = module.make_data()
+    w = torch.tensor(0.0, requires_grad=True)
+    b = torch.tensor(0.0, requires_grad=True)
+
+    def draw(loss: torch.Tensor) -> GraphNode:
+        _require_grad_fn(loss, "the tensor backward() started from")
+        return walk(loss.grad_fn, {"loss": loss, "w": w, "b": b, "X": X, "y": y})
+
+    call = "train_step(w, b, X, y, lr=0.01)"
+    with first_backward_pass(draw) as drawn, learner_code(module, call):
+        module.train_step(w, b, X, y, 0.01)
+    if not drawn:
+        raise KataBroken(f"{call} never called backward(), so autograd drew no graph.")
+    return [
+        GraphView(
+            f"the loss of one {call} from w = 0, b = 0, with (X, y) = make_data()",
+            drawn[0],
+            [
+                "Only w and b end in AccumulateGrad: the data needs no gradient, so its "
+                "edges are None.",
+                "This is the graph backward() walked in that step; every step's forward "
+                "pass builds a fresh one.",
+            ],
+        )
+    ]
+
+
+DETACHES = {torch.Tensor.detach, torch.detach, torch.Tensor.detach_, torch.detach_}
+
+
+class DetachSpy(TorchFunctionMode):
+    """Records each detach() inside its `with` block: the grad_fn its input had before the
+    call (detach_() rewrites its input in place) and the tensor it returned. After detach()
+    nothing in the returned tensors leads back to that grad_fn, so only this record can."""
+
+    def __init__(self):
+        super().__init__()
+        self.cuts: list[tuple[object, torch.Tensor]] = []  # (grad_fn before, tensor after)
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        before = args[0].grad_fn if func in DETACHES else None
+        result = func(*args, **(kwargs or {}))
+        if func in DETACHES:
+            self.cuts.append((before, result))
+        return result
+
+
+def _chain(module, detach: bool):
+    call = f"chain(2.0, {detach})"
+    spy = DetachSpy()
+    with learner_code(module, call), spy:
+        result = module.chain(2.0, detach)
+    if not (isinstance(result, tuple) and len(result) == 3):
+        raise KataBroken(f"{call} returned {type(result).__name__}; expected (a, b, c).")
+    for tensor, name in zip(result, "abc"):
+        _require_tensor(tensor, f"{call}'s {name}")
+    return result, spy.cuts
+
+
+def k05_views(module) -> list[GraphView]:
+    (a, b, c), _ = _chain(module, detach=False)
+    _require_grad_fn(c, "chain(2.0, False)'s c")
+    plain = GraphView(
+        "without detach: a, b, c = chain(2.0, False)",
+        walk(c.grad_fn, {"c": c, "b": b, "a": a}),
+        ["An unbroken path leads from c down to a: backward() from c reaches a."],
+    )
+    return [plain, _detached_view(module)]
+
+
+def _detached_view(module) -> GraphView:
+    (a, b, c), cuts = _chain(module, detach=True)
+    heading = "with detach: a, b, c = chain(2.0, True)"
+    names = {"c": c, "b": b, "a": a}
+    if c.grad_fn is not None:  # nothing was cut: show what the learner's code really built
+        return GraphView(heading, walk(c.grad_fn, names), ["c still has a grad_fn here."])
+    before = next((fn for fn, out in cuts if out is b and fn is not None), None)
+    b_node = GraphNode(
+        f"b = {value_text(b)}", "detached: a leaf, requires_grad=False", kind="detached"
+    )
+    root = GraphNode(f"c = {value_text(c)}", "no grad_fn", kind="tensor", children=[b_node])
+    notes = [
+        "c has no grad_fn: it was computed from the detached b, a leaf that does not require grad,",
+        "so autograd recorded nothing for c: the graph from c stops at the detached b.",
+    ]
+    if before is not None:
+        cut_off = walk(before, {"a": a})
+        cut_off.note, cut_off.cut = f"b before detach() = {value_text(b)}", True
+        b_node.children.append(cut_off)
+        notes += [
+            "a's graph (a * 3) exists: chain() built it before detach(). But no edge leads "
+            "into it,",
+            "so nothing from c reaches it, and a gets no gradient from c.",
+        ]
+    return GraphView(heading, root, notes)
+
+
+VIEWS: dict[str, Callable[[object], list[GraphView]]] = {
+    "k01_polynomial": k01_views,
+    "k02_backprop": k02_views,
+    "k04_training_step": k04_views,
+    "k05_detach": k05_views,
+}
+
+
+def load_learner_module(kata: registry.Kata, impl: Path):
+    """The learner's module for `kata` from `impl`, through the same loader as the tests."""
+    loader.set_impl_dir(impl)
+    try:
+        return loader.load_module(kata.name)
+    except pytest.fail.Exception as failure:  # the loader explains why the file cannot load
+        raise KataBroken(str(failure.msg)) from None
+
+
+def build_views(kata: registry.Kata, impl: Path) -> list[GraphView]:
+    """The graphs of `kata` from the learner's module in `impl` (raises KataNotWritten,
+    KataBroken, or LookupError for a kata without a graph)."""
+    if kata.name not in VIEWS:
+        raise LookupError(kata.name)
+    return VIEWS[kata.name](load_learner_module(kata, impl))
+
+
+# ---------------------------------------------------------------- text output
+
+
+def tree_lines(node: GraphNode, paint: Callable[[str], str] = str) -> list[str]:
+    """The tree as ASCII lines: '|-- ' for a child with siblings below, '`-- ' for the last."""
+    lines = [_label(node)]
+    _children_lines(node, "", lines, paint)
+    return lines
+
+
+def _label(node: GraphNode) -> str:
+    return f"{node.title}   {node.note}" if node.note else node.title
+
+
+def _children_lines(node: GraphNode, prefix: str, lines: list[str], paint) -> None:
+    for index, child in enumerate(node.children):
+        last = index == len(node.children) - 1
+        branch, below = ("`-- ", "    ") if last else ("|-- ", "|   ")
+        if child.cut:
+            lines.append(prefix + "|")
+            lines.append(prefix + paint(CUT_MARK))
+            branch = "    "
+        lines.append(prefix + branch + _label(child))
+        _children_lines(child, prefix + below, lines, paint)
+
+
+def render(kata: registry.Kata, views: list[GraphView], color: bool = False) -> list[str]:
+    def paint(text: str) -> str:
+        return f"\033[31m{text}\033[0m" if color else text
+
+    lines = [f"Backward graph of kata {kata.number} ({kata.name}), from your code:"]
+    for view in views:
+        lines += ["", view.heading, *("  " + t for t in tree_lines(view.root, paint))]
+        lines += ["", *view.notes]
+    return lines
+
+
+def parse(rest: list[str], prog: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog=prog)
+    parser.add_argument("kata", nargs="?", help="the kata number or name, e.g. 2")
+    parser.add_argument("--impl", default=None, help="the kata folder (default: katas)")
+    return parser.parse_args(rest)
+
+
+def impl_folder(chosen: str | None) -> Path:
+    return resolve_impl_path(chosen, registry.ROOT)
+
+
+def _known() -> str:
+    return ", ".join(str(registry.BY_NAME[name].number) for name in GRAPH_KATAS)
+
+
+def main(rest: list[str]) -> int:
+    args = parse(rest, "make graph K=N")
+    if not args.kata:
+        print(f"Which kata? For example: make graph K=2 (graphs for katas {_known()}).")
+        return 2
+    try:
+        kata = registry.find(args.kata)
+        impl = impl_folder(args.impl)
+    except (LookupError, pytest.UsageError) as error:
+        print(error)
+        return 2
+    try:
+        views = build_views(kata, impl)
+    except LookupError:
+        print(f"Kata {kata.number} has no graph to show. Try one of katas {_known()}.")
+        return 2
+    except KataNotWritten:
+        print(f"kata {kata.number} is not written yet -- make test K={kata.number}")
+        return 0  # not an error: the learner simply has not got there yet
+    except KataBroken as error:
+        print(f"Cannot draw kata {kata.number}'s graph yet: {error}")
+        print(f"`make test K={kata.number}` says more.")
+        return 1
+    for line in render(kata, views, color=sys.stdout.isatty()):
+        print(line)
+    return 0
