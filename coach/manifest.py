@@ -1,0 +1,178 @@
+"""Tamper evidence: SHA-256 hashes of every file that decides a grade.
+
+An exported copy of the katas ships `grading-manifest.json`, written by `write_manifest`. When
+`make grade` runs, `verify` compares the files on disk with it and reports each file that
+changed, went missing or was added (a new test file or conftest.py changes what is graded as
+surely as an edited one). The maintainers' repository has no manifest: there the check says
+"no manifest" and nothing else.
+
+This is evidence, not a lock: whoever can edit the tests can also rewrite the manifest. So the
+grade reports the manifest's own hash too, for a grader to compare with the exported one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from coach.registry import ROOT
+
+MANIFEST_NAME = "grading-manifest.json"
+
+# What decides a grade, as glob patterns relative to the repository root (`**` crosses folders).
+# pytest reads its configuration from the first pytest.ini, .pytest.ini, pyproject.toml, tox.ini
+# or setup.cfg it finds from the tests' folder upwards, so adding one of those is a change too.
+GRADED_PATTERNS = (
+    "tests/**/*",  # the tests, and any conftest.py or configuration file among them
+    "conftest.py",
+    "pyproject.toml",
+    "pytest.ini",
+    ".pytest.ini",
+    "tox.ini",
+    "setup.cfg",
+    "Makefile",  # `make grade` runs whatever its recipe says
+    ".github/workflows/classroom.yml",
+    # The coach modules that run while a grade is computed: in the grading process ...
+    "coach/__init__.py",
+    "coach/__main__.py",
+    "coach/cli.py",
+    "coach/bootstrap.py",
+    "coach/grade.py",
+    "coach/manifest.py",
+    # ... and inside the pytest run that judges the katas.
+    "coach/plugin.py",
+    "coach/loader.py",
+    "coach/testing.py",
+    "coach/torch_state.py",
+    "coach/registry.py",
+    "coach/report.py",
+)
+
+# Never graded, and different on every machine.
+IGNORED_PARTS = {"__pycache__", ".pytest_cache"}
+IGNORED_SUFFIXES = {".pyc", ".pyo"}
+
+EXPLANATIONS = {
+    "changed": "changed since the export",
+    "missing": "deleted since the export",
+    "added": "added since the export",
+    "no manifest": "nothing to compare against (normal in the maintainers' repository)",
+    "unreadable": f"{MANIFEST_NAME} is not a manifest this tool wrote",
+}
+
+
+@dataclass(frozen=True, order=True)
+class Mismatch:
+    path: str  # relative to the repository root, with forward slashes
+    kind: str  # a key of EXPLANATIONS
+
+    def __str__(self) -> str:
+        return f"{self.path}: {EXPLANATIONS[self.kind]}"
+
+    @property
+    def is_tampering(self) -> bool:
+        """A missing manifest is the normal state of the maintainers' repository."""
+        return self.kind != "no manifest"
+
+
+def file_hash(path: Path) -> str:
+    """SHA-256 of the file with CRLF read as LF: a Windows checkout is not a change."""
+    return hashlib.sha256(path.read_bytes().replace(b"\r\n", b"\n")).hexdigest()
+
+
+def _is_ignored(relative: str) -> bool:
+    ignored_folder = IGNORED_PARTS.intersection(relative.split("/"))
+    return bool(ignored_folder) or Path(relative).suffix in IGNORED_SUFFIXES
+
+
+def graded_files(root: Path) -> list[str]:
+    """The graded files present under `root`, as sorted relative paths."""
+    found = set()
+    for pattern in GRADED_PATTERNS:
+        for path in root.glob(pattern):
+            if path.is_file():
+                relative = path.relative_to(root).as_posix()
+                if not _is_ignored(relative):
+                    found.add(relative)
+    return sorted(found)
+
+
+def hashes(root: Path) -> dict[str, str]:
+    return {relative: file_hash(root / relative) for relative in graded_files(root)}
+
+
+def write_manifest(root: Path = ROOT) -> Path:
+    """Record the graded files of an export; returns the manifest's path."""
+    target = Path(root) / MANIFEST_NAME
+    text = json.dumps({"sha256": hashes(Path(root))}, indent=2, sort_keys=True)
+    target.write_text(text + "\n", encoding="utf-8", newline="\n")
+    return target
+
+
+def manifest_hash(root: Path = ROOT) -> str | None:
+    """The manifest's own SHA-256 (LF line ends), for comparing with the exported one."""
+    path = Path(root) / MANIFEST_NAME
+    return file_hash(path) if path.is_file() else None
+
+
+def verify(root: Path = ROOT) -> list[Mismatch]:
+    """Every graded file that differs from the manifest, sorted by path."""
+    root = Path(root)
+    path = root / MANIFEST_NAME
+    if not path.is_file():
+        return [Mismatch(MANIFEST_NAME, "no manifest")]
+    try:
+        recorded = json.loads(path.read_text(encoding="utf-8"))["sha256"]
+        if not isinstance(recorded, dict):
+            raise TypeError(type(recorded).__name__)
+    except (OSError, ValueError, KeyError, TypeError):
+        return [Mismatch(MANIFEST_NAME, "unreadable")]
+    present = hashes(root)
+    mismatches = [
+        Mismatch(relative, "missing" if relative not in present else "changed")
+        for relative, digest in recorded.items()
+        if present.get(relative) != digest
+    ]
+    mismatches += [Mismatch(relative, "added") for relative in present if relative not in recorded]
+    return sorted(mismatches)
+
+
+def status(mismatches: list[Mismatch]) -> str:
+    """One word for the whole check: clean, tampered or "no manifest"."""
+    if any(mismatch.is_tampering for mismatch in mismatches):
+        return "tampered"
+    return "no manifest" if mismatches else "clean"
+
+
+def describe(mismatches: list[Mismatch]) -> list[str]:
+    """Lines for people: the verdict, then one line per file."""
+    verdict = status(mismatches)
+    if verdict == "clean":
+        return [f"Tamper check: clean (every graded file matches {MANIFEST_NAME})."]
+    if verdict == "no manifest":
+        return [f"Tamper check: no {MANIFEST_NAME}, {EXPLANATIONS['no manifest']}."]
+    count = sum(mismatch.is_tampering for mismatch in mismatches)
+    noun = "file differs" if count == 1 else "files differ"
+    lines = [f"Tamper check: {count} graded {noun} from {MANIFEST_NAME}:"]
+    lines += [f"  {mismatch.kind:<10} {mismatch.path}" for mismatch in mismatches]
+    return lines
+
+
+def main(rest: list[str]) -> int:
+    """`python -m coach manifest [write|verify]`: write writes; verify exits 1 on a mismatch."""
+    action = rest[0] if rest else "verify"
+    if action == "write":
+        path = write_manifest(ROOT)
+        count = len(json.loads(path.read_text(encoding="utf-8"))["sha256"])
+        print(f"Wrote {path.name}: the SHA-256 of {count} graded files.")
+        return 0
+    if action == "verify":
+        mismatches = verify(ROOT)
+        for line in describe(mismatches):
+            print(line)
+        return 1 if status(mismatches) == "tampered" else 0
+    print(f"Unknown action {action!r}: use `write` or `verify`.", file=sys.stderr)
+    return 2
