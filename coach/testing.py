@@ -48,7 +48,10 @@ def backward_passes():
 def fmt(value) -> str:
     """A number as a learner would write it: 6.0, -2.5, 0.1234568."""
     if isinstance(value, float):
-        return f"{value:.7g}" if math.isfinite(value) else str(value)
+        if not math.isfinite(value):
+            return str(value)
+        text = f"{value:.7g}"
+        return text if any(c in text for c in ".e") else text + ".0"
     return repr(value)
 
 
