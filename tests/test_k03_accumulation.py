@@ -1,0 +1,334 @@
+"""Kata 3: backward() adds into .grad; clear it between steps, or accumulate on purpose."""
+
+import math
+
+import pytest
+import torch
+
+from coach.testing import backward_passes, close, expect_float, fmt, load_kata
+
+kata = load_kata("k03_accumulation")
+
+GRAD_RECORDERS = ["grads_without_zeroing", "grads_with_zeroing"]
+
+
+def nth(k: int) -> str:
+    suffix = "th" if 10 <= k % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(k % 10, "th")
+    return f"{k}{suffix}"
+
+
+def random_x0(rng) -> float:
+    # Kept away from 0, where 2*x0, 4*x0, ... would be too close together to tell apart.
+    return round(rng.choice([-1, 1]) * rng.uniform(0.5, 3.0), 3)
+
+
+def recorded_grads(name: str, x0, n: int) -> tuple[str, list[float]]:
+    """Call grads_without_zeroing / grads_with_zeroing; return (call, the recorded floats)."""
+    call = f"{name}({x0!r}, {n})"
+    try:
+        result = getattr(kata, name)(x0, n)
+    except RuntimeError as error:  # NotImplementedError is one too: re-raised below
+        if "backward through the graph a second time" not in str(error):
+            raise
+        pytest.fail(
+            f"Called {call}. backward() raised 'Trying to backward through the graph a second "
+            f"time': the same y was backpropagated twice. backward() frees the graph it has "
+            f"just walked, so each backward() needs a fresh y: build y = x**2 inside the loop.",
+            pytrace=False,
+        )
+    if not isinstance(result, list):
+        pytest.fail(
+            f"{call} returned {result!r} ({type(result).__name__}); expected a list with one "
+            f"float per backward() call.",
+            pytrace=False,
+        )
+    if len(result) != n:
+        pytest.fail(
+            f"{call} returned {len(result)} values; expected {n}, one x.grad per backward().",
+            pytrace=False,
+        )
+    tensors = [value for value in result if isinstance(value, torch.Tensor)]
+    storages = {tensor.untyped_storage().data_ptr() for tensor in tensors}
+    if len(storages) < len(tensors):
+        shown = ", ".join(fmt(tensor.item()) for tensor in tensors)
+        pytest.fail(
+            f"Called {call}. It returned tensors that share one piece of memory, read now as "
+            f"[{shown}]: the live x.grad, stored {len(tensors)} times rather than its value at "
+            f"each step. backward() updates x.grad in place, so every entry shows only the "
+            f"last value. Store a snapshot instead: x.grad.item().",
+            pytrace=False,
+        )
+    grads = [
+        expect_float(value, call, f"x.grad after the {nth(k)} backward()")
+        for k, value in enumerate(result, start=1)
+    ]
+    return call, grads
+
+
+def check_gradients_pile_up(call: str, grads: list[float], x0: float) -> None:
+    one_step = 2 * x0
+    for k, got in enumerate(grads, start=1):
+        expected = k * one_step
+        if close(got, expected):
+            continue
+        if k > 1 and close(got, one_step):
+            why = (
+                f"That is one backward()'s gradient alone, as if x.grad had been cleared (or a "
+                f"new x made) before the {nth(k)} call. Keep one x and never clear it here: "
+                f"each backward() adds dy/dx = 2*x = {fmt(one_step)} to what x.grad holds."
+            )
+        else:
+            why = (
+                f"Each backward() of y = x**2 adds dy/dx = 2*x = {fmt(one_step)} to x.grad, "
+                f"so after the {nth(k)} call it holds {k} * {fmt(one_step)}."
+            )
+        pytest.fail(
+            f"Called {call}. x.grad was {fmt(got)} after the {nth(k)} backward(), expected "
+            f"{fmt(expected)}. {why}",
+            pytrace=False,
+        )
+
+
+def check_gradients_stay_fresh(call: str, grads: list[float], x0: float) -> None:
+    one_step = 2 * x0
+    for k, got in enumerate(grads, start=1):
+        if close(got, one_step):
+            continue
+        if close(got, k * one_step):
+            why = (
+                "gradients accumulate across backward() calls — clear them between steps "
+                "(x.grad = None, or x.grad.zero_() once x.grad exists)."
+            )
+        elif close(got, 0.0):
+            why = "0 is x.grad just after clearing; record it after backward(), not before."
+        else:
+            why = "with x.grad cleared first, backward() leaves exactly dy/dx = 2*x in it."
+        pytest.fail(
+            f"Called {call}. x.grad is {fmt(got)} after the {nth(k)} backward(), expected "
+            f"{fmt(one_step)}: {why}",
+            pytrace=False,
+        )
+
+
+# --- grads_without_zeroing / grads_with_zeroing -------------------------------------------
+
+
+def test_second_backward_adds_to_the_first():
+    call, grads = recorded_grads("grads_without_zeroing", 3.0, 2)
+    check_gradients_pile_up(call, grads, 3.0)
+    assert grads == [6.0, 12.0], f"Called {call}. It returned {grads}, expected [6.0, 12.0]."
+
+
+def test_clearing_before_backward_gives_a_fresh_gradient():
+    call, grads = recorded_grads("grads_with_zeroing", 3.0, 2)
+    check_gradients_stay_fresh(call, grads, 3.0)
+    assert grads == [6.0, 6.0], f"Called {call}. It returned {grads}, expected [6.0, 6.0]."
+
+
+def test_without_zeroing_each_backward_adds_2x(rng):
+    for _ in range(5):
+        x0, n = random_x0(rng), rng.randint(1, 6)
+        call, grads = recorded_grads("grads_without_zeroing", x0, n)
+        check_gradients_pile_up(call, grads, x0)
+
+
+def test_with_zeroing_every_backward_gives_2x(rng):
+    for _ in range(5):
+        x0, n = random_x0(rng), rng.randint(1, 6)
+        call, grads = recorded_grads("grads_with_zeroing", x0, n)
+        check_gradients_stay_fresh(call, grads, x0)
+
+
+def test_an_int_x0_works_like_a_float():
+    call, grads = recorded_grads("grads_without_zeroing", 3, 3)
+    check_gradients_pile_up(call, grads, 3.0)
+    call, grads = recorded_grads("grads_with_zeroing", 3, 3)
+    check_gradients_stay_fresh(call, grads, 3.0)
+
+
+def test_recorded_values_are_snapshots_not_the_live_grad(rng):
+    # recorded_grads fails on a list of tensors sharing x.grad's memory; the values then show
+    # that each entry was read right after its own backward(): [2x, 4x, 6x] and [2x, 2x, 2x].
+    x0 = random_x0(rng)
+    call, grads = recorded_grads("grads_without_zeroing", x0, 3)
+    check_gradients_pile_up(call, grads, x0)
+    call, grads = recorded_grads("grads_with_zeroing", x0, 3)
+    check_gradients_stay_fresh(call, grads, x0)
+
+
+@pytest.mark.parametrize("name", GRAD_RECORDERS)
+def test_every_entry_comes_from_its_own_backward(name, rng):
+    x0, n = random_x0(rng), rng.randint(2, 6)
+    with backward_passes() as engine:
+        recorded_grads(name, x0, n)
+    passes = engine.passes
+    assert passes == n, (
+        f"Called {name}({x0!r}, {n}). Autograd ran {passes} backward pass(es), "
+        f"expected exactly {n}: one y.backward() per recorded x.grad. Each value must be read "
+        f"from x.grad after a real backward(), not worked out with a formula."
+    )
+
+
+# --- accumulated_batch_grad ---------------------------------------------------------------
+
+
+def mse_grad(w: float, xs: list[float], ys: list[float]) -> float:
+    """d/dw of mean((w*x - y)**2) over the given samples: 2*mean((w*x - y)*x)."""
+    return 2 * sum((w * x - y) * x for x, y in zip(xs, ys)) / len(xs)
+
+
+def split_sizes(length: int, chunks: int) -> list[int]:
+    """The piece sizes of torch.tensor_split(X, chunks): the first length % chunks are longer."""
+    size, longer = divmod(length, chunks)
+    return [size + 1] * longer + [size] * (chunks - longer)
+
+
+def pieces(values: list[float], sizes: list[int]) -> list[list[float]]:
+    starts = [sum(sizes[:k]) for k in range(len(sizes))]
+    return [values[start : start + size] for start, size in zip(starts, sizes)]
+
+
+def torch_chunk_count(length: int, chunks: int) -> int:
+    """How many pieces torch.chunk(X, chunks) really returns: it may be fewer than asked."""
+    size = math.ceil(length / chunks)
+    return math.ceil(length / size)
+
+
+class Batch:
+    """A small regression batch as float32 tensors, plus its exact values as Python floats."""
+
+    def __init__(self, w0: float, xs: list[float], ys: list[float]):
+        self.w0, self.xs_shown, self.ys_shown = w0, xs, ys
+        self.X, self.y = torch.tensor(xs), torch.tensor(ys)
+        # The closed forms use the float32 values the kata really sees.
+        self.w, self.xs, self.ys = torch.tensor(w0).item(), self.X.tolist(), self.y.tolist()
+        # float32 rounds each (w*x - y)*x term to ~1e-7 of its size and a batch has a dozen
+        # terms at most, so 1e-5 of their mean size bounds the error even when they cancel.
+        terms = [abs((self.w * x - y) * x) for x, y in zip(self.xs, self.ys)]
+        self.tolerance = 1e-5 * 2 * sum(terms) / len(terms)
+
+    @classmethod
+    def random(cls, rng, length: int) -> "Batch":
+        def draw():
+            return round(rng.uniform(-2.0, 2.0), 2)
+
+        return cls(draw(), [draw() for _ in range(length)], [draw() for _ in range(length)])
+
+    def full_grad(self) -> float:
+        return mse_grad(self.w, self.xs, self.ys)
+
+    def call(self, chunks: int) -> str:
+        return (
+            f"accumulated_batch_grad({self.w0!r}, X, y, {chunks}) with "
+            f"X = tensor({self.xs_shown}), y = tensor({self.ys_shown})"
+        )
+
+    def likely_mistake(self, got: float, chunks: int) -> str:
+        """Name the typical mistake whose number `got` matches, or '' if none does."""
+        length, sizes = len(self.xs), split_sizes(len(self.xs), chunks)
+        part_grads = [
+            mse_grad(self.w, xs, ys)
+            for xs, ys in zip(pieces(self.xs, sizes), pieces(self.ys, sizes))
+        ]
+        summed = (
+            f"That is the plain sum of the {chunks} micro-batch gradients, about {chunks} times "
+            f"too big: each micro-batch's mean already has the size of a whole-batch gradient. "
+            f"Scale each micro-batch's loss by its share of the samples, len(X_part) / len(X)."
+        )
+        averaged = (
+            f"That is what dividing each loss by the number of chunks gives. It is right only "
+            f"when all micro-batches have the same size; here their sizes are {sizes}, so a "
+            f"sample in a short micro-batch would count more than one in a long micro-batch. "
+            f"Scale each loss by len(X_part) / len(X) instead."
+        )
+        cleared = (
+            "w.grad was cleared between micro-batches, so only the last one's gradient is "
+            "left. Accumulating means letting the micro-batches add up in w.grad: clear it "
+            "(if at all) before the first one, never in between."
+        )
+        not_a_mean = (
+            f"That is len(X) = {length} times too big: the loss was summed over samples. "
+            f"The full-batch loss is a mean."
+        )
+        mistakes = [
+            (sum(part_grads), summed),
+            (sum(part_grads) / chunks, averaged),
+            (part_grads[-1] * sizes[-1] / length, cleared),
+            (part_grads[-1], cleared),
+            (part_grads[-1] / chunks, cleared),
+            (length * self.full_grad(), not_a_mean),
+        ]
+        right = self.full_grad()
+        for wrong, explanation in mistakes:
+            tells_apart = not math.isclose(wrong, right, rel_tol=1e-4, abs_tol=10 * self.tolerance)
+            if tells_apart and math.isclose(got, wrong, rel_tol=1e-4, abs_tol=10 * self.tolerance):
+                return explanation
+        return ""
+
+    def check(self, chunks: int) -> None:
+        call = self.call(chunks)
+        result = kata.accumulated_batch_grad(self.w0, self.X, self.y, chunks)
+        got = expect_float(result, call, "w.grad")
+        right = self.full_grad()
+        if not math.isclose(got, right, rel_tol=1e-5, abs_tol=self.tolerance):
+            mistake = self.likely_mistake(got, chunks)
+            pytest.fail(
+                f"Called {call}. w.grad came out as {fmt(got)}, expected {fmt(right)}, the "
+                f"full-batch gradient 2*mean((w*X - y)*X). {mistake}".rstrip(),
+                pytrace=False,
+            )
+
+
+def test_accumulated_batch_grad_example_is_minus_44():
+    # Pieces [1, 2, 3] and [4, 5]: the gradients of their own means are -56/3 and -82.
+    Batch(0.0, [1.0, 2, 3, 4, 5], [2.0, 4, 6, 8, 10]).check(chunks=2)
+
+
+def test_accumulated_batch_grad_accepts_an_int_w0():
+    Batch(0, [1.0, 2, 3, 4, 5], [2.0, 4, 6, 8, 10]).check(chunks=2)
+
+
+def test_equal_micro_batches_add_up_to_the_full_batch_gradient(rng):
+    for _ in range(5):
+        chunks = rng.randint(2, 4)
+        Batch.random(rng, length=chunks * rng.randint(2, 3)).check(chunks)
+
+
+def test_unequal_micro_batches_add_up_to_the_full_batch_gradient(rng):
+    for _ in range(5):
+        length = rng.randint(5, 11)
+        chunks = rng.choice([c for c in range(2, length) if length % c != 0])
+        Batch.random(rng, length).check(chunks)
+
+
+def test_any_number_of_chunks_gives_the_full_batch_gradient(rng):
+    batch = Batch.random(rng, length=rng.randint(5, 8))
+    for chunks in range(1, len(batch.xs) + 1):
+        batch.check(chunks)
+
+
+def test_one_backward_per_micro_batch(rng):
+    # (6, 4) is a split where torch.chunk returns 3 pieces, not 4.
+    for length, chunks in [(6, 4), (rng.randint(5, 9), rng.randint(2, 5))]:
+        batch = Batch.random(rng, length)
+        with backward_passes() as engine:
+            kata.accumulated_batch_grad(batch.w0, batch.X, batch.y, chunks)
+        if engine.passes == chunks:
+            continue
+        if engine.passes == 1:
+            why = (
+                "One pass for the whole batch may give the right number, but the point is "
+                "accumulation: call backward() once per micro-batch and let w.grad add up."
+            )
+        elif engine.passes == torch_chunk_count(length, chunks):
+            why = (
+                f"torch.chunk splits {length} samples into {engine.passes} pieces when asked "
+                f"for {chunks}; torch.tensor_split always returns exactly {chunks}."
+            )
+        else:
+            why = "Call backward() exactly once per micro-batch of torch.tensor_split(X, chunks)."
+        pytest.fail(
+            f"Called {batch.call(chunks)}. Autograd ran {engine.passes} backward pass(es), "
+            f"expected {chunks}, one per micro-batch. {why}",
+            pytrace=False,
+        )
