@@ -1,0 +1,538 @@
+"""Kata 4: one step of gradient descent by hand, and the loop that repeats it.
+
+The tests rebuild the notebook's data themselves and run exact gradient descent in float64
+from the closed-form gradients of L(w, b) = mean((y - (w*x + b))**2):
+
+    dL/dw = -2 * mean((y - (w*x + b)) * x)        dL/db = -2 * mean(y - (w*x + b))
+
+The kata runs in float32, so its values are compared with close() (1e-5 relative): that
+absorbs rounding, including the different last bits of torch.optim.SGD, but not a mistake.
+"""
+
+import functools
+import math
+
+import torch
+
+from coach.testing import backward_passes, close, expect_float, fmt, load_kata
+
+kata = load_kata("k04_training_step")
+
+# Each of these mistakes gives numbers of its own; a test that sees them names the mistake.
+MISTAKES = {
+    "not cleared": (
+        "The first step was right and the next one went too far: backward() adds its "
+        "gradient to whatever .grad already holds (kata 3), so the second update used the "
+        "sum of two gradients. Clear w.grad and b.grad every step (`w.grad.zero_()`, "
+        "`w.grad = None`, or an optimizer's zero_grad())."
+    ),
+    "summed": (
+        "The numbers are n times too big, n being the number of points: the loss is the sum "
+        "of the squared errors instead of their mean. Use .mean(), so neither the loss nor "
+        "the step grows with the size of the data."
+    ),
+    "uphill": (
+        "w and b moved uphill: the update added lr * grad. The gradient points the way the "
+        "loss grows fastest, so step against it: subtract lr times the gradient."
+    ),
+    "lr ignored": (
+        "The parameters moved by the whole gradient, as if lr were 1: scale the gradient by "
+        "lr in the update."
+    ),
+    "loss after update": (
+        "The loss returned is the one at the updated w and b. Return the loss of this "
+        "step's forward pass, measured before the update."
+    ),
+    "no update": (
+        "w and b did not move. `w = w - lr * w.grad` makes a new tensor that only the name w "
+        "inside train_step sees, and leaves the caller's w where it was: update in place, "
+        "`w -= lr * w.grad`, inside `with torch.no_grad():`. (Clearing .grad between "
+        "backward() and the update also leaves nothing to step with.)"
+    ),
+}
+
+
+# ---------------------------------------------------------------- the notebook's data
+
+
+def recipe(n, noise, seed):
+    """The notebook's data, exactly as its cell builds it."""
+    torch.manual_seed(seed)
+    X = torch.linspace(-3, 3, n)
+    return X, 2 * X + 1 + torch.randn(n) * noise
+
+
+# Computing 2x + 1 + noise*z in another order (say noise*z + 2x + 1) rounds differently in
+# the last bit of float32, about 1e-6 at |y| <= 16; draws from another seed miss by ~0.1.
+SAME_DATA = 1e-5
+
+
+def checked_make_data(call, *args, **kwargs):
+    result = kata.make_data(*args, **kwargs)
+    if not (isinstance(result, tuple) and len(result) == 2):
+        raise AssertionError(f"{call} returned {result!r}; expected a pair (X, y).")
+    X, y = result
+    for name, tensor in (("X", X), ("y", y)):
+        assert isinstance(tensor, torch.Tensor), (
+            f"{call} returned {type(tensor).__name__} for {name}; expected a tensor."
+        )
+    return X, y
+
+
+def largest_gap(actual, expected) -> float:
+    return (actual.double() - expected.double()).abs().max().item()
+
+
+# ---------------------------------------------------------- exact gradient descent (float64)
+
+
+def mse_and_gradients(w, b, xs, ys):
+    residuals = [y - (w * x + b) for x, y in zip(xs, ys)]
+    n = len(xs)
+    loss = sum(r * r for r in residuals) / n
+    dw = -2 * sum(r * x for r, x in zip(residuals, xs)) / n
+    db = -2 * sum(residuals) / n
+    return loss, dw, db
+
+
+def descend(xs, ys, lr, steps, *, start=(0.0, 0.0), mistake=None):
+    """[(w, b, returned loss) after each step] of gradient descent, or of one of MISTAKES."""
+    w, b = start
+    scale = len(xs) if mistake == "summed" else 1
+    rate = 1.0 if mistake == "lr ignored" else lr
+    direction = 1.0 if mistake == "uphill" else -1.0
+    kept_dw = kept_db = 0.0
+    trajectory = []
+    for _ in range(steps):
+        loss, dw, db = (scale * v for v in mse_and_gradients(w, b, xs, ys))
+        if mistake == "not cleared":
+            kept_dw, kept_db = kept_dw + dw, kept_db + db
+            dw, db = kept_dw, kept_db
+        if mistake != "no update":
+            w, b = w + direction * rate * dw, b + direction * rate * db
+        if mistake == "loss after update":
+            loss = mse_and_gradients(w, b, xs, ys)[0]
+        trajectory.append((w, b, loss))
+    return trajectory
+
+
+def diagnosis(observed, xs, ys, lr, *, start=(0.0, 0.0)) -> str:
+    """Name the mistake whose trajectory the observed one follows ("" if none does).
+
+    `observed` holds (w, b, loss) per step; None stands for a value the test did not see.
+    When only one of w and b goes wrong, name that one's mistake.
+    """
+
+    def follows(trajectory, field):
+        return all(
+            not isinstance(seen[field], float) or close(seen[field], exact[field], rel=1e-4)
+            for seen, exact in zip(observed, trajectory)
+        )
+
+    correct = descend(xs, ys, lr, len(observed), start=start)
+    wrong = [
+        (name, field)
+        for name, field in (("w", 0), ("b", 1))
+        if isinstance(observed[0][field], float) and not follows(correct, field)
+    ]
+    partial = []
+    for mistake, explanation in MISTAKES.items():
+        trajectory = descend(xs, ys, lr, len(observed), start=start, mistake=mistake)
+        if all(follows(trajectory, field) for field in range(3)):
+            return f"\n{explanation}"
+        if len(wrong) == 1 and follows(trajectory, wrong[0][1]):
+            name = wrong[0][0]
+            partial.append(
+                f"\nOnly {name} went wrong, and the way it did matches this: {explanation}"
+            )
+    return partial[0] if partial else ""
+
+
+def random_line_data(rng):
+    """A random cloud of points around a random line, in float32, off-centre on purpose."""
+    n = rng.randint(6, 30)
+    shift = rng.uniform(-1.0, 1.0)
+    slope, intercept = rng.uniform(-3.0, 3.0), rng.uniform(-3.0, 3.0)
+    X = torch.tensor([rng.uniform(-2.0, 2.0) + shift for _ in range(n)])
+    y = torch.tensor([slope * x + intercept + rng.gauss(0.0, 0.5) for x in X.tolist()])
+    return X, y
+
+
+def curvatures(xs):
+    """Eigenvalues (smallest, largest) of the loss's Hessian 2*[[mean(x^2), mean(x)], [mean(x), 1]].
+
+    The loss is quadratic in (w, b), so this Hessian is the same everywhere.
+    """
+    m1 = sum(xs) / len(xs)
+    m2 = sum(x * x for x in xs) / len(xs)
+    spread = math.sqrt((m2 - 1) ** 2 + 4 * m1**2)
+    return m2 + 1 - spread, m2 + 1 + spread
+
+
+def least_squares(xs, ys):
+    """The (w, b) with the smallest mean squared error: where gradient descent is heading."""
+    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+    w = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sum((x - mx) ** 2 for x in xs)
+    return w, my - w * mx
+
+
+def parameter(value):
+    return torch.tensor(value, requires_grad=True)
+
+
+def checked_train(call, *args, **kwargs):
+    result = kata.train(*args, **kwargs)
+    if not (isinstance(result, tuple) and len(result) == 3):
+        raise AssertionError(f"{call} returned {result!r}; expected a triple (w, b, losses).")
+    w, b, losses = result
+    for name, tensor in (("w", w), ("b", b)):
+        assert isinstance(tensor, torch.Tensor) and tensor.dim() == 0, (
+            f"{call} returned {tensor!r} for {name}; expected the 0-d tensor it trained."
+        )
+    assert isinstance(losses, list), (
+        f"{call} returned {type(losses).__name__} for losses; expected a list with one float "
+        f"per step."
+    )
+    for loss in losses:
+        expect_float(loss, call, "an entry of losses")
+    return w, b, losses
+
+
+@functools.cache
+def notebook_run():
+    """train(X, y) with its defaults on the notebook's data.
+
+    The run is deterministic, so the tests that inspect it share it: its 200 steps are the
+    slowest thing in this file. A run that raises is not cached; each test tries again.
+    """
+    X, y = recipe(20, 0.3, 42)
+    return checked_train("train(X, y)", X, y)
+
+
+# ------------------------------------------------------------------------------ make_data
+
+
+def test_make_data_defaults_rebuild_the_notebook_data():
+    X, y = checked_make_data("make_data()")
+    expected_X, expected_y = recipe(20, 0.3, 42)
+    assert X.shape == expected_X.shape and torch.equal(X, expected_X), (
+        f"Called make_data(). X is {X}, expected torch.linspace(-3, 3, 20): 20 evenly spaced "
+        f"values from -3 to 3, both ends included."
+    )
+    assert y.shape == expected_y.shape and largest_gap(y, expected_y) <= SAME_DATA, (
+        f"Called make_data(). y is\n{y}\nexpected 2*X + 1 + 0.3 * (the 20 draws of "
+        f"torch.manual_seed(42); torch.randn(20)):\n{expected_y}\nAre the draws taken from a "
+        f"generator seeded with 42, and scaled by noise = 0.3?"
+    )
+
+
+def test_make_data_follows_the_recipe_for_any_n_noise_and_seed(rng):
+    cases = [(rng.randint(2, 50), rng.uniform(0.05, 2.0), rng.randint(0, 10**6)) for _ in range(4)]
+    cases.append((rng.randint(2, 50), 1, rng.randint(0, 10**6)))  # noise given as an int
+    for n, noise, seed in cases:
+        call = f"make_data(n={n}, noise={noise!r}, seed={seed})"
+        X, y = checked_make_data(call, n=n, noise=noise, seed=seed)
+        expected_X, expected_y = recipe(n, noise, seed)
+        assert X.shape == expected_X.shape and torch.equal(X, expected_X), (
+            f"Called {call}. X is {X}, expected torch.linspace(-3, 3, {n})."
+        )
+        assert y.shape == expected_y.shape and largest_gap(y, expected_y) <= SAME_DATA, (
+            f"Called {call}. y is\n{y}\nexpected 2*X + 1 + noise * torch.randn({n}) drawn "
+            f"right after torch.manual_seed({seed}):\n{expected_y}\nAre all three arguments "
+            f"used, none replaced by the notebook's 20, 0.3 and 42?"
+        )
+
+
+def test_make_data_gives_float32_vectors_of_length_n(rng):
+    n = rng.randint(2, 50)
+    call = f"make_data(n={n})"
+    X, y = checked_make_data(call, n=n)
+    for name, tensor in (("X", X), ("y", y)):
+        assert tensor.shape == (n,), (
+            f"Called {call}. {name} has shape {tuple(tensor.shape)}, expected ({n},)."
+        )
+        assert tensor.dtype == torch.float32, (
+            f"Called {call}. {name} is {tensor.dtype}, expected torch.float32, torch's default "
+            f"float type, which the parameters w and b use too."
+        )
+
+
+def test_make_data_different_seeds_draw_different_noise(rng):
+    seed = rng.randint(0, 10**6)
+    _, y = checked_make_data(f"make_data(seed={seed})", seed=seed)
+    _, y_next = checked_make_data(f"make_data(seed={seed + 1})", seed=seed + 1)
+    assert largest_gap(y, y_next) > 1e-3, (
+        f"make_data(seed={seed}) and make_data(seed={seed + 1}) returned the same y. The seed "
+        f"must choose the noise: seed the generator with `seed`, not with a fixed number."
+    )
+
+
+def test_make_data_noise_scales_the_draws(rng):
+    n, seed, noise = rng.randint(2, 50), rng.randint(0, 10**6), rng.uniform(0.1, 1.0)
+    X, clean = checked_make_data(f"make_data(n={n}, noise=0.0, seed={seed})", n, 0.0, seed)
+    assert largest_gap(clean, 2 * X + 1) <= SAME_DATA, (
+        f"Called make_data(n={n}, noise=0.0, seed={seed}). With no noise every y should lie on "
+        f"the line 2x + 1, but y - (2*X + 1) reaches {fmt(largest_gap(clean, 2 * X + 1))}."
+    )
+    _, y = checked_make_data(f"make_data({n}, {noise!r}, {seed})", n, noise, seed)
+    _, y_doubled = checked_make_data(f"make_data({n}, {2 * noise!r}, {seed})", n, 2 * noise, seed)
+    assert largest_gap(y_doubled - clean, 2 * (y - clean)) <= 2 * SAME_DATA, (
+        f"make_data(n={n}, noise={fmt(2 * noise)}, seed={seed}) should land twice as far from "
+        f"the line 2x + 1 as make_data(n={n}, noise={fmt(noise)}, seed={seed}): noise "
+        f"multiplies the same seed's standard-normal draws. Offsets were {y_doubled - clean} and "
+        f"{y - clean}."
+    )
+
+
+# ----------------------------------------------------------------------------- train_step
+
+
+def test_train_step_returns_the_loss_before_the_update_as_a_float(rng):
+    X, y = random_line_data(rng)
+    xs, ys = X.tolist(), y.tolist()
+    w0, b0 = rng.uniform(-3.0, 3.0), rng.uniform(-3.0, 3.0)
+    w, b = parameter(w0), parameter(b0)
+    w0, b0 = w.item(), b.item()  # the float32 values the step starts from
+    lr = rng.uniform(0.01, 0.1)
+    call = f"train_step(w, b, X, y, lr={fmt(lr)}) with w = {fmt(w0)}, b = {fmt(b0)}"
+    loss = expect_float(kata.train_step(w, b, X, y, lr), call, "the loss")
+    expected = mse_and_gradients(w0, b0, xs, ys)[0]
+    assert close(loss, expected), (
+        f"Called {call} on {len(xs)} points. It returned {fmt(loss)}, expected the mean "
+        f"squared error at the w and b it was given, mean((y - (w*X + b))**2) = "
+        f"{fmt(expected)}.{diagnosis([(None, None, loss)], xs, ys, lr, start=(w0, b0))}"
+    )
+
+
+def test_train_step_moves_w_and_b_one_step_downhill(rng):
+    X, y = random_line_data(rng)
+    xs, ys = X.tolist(), y.tolist()
+    w, b = parameter(rng.uniform(-3.0, 3.0)), parameter(rng.uniform(-3.0, 3.0))
+    w0, b0 = w.item(), b.item()
+    lr = rng.uniform(0.2, 0.9) / curvatures(xs)[1]
+    call = f"train_step(w, b, X, y, lr={fmt(lr)})"
+    loss = expect_float(kata.train_step(w, b, X, y, lr), call, "the loss")
+    _, dw, db = mse_and_gradients(w0, b0, xs, ys)
+    w1, b1, _ = descend(xs, ys, lr, 1, start=(w0, b0))[0]
+    got = (w.item(), b.item())
+    assert close(got[0], w1) and close(got[1], b1), (
+        f"Called {call} with w = {fmt(w0)}, b = {fmt(b0)} on {len(xs)} points. Afterwards "
+        f"w = {fmt(got[0])} and b = {fmt(got[1])}; expected w - lr*dL/dw = {fmt(w1)} and "
+        f"b - lr*dL/db = {fmt(b1)}, the gradients being dL/dw = {fmt(dw)} and "
+        f"dL/db = {fmt(db)}."
+        f"{diagnosis([(*got, loss)], xs, ys, lr, start=(w0, b0))}"
+    )
+
+
+def test_train_step_gets_the_gradients_from_one_backward_pass(rng):
+    X, y = random_line_data(rng)
+    w, b = parameter(rng.uniform(-3.0, 3.0)), parameter(rng.uniform(-3.0, 3.0))
+    with backward_passes() as engine:
+        kata.train_step(w, b, X, y, 0.01)
+    assert engine.passes == 1, (
+        f"One call of train_step ran {engine.passes} backward passes, expected exactly 1. "
+        + (
+            "With none, the gradients came from a formula written by hand; here autograd "
+            "should find them: call loss.backward()."
+            if engine.passes == 0
+            else "One backward() on this step's loss gives both gradients at once."
+        )
+    )
+
+
+def test_train_step_clears_the_gradients_for_the_next_step(rng):
+    X, y = random_line_data(rng)
+    xs, ys = X.tolist(), y.tolist()
+    w, b = parameter(rng.uniform(-3.0, 3.0)), parameter(rng.uniform(-3.0, 3.0))
+    w0, b0 = w.item(), b.item()
+    lr = rng.uniform(0.2, 0.9) / curvatures(xs)[1]
+    call = f"train_step(w, b, X, y, lr={fmt(lr)})"
+    observed = []
+    for _ in range(2):
+        loss = expect_float(kata.train_step(w, b, X, y, lr), call, "the loss")
+        observed.append((w.item(), b.item(), loss))
+    expected = descend(xs, ys, lr, 2, start=(w0, b0))
+    for number, (seen, exact) in enumerate(zip(observed, expected), start=1):
+        assert all(close(s, e) for s, e in zip(seen, exact)), (
+            f"Called {call} twice on the same w and b, starting from w = {fmt(w0)}, "
+            f"b = {fmt(b0)}. After call {number}: w = {fmt(seen[0])}, b = {fmt(seen[1])}, "
+            f"returned loss {fmt(seen[2])}; expected w = {fmt(exact[0])}, b = {fmt(exact[1])}, "
+            f"loss {fmt(exact[2])}, as exact gradient descent gives."
+            f"{diagnosis(observed, xs, ys, lr, start=(w0, b0))}"
+        )
+
+
+def test_train_step_keeps_w_and_b_as_leaves_that_require_grad(rng):
+    X, y = random_line_data(rng)
+    w, b = parameter(rng.uniform(-3.0, 3.0)), parameter(rng.uniform(-3.0, 3.0))
+    kata.train_step(w, b, X, y, 0.01)
+    for name, tensor in (("w", w), ("b", b)):
+        assert tensor.requires_grad and tensor.is_leaf, (
+            f"After train_step(w, b, X, y, lr=0.01), {name}.requires_grad is "
+            f"{tensor.requires_grad} and {name}.is_leaf is {tensor.is_leaf}; both should stay "
+            f"True, so the next backward() fills {name}.grad again. Update the tensor in place "
+            f"under torch.no_grad() and leave its requires_grad alone (no detach_())."
+        )
+        assert tensor.dim() == 0 and tensor.dtype == torch.float32, (
+            f"After train_step, {name} is {tensor!r}; it should still be a 0-d float32 tensor."
+        )
+
+
+# ---------------------------------------------------------------------------------- train
+
+
+def test_train_starts_from_zero_and_returns_one_float_loss_per_step(rng):
+    X, y = random_line_data(rng)
+    ys = y.tolist()
+    call = "train(X, y, lr=0.01, steps=0)"
+    w, b, losses = checked_train(call, X, y, lr=0.01, steps=0)
+    assert (w.item(), b.item(), losses) == (0.0, 0.0, []), (
+        f"Called {call}. It returned w = {fmt(w.item())}, b = {fmt(b.item())}, losses = "
+        f"{losses!r}; with no steps expected w = 0.0, b = 0.0 and no losses: w and b start "
+        f"at 0.0."
+    )
+    steps = rng.randint(1, 12)
+    call = f"train(X, y, lr=0.01, steps={steps})"
+    _, _, losses = checked_train(call, X, y, lr=0.01, steps=steps)
+    assert len(losses) == steps, (
+        f"Called {call}. losses has {len(losses)} entries, expected {steps}: one per step."
+    )
+    start = sum(v * v for v in ys) / len(ys)
+    assert close(losses[0], start), (
+        f"Called {call}. losses[0] is {fmt(losses[0])}, expected mean(y**2) = {fmt(start)}: "
+        f"the first loss is measured at w = b = 0, before any update."
+    )
+
+
+def test_train_matches_exact_gradient_descent_step_by_step(rng):
+    X, y = random_line_data(rng)
+    xs, ys = X.tolist(), y.tolist()
+    lr = rng.uniform(0.2, 0.9) / curvatures(xs)[1]
+    steps = rng.randint(20, 40)
+    call = f"train(X, y, lr={fmt(lr)}, steps={steps}) on {len(xs)} random points"
+    w, b, losses = checked_train(call, X, y, lr=lr, steps=steps)
+    expected = descend(xs, ys, lr, steps)
+    assert len(losses) == steps, f"Called {call}. Got {len(losses)} losses, expected {steps}."
+    for step, (loss, exact) in enumerate(zip(losses, expected)):
+        if not close(loss, exact[2]):
+            named = diagnosis([(None, None, v) for v in losses[:3]], xs, ys, lr)
+            raise AssertionError(
+                f"Called {call}. losses[{step}] is {fmt(loss)}, expected {fmt(exact[2])} from "
+                f"exact gradient descent (the losses before it matched).{named}"
+            )
+    final_w, final_b, _ = expected[-1]
+    assert close(w.item(), final_w) and close(b.item(), final_b), (
+        f"Called {call}. It returned w = {fmt(w.item())}, b = {fmt(b.item())}, expected "
+        f"w = {fmt(final_w)}, b = {fmt(final_b)} after {steps} steps. Return the w and b "
+        f"that were trained, after their last update."
+    )
+
+
+def test_train_with_a_zero_lr_never_moves(rng):
+    X, y = random_line_data(rng)
+    ys = y.tolist()
+    steps = rng.randint(2, 8)
+    call = f"train(X, y, lr=0, steps={steps})"
+    w, b, losses = checked_train(call, X, y, lr=0, steps=steps)
+    start = sum(v * v for v in ys) / len(ys)
+    assert (w.item(), b.item()) == (0.0, 0.0), (
+        f"Called {call}. It returned w = {fmt(w.item())}, b = {fmt(b.item())}; with a learning "
+        f"rate of 0 they should never leave 0. Does the update use the lr it was given?"
+    )
+    assert all(close(loss, start) for loss in losses), (
+        f"Called {call}. losses were {losses}; with lr = 0 every step sees w = b = 0, so each "
+        f"loss should be mean(y**2) = {fmt(start)}."
+    )
+
+
+def test_train_runs_one_backward_pass_per_step(rng):
+    X, y = random_line_data(rng)
+    steps = rng.randint(2, 12)
+    with backward_passes() as engine:
+        kata.train(X, y, lr=0.01, steps=steps)
+    assert engine.passes == steps, (
+        f"train(X, y, lr=0.01, steps={steps}) ran {engine.passes} backward passes, expected "
+        f"{steps}: each step is one call of train_step, and each train_step one backward()."
+    )
+
+
+def test_train_returns_leaves_that_still_require_grad(rng):
+    X, y = random_line_data(rng)
+    call = "train(X, y, lr=0.01, steps=5)"
+    w, b, _ = checked_train(call, X, y, lr=0.01, steps=5)
+    for name, tensor in (("w", w), ("b", b)):
+        assert tensor.is_leaf, (
+            f"Called {call}. The {name} it returned is not a leaf: it has grad_fn="
+            f"{type(tensor.grad_fn).__name__}, so it was computed from other tensors, as "
+            f"`{name} = {name} - lr * {name}.grad` outside torch.no_grad() does. Such a tensor "
+            f"gets no .grad from backward(), so training it stalls. Update in place instead: "
+            f"`{name} -= lr * {name}.grad` inside `with torch.no_grad():`."
+        )
+        assert tensor.requires_grad, (
+            f"Called {call}. The {name} it returned no longer requires grad: it was replaced by "
+            f"a tensor made under torch.no_grad() (`{name} = {name} - lr * {name}.grad`) or "
+            f"detached, so the next backward() could not reach it. Update the tensor you "
+            f"created in place: `{name} -= lr * {name}.grad` inside `with torch.no_grad():`."
+        )
+
+
+def test_train_losses_never_increase(rng):
+    # For a quadratic loss with largest curvature L (top eigenvalue of its Hessian), a step
+    # of size lr along -g changes the loss by -lr*|g|^2 + lr^2/2 * g.H.g <= -lr*(1 - lr*L/2)*|g|^2,
+    # which is <= 0 whenever lr < 2/L; below 1/L it falls by at least lr/2 * |g|^2. On the
+    # notebook's data L = 2*mean(x^2) = 6.63, so lr = 0.01 is far below. Each loss is a float32
+    # mean of positive terms, good to a few parts in 1e7: allow that much of a rise.
+    random_X, random_y = random_line_data(rng)
+    random_lr = rng.uniform(0.1, 0.95) / curvatures(random_X.tolist())[1]
+    random_call = f"train(X, y, lr={fmt(random_lr)}, steps=60) on random points"
+    runs = [
+        ("train(X, y) on the notebook's data", notebook_run()[2]),
+        (random_call, checked_train(random_call, random_X, random_y, lr=random_lr, steps=60)[2]),
+    ]
+    for call, losses in runs:
+        for step in range(len(losses) - 1):
+            before, after = losses[step], losses[step + 1]
+            assert after <= before * (1 + 1e-6), (
+                f"Called {call}. The loss rose from {fmt(before)} at step {step} to "
+                f"{fmt(after)} at step {step + 1}. With a learning rate this small, every step "
+                f"of gradient descent lowers the loss: is the update going downhill, and is "
+                f".grad cleared between steps?"
+            )
+
+
+def test_train_on_the_notebook_data_reproduces_its_numbers():
+    w, b, losses = notebook_run()
+    assert len(losses) == 200, f"train(X, y) gave {len(losses)} losses; steps defaults to 200."
+    # The notebook prints 4 decimals. (Exact float64 gradient descent rounds to the same.)
+    seen = {"losses[0]": losses[0], "losses[-1]": losses[-1], "w": w.item(), "b": b.item()}
+    printed = {"losses[0]": 13.8612, "losses[-1]": 0.0763, "w": 1.9533, "b": 1.0461}
+    for name, value in seen.items():
+        assert abs(value - printed[name]) < 5e-5, (
+            f"Called train(X, y) on the notebook's data, with the defaults lr = 0.01 and "
+            f"steps = 200. {name} is {fmt(value)}, but the notebook's run gives "
+            f"{printed[name]}. Check the default arguments, the start at w = b = 0 and each of "
+            f"the five steps."
+        )
+
+
+def test_train_on_the_notebook_data_lands_near_the_least_squares_line():
+    X, y = recipe(20, 0.3, 42)
+    xs, ys = X.tolist(), y.tolist()
+    w, b, _ = notebook_run()
+    best_w, best_b = least_squares(xs, ys)  # about 1.953 and 1.065
+    # Gradient descent on a quadratic shrinks the error e = (w, b) - best by the matrix
+    # I - lr*H each step, H the Hessian, so |e_k| <= rho^k * |e_0| with rho = max|1 - lr*lam|
+    # over H's eigenvalues lam. Here mean(x) = 0, so H = diag(2*mean(x^2), 2) = diag(6.63, 2):
+    # w's error shrinks by 0.934 a step and is gone, b's by only 0.98, and 0.98^200 = 0.018 of
+    # the 1.065 b had to travel is still left (b = 1.046). Float32 rounding adds at most about
+    # 1e-7 * |(w, b)| per step, which the contraction never amplifies: < 1e-4 over 200 steps.
+    lr, steps = 0.01, 200
+    rho = max(abs(1 - lr * lam) for lam in curvatures(xs))
+    bound = rho**steps * math.hypot(best_w, best_b) + 1e-4
+    error = math.hypot(w.item() - best_w, b.item() - best_b)
+    assert error <= bound, (
+        f"Called train(X, y) on the notebook's data. It returned w = {fmt(w.item())}, "
+        f"b = {fmt(b.item())}, {fmt(error)} away from the least-squares line w = {fmt(best_w)}, "
+        f"b = {fmt(best_b)}. 200 steps of gradient descent with lr = 0.01 from w = b = 0 "
+        f"end within {fmt(bound)} of it. Is every step going downhill, with fresh gradients?"
+    )
