@@ -4,7 +4,7 @@
 PYTHON ?= python3
 COACH = $(PYTHON) -m coach
 
-.PHONY: test progress next hint predict watch solution plots graph grade manifest check bench
+.PHONY: test progress next hint predict watch solution plots graph grade manifest check bench classroom classroom50 student-repo
 test:     ## run the katas' tests: all, or one with K=3
 	@$(COACH) test $(K) $(ARGS)
 progress: ## every kata, green or red, and the next one
@@ -32,3 +32,11 @@ check:    ## the project's own test: solutions green, stubs red, linters clean
 	@$(COACH) check
 bench:    ## time the suite on solutions/ against `import torch`
 	@$(COACH) bench
+
+# Maintainers and instructors (see docs/INSTRUCTORS.md); not part of a learner's export.
+classroom:    ## regenerate .github/workflows/classroom.yml and .devcontainer/ from the registry
+	@$(COACH) classroom
+classroom50:  ## Classroom 50 tests file and bundle into build/classroom50/ (OUT=dir)
+	@$(COACH) classroom50 $(OUT)
+student-repo: ## the learner repository into DEST, checked (make student-repo DEST=dir)
+	@$(COACH) student-repo $(DEST) $(ARGS)

@@ -33,8 +33,7 @@ def main(rest: list[str]) -> int:
         "-q",
         "-p",
         "no:cacheprovider",
-        "--impl",
-        "solutions",
+        "--impl=solutions",
         *[kata.test_file for kata in registry.KATAS],
     ]
     wall_time(floor)  # warm the file cache before measuring

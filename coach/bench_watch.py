@@ -108,7 +108,7 @@ def scratch_copy_of_solutions(folder: Path) -> Path:
 
 
 def cold_pytest_seconds(kata: registry.Kata, impl: Path) -> float:
-    command = [sys.executable, "-m", "pytest", kata.test_file, "--impl", str(impl), "-q"]
+    command = [sys.executable, "-m", "pytest", kata.test_file, f"--impl={impl}", "-q"]
     start = time.perf_counter()
     subprocess.run([*command, "-p", "no:cacheprovider"], cwd=ROOT, capture_output=True, check=True)
     return time.perf_counter() - start

@@ -1,6 +1,7 @@
 """`make check`: the project's own test. Every kata's three faces must tell one story.
 
-1. The linters are clean (ruff check, ruff format --check).
+1. The linters are clean (ruff check, ruff format --check); the generated grading files
+   (Classroom workflow, devcontainer) match the registry and pass actionlint.
 2. The tooling's own tests pass (selftests/: isolation of broken katas, CLI, reports).
 3. Every test FAILS on the pristine stubs in katas/ (a failure, never an error or a skip),
    so each test really tells a stub from a solution.
@@ -17,7 +18,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from coach import registry
+from coach import classroom, registry
 from coach.bootstrap import ROOT
 
 
@@ -34,7 +35,7 @@ def _pytest(args: list[str], capture: bool = False) -> subprocess.CompletedProce
 def run_katas(impl: str, json_path: Path, capture: bool, extra: list[str]) -> tuple[int, dict]:
     files = [kata.test_file for kata in registry.KATAS]
     result = _pytest(
-        [*files, "--impl", impl, "--coach-json", str(json_path), *extra], capture=capture
+        [*files, f"--impl={impl}", "--coach-json", str(json_path), *extra], capture=capture
     )
     outcomes = {}
     if json_path.exists():
@@ -117,6 +118,7 @@ def main(rest: list[str]) -> int:
     steps: list[tuple[str, list[str]]] = []
     steps.append(("files", check_files_exist()))
     steps.append(("lint", check_lint()))
+    steps.append(("grading files up to date", classroom.check_generated()))
     steps.append(("selftests", check_selftests()))
     with tempfile.TemporaryDirectory() as tmp:
         stub_problems, stub_tests = check_stubs(Path(tmp))

@@ -26,6 +26,9 @@ COMMANDS = {
     "graph": ("learner", "coach.graph:main", "print a kata's backward graph as text (K=2)"),
     "grade": ("learner", "coach.grade:main", "points per kata, with Gradescope and JUnit results"),
     "manifest": ("learner", "coach.manifest:main", "write or verify the graded files' hashes"),
+    "classroom": ("learner", "coach.classroom:main", "regenerate the Classroom workflow"),
+    "classroom50": ("learner", "coach.classroom:classroom50_main", "Classroom 50 tests + bundle"),
+    "student-repo": ("learner", "coach.export:main", "write the learner repository into DEST"),
 }
 
 

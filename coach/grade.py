@@ -136,7 +136,7 @@ def run_pytest(
         target = Path(tmp) / "outcomes.json"
         command = [
             *[sys.executable, "-m", "pytest", *test_files],
-            *["--impl", str(impl), "--coach-json", str(target)],
+            *[f"--impl={impl}", "--coach-json", str(target)],
             *["-p", "no:cacheprovider", "-q", "--continue-on-collection-errors"],
         ]
         if seed is not None:

