@@ -12,6 +12,11 @@ from pathlib import Path
 from coach import registry
 from coach.loader import display_path
 
+ALL_GREEN = (
+    "All katas green. Well done! `make solution K=N` shows another way next to yours"
+    " (where the course ships its reference solutions)."
+)
+
 GREEN, RED, DIM, BOLD, RESET = "\033[32m", "\033[31m", "\033[2m", "\033[1m", "\033[0m"
 
 
@@ -99,7 +104,7 @@ def next_step(progress: Progress, impl: Path) -> list[str]:
     if red is None:
         everything = len(progress.ran) == len(registry.KATAS)
         if everything:
-            return ["All katas green. Well done: compare with solutions/ to see another way."]
+            return [ALL_GREEN]
         return ["These katas are green. Run `make test` to see all of them."]
     _, test_id, message = red.failures[0]
     first_line = message.strip().splitlines()[0] if message.strip() else "failed"
