@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from coach import manifest, registry
+from coach.paths import display_path
 from coach.registry import ROOT
 
 GREEN, RED, BOLD, RESET = "\033[32m", "\033[31m", "\033[1m", "\033[0m"
@@ -451,14 +452,5 @@ def main(rest: list[str]) -> int:
     for line in table(grade, color=sys.stdout.isatty()):
         print(line)
     written = write_outputs(grade, Path(args.out), log)
-    print("Wrote " + ", ".join(_display(path) for path in written) + ".")
+    print("Wrote " + ", ".join(display_path(path) for path in written) + ".")
     return 0
-
-
-def _display(path: Path) -> str:
-    """Relative to where the grader stands, when the file is below it."""
-    try:
-        relative = os.path.relpath(path)
-    except ValueError:  # another drive on Windows
-        return str(path)
-    return str(path) if relative.startswith("..") else relative

@@ -10,7 +10,6 @@ every other test of that kata. Nothing is raised at collection, so every other k
 from __future__ import annotations
 
 import importlib.util
-import os
 import sys
 import traceback
 from pathlib import Path
@@ -18,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from coach import torch_state
+from coach.paths import display_path
 
 _impl_dir: Path | None = None
 _loaded: dict[str, object] = {}  # module name -> module, or the failure message
@@ -33,15 +33,6 @@ def impl_dir() -> Path:
     if _impl_dir is None:
         raise RuntimeError("coach.plugin is not active: run the tests with pytest from the repo")
     return _impl_dir
-
-
-def display_path(path: Path) -> str:
-    """The path as the learner knows it: relative to where they stand, if it can be."""
-    try:
-        relative = os.path.relpath(path)
-    except ValueError:  # another drive on Windows
-        return str(path)
-    return str(path) if relative.startswith("..") else relative
 
 
 def source_line(path: Path, lineno: int | None) -> str:

@@ -23,7 +23,7 @@ import pytest
 
 from coach import graph, outcomes, registry
 from coach.bootstrap import ROOT
-from coach.loader import display_path
+from coach.paths import display_path
 
 PLOTTED = ("k02_backprop", "k04_training_step", "k05_detach")
 REQUIREMENTS = ROOT / "requirements" / "plots.txt"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 from coach import outcomes, registry, report
-from coach.loader import display_path
+from coach.paths import display_path
 
 
 def _color() -> bool:

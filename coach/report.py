@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from coach import registry
-from coach.loader import display_path
+from coach.paths import display_path
 
 ALL_GREEN = (
     "All katas green. Well done! `make solution K=N` shows another way next to yours"

@@ -9,7 +9,7 @@ import shutil
 import sys
 
 from coach import outcomes, registry
-from coach.loader import display_path
+from coach.paths import display_path
 from coach.plugin import resolve_impl_path
 
 

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from coach import registry, report
 from coach.bootstrap import ROOT
-from coach.loader import display_path
+from coach.paths import display_path
 
 CAN_FORK = hasattr(os, "fork")
 LIMIT = 60.0  # seconds a run may take before the watcher stops it
