@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from coach import loader, registry, report, torch_state
+from coach import explain, loader, registry, report, torch_state
 
 DEFAULT_SEED = 1234  # used when pytest-randomly is switched off
 _outcomes: dict[str, tuple] = {}  # test id -> (kata name, outcome, message, line)
@@ -153,7 +153,22 @@ def pytest_runtest_makereport(item, call):
             f"(or that `range(...)` gets the count you meant)."
         )
         rep.sections = [s for s in rep.sections if "stderr" not in s[0]]
+    elif not call.excinfo.errisinstance(pytest.fail.Exception):
+        rep.longrepr = _raised_in_learner_code(call.excinfo, path, shown, code)
     return rep
+
+
+def _raised_in_learner_code(excinfo, path: Path, shown: str, code: str) -> str:
+    """One short report for an exception that escaped the learner's function."""
+    error = excinfo.value
+    name = _function_name(excinfo, path)
+    text = str(error).strip().splitlines()
+    summary = f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
+    lines = [f"{name}() raised {summary}", f"  at {shown}: {code}"]
+    meaning = explain.explain(error)
+    if meaning:
+        lines.append(meaning)
+    return "\n".join(lines)
 
 
 def pytest_runtest_logreport(report):
@@ -212,6 +227,8 @@ def pytest_sessionfinish(session):
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
     if config.getoption("--coach-summary") == "on" and _outcomes:
         progress = report.Progress.from_outcomes(_outcomes.items())
+        if not progress.ran:
+            return
         terminalreporter.write_line("")
         for line in report.render(progress, impl=loader.impl_dir(), color=_use_color(config)):
             terminalreporter.write_line(line)

@@ -17,6 +17,8 @@ ALL_GREEN = (
     " (where the course ships its reference solutions)."
 )
 
+SHOWN_LINES = 4  # of the first failure's message, in the summary
+
 GREEN, RED, DIM, BOLD, RESET = "\033[32m", "\033[31m", "\033[2m", "\033[1m", "\033[0m"
 
 
@@ -107,12 +109,15 @@ def next_step(progress: Progress, impl: Path) -> list[str]:
             return [ALL_GREEN]
         return ["These katas are green. Run `make test` to see all of them."]
     _, test_id, message = red.failures[0]
-    first_line = message.strip().splitlines()[0] if message.strip() else "failed"
+    lines = message.strip().splitlines() or ["failed"]
+    shown = [f"  {line}" for line in lines[:SHOWN_LINES]]
+    if len(lines) > SHOWN_LINES:
+        shown.append(f"  ... (the full message is above, under {test_id.split('::')[-1]})")
     return [
         f"Next: {red.kata.name} ({red.kata.title}). Edit {_relative(impl / red.kata.name)}.py,"
         f" then run `make test K={red.kata.number}`.",
         f"  First failing test: {test_id.split('::')[-1]}",
-        f"  {first_line}",
+        *shown,
     ]
 
 

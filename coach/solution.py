@@ -5,6 +5,7 @@ Before that it points to `make hint`: seeing the answer first spoils the kata.
 
 from __future__ import annotations
 
+import ast
 import shutil
 import sys
 
@@ -12,13 +13,51 @@ from coach import outcomes, registry
 from coach.paths import display_path
 from coach.plugin import resolve_impl_path
 
+WIDE = 140  # columns needed to show the two side by side
+
+
+def functions(source: str) -> dict[str, list[str]]:
+    """Each top-level function's source lines, without its docstring."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return {}
+    lines = source.splitlines()
+    found = {}
+    for node in tree.body:
+        if not isinstance(node, ast.FunctionDef):
+            continue
+        body = lines[node.lineno - 1 : node.end_lineno]
+        first = node.body[0]
+        is_docstring = isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant)
+        if is_docstring and isinstance(first.value.value, str) and len(node.body) > 1:
+            cut_from, cut_to = first.lineno - node.lineno, first.end_lineno - node.lineno + 1
+            body = body[:cut_from] + body[cut_to:]
+        found[node.name] = body
+    return found
+
 
 def side_by_side(left: list[str], right: list[str], width: int) -> list[str]:
     column = (width - 3) // 2
     rows = max(len(left), len(right))
-    left += [""] * (rows - len(left))
-    right += [""] * (rows - len(right))
+    left = left + [""] * (rows - len(left))
+    right = right + [""] * (rows - len(right))
     return [f"{a[:column]:<{column}} | {b[:column]}" for a, b in zip(left, right)]
+
+
+def compare(mine: str, reference: str, width: int) -> list[str]:
+    """The two files function by function: side by side when the terminal is wide."""
+    yours, theirs = functions(mine), functions(reference)
+    out = []
+    for name, reference_lines in theirs.items():
+        mine_lines = yours.get(name, ["(no such function in your file)"])
+        out.append(f"== {name} " + "=" * max(0, min(width, 100) - len(name) - 4))
+        if width >= WIDE:
+            out += side_by_side(["YOURS", *mine_lines], ["REFERENCE", *reference_lines], width)
+        else:
+            out += ["-- yours:", *mine_lines, "-- reference:", *reference_lines]
+        out.append("")
+    return out
 
 
 def main(rest: list[str]) -> int:
@@ -45,17 +84,12 @@ def main(rest: list[str]) -> int:
     if not reference_path.is_file():
         print("This copy of the course has no solutions/ folder (your instructor kept it).")
         return 1
-    mine = mine_path.read_text(encoding="utf-8").splitlines()
-    reference = reference_path.read_text(encoding="utf-8").splitlines()
-    width = shutil.get_terminal_size((160, 40)).columns
-    print(f"Kata {kata.number} is green. Yours ({display_path(mine_path)}) and the reference:")
-    if width >= 140:
-        header = side_by_side(["YOURS"], ["REFERENCE"], width)
-        body = side_by_side(mine, reference, width)
-        print("\n".join([*header, "-" * width, *body]))
-    else:
-        print(f"--- yours: {display_path(mine_path)}")
-        print("\n".join(mine))
-        print(f"--- reference: {display_path(reference_path)}")
-        print("\n".join(reference))
+    mine = mine_path.read_text(encoding="utf-8")
+    reference = reference_path.read_text(encoding="utf-8")
+    width = shutil.get_terminal_size((100, 40)).columns
+    print(
+        f"Kata {kata.number} is green. Your {display_path(mine_path)} and the reference,"
+        f" function by function (docstrings left out):\n"
+    )
+    print("\n".join(compare(mine, reference, width)))
     return 0

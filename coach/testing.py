@@ -59,7 +59,12 @@ def expect_float(value, call: str, what: str):
     """Fail unless `value` is a plain Python float; return it."""
     if not isinstance(value, float):
         kind = type(value).__name__
-        if kind in {"Tensor", "Parameter"}:
+        if value is None:
+            hint = (
+                " A .grad is None until a backward() has reached the tensor: read it after"
+                " backward()."
+            )
+        elif kind in {"Tensor", "Parameter"}:
             hint = " Call .item() on a one-element tensor to get its value as a float."
         elif isinstance(value, int) and not isinstance(value, bool):
             hint = " Wrap it in float(...) so callers get a float whatever they pass in."

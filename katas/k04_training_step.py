@@ -53,7 +53,8 @@ def train_step(w: Tensor, b: Tensor, X: Tensor, y: Tensor, lr: float) -> float:
     #         tracking switched off (inside `with torch.no_grad():`), since the update is not
     #         part of the model autograd should differentiate.
     # TODO 5, clear: empty w.grad and b.grad so the next step starts from nothing. (Clearing
-    #         at the start of the step, before backward, works just as well.)
+    #         at the start of the step, before backward, works just as well with
+    #         `w.grad = None`; `.zero_()` needs a .grad that already exists.)
     raise NotImplementedError("write the five steps: forward, loss, backward, update, clear")
 
 
