@@ -77,6 +77,7 @@ def _load(name: str):
             f"`git checkout -- {shown}` if you deleted it by accident."
         )
     before = torch_state.snapshot()
+    namespaces = torch_state.snapshot_namespaces()
     try:
         module = _import(name, path)
     except SyntaxError as error:
@@ -106,18 +107,22 @@ def _load(name: str):
             f"    at {where}: {code}\n"
             f"Code at the top level of the file runs on import; fix it so the file loads."
         )
-    except SystemExit as error:
+    except (SystemExit, KeyboardInterrupt, pytest.exit.Exception) as error:
         lineno, code = _deepest_frame_in(error.__traceback__, path)
         return (
-            f"Importing {shown} called exit() at {shown}:{lineno} ({code}). "
-            f"A kata file must not stop Python; remove that call."
+            f"Importing {shown} tried to stop the run ({type(error).__name__}) at "
+            f"{shown}:{lineno} ({code}). A kata file must not stop Python; remove that call."
         )
     finally:
         after = torch_state.snapshot()
         torch_state.restore(before)
+        replaced = torch_state.replaced_names(namespaces)
+        torch_state.put_back(replaced)
     changed = torch_state.changes(before, after)
     if changed:
         return torch_state.describe(changed, path, shown, f"Importing {shown}")
+    if replaced:
+        return torch_state.describe_replaced(replaced, path, shown, f"Importing {shown}")
     return module
 
 

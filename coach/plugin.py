@@ -89,6 +89,7 @@ def _kata_path(item) -> Path | None:
 def pytest_runtest_call(item):
     torch.manual_seed(_seed(item.config))
     before = torch_state.snapshot()
+    namespaces = torch_state.snapshot_namespaces()
     failure = None
     try:
         result = yield
@@ -96,18 +97,37 @@ def pytest_runtest_call(item):
         failure = error
     after = torch_state.snapshot()
     torch_state.restore(before)
+    replaced = torch_state.replaced_names(namespaces)
+    torch_state.put_back(replaced)
+    path = _kata_path(item)
+    shown = loader.display_path(path) if path else ""
+    messages = []
     changed = torch_state.changes(before, after)
     if changed:
-        path = _kata_path(item)
-        message = torch_state.describe(
-            changed, path, loader.display_path(path) if path else "", f"{item.name}"
-        )
-        if failure is not None:
-            message += f"\n(The test also failed: {type(failure).__name__}: {failure})"
-        pytest.fail(message, pytrace=False)
+        messages.append(torch_state.describe(changed, path, shown, item.name))
+    if replaced:
+        messages.append(torch_state.describe_replaced(replaced, path, shown, item.name))
+    if isinstance(failure, pytest.exit.Exception) and _raised_in(failure, path):
+        messages.append(f"{shown} called pytest.exit(): a kata must not stop the test run.")
+    if messages:
+        if failure is not None and not isinstance(failure, pytest.exit.Exception):
+            messages.append(f"(The test also failed: {type(failure).__name__}: {failure})")
+        pytest.fail("\n".join(messages), pytrace=False)
     if failure is not None:
         raise failure
     return result
+
+
+def _raised_in(error: BaseException, path: Path | None) -> bool:
+    """Whether the traceback of `error` passes through the learner's file."""
+    if path is None:
+        return False
+    tb = error.__traceback__
+    while tb is not None:
+        if Path(tb.tb_frame.f_code.co_filename) == path:
+            return True
+        tb = tb.tb_next
+    return False
 
 
 def _learner_frame(excinfo, item):

@@ -117,3 +117,77 @@ def describe(changed, path: Path | None, display: str, during: str) -> str:
         for lineno, text in suspects[:3]:
             parts.append(f"  {display}:{lineno}: {text}")
     return "\n".join(parts)
+
+
+# Namespaces a learner's file could monkeypatch for everyone (torch.Tensor.backward = ...).
+def _watched_namespaces():
+    import torch.nn.functional
+    import torch.optim
+
+    return (
+        ("torch", torch),
+        ("torch.Tensor", torch.Tensor),
+        ("torch.autograd", torch.autograd),
+        ("torch.nn", torch.nn),
+        ("torch.nn.functional", torch.nn.functional),
+        ("torch.optim", torch.optim),
+    )
+
+
+_MISSING = object()
+
+
+def snapshot_namespaces() -> list[tuple[str, object, dict]]:
+    return [(label, space, dict(vars(space))) for label, space in _watched_namespaces()]
+
+
+def _from_torch(value) -> bool:
+    """torch patches a few of its own names on first use (torch.manual_seed, for one)."""
+    module = getattr(value, "__module__", None)
+    return isinstance(module, str) and module.split(".")[0] == "torch"
+
+
+def replaced_names(saved) -> list[tuple[str, object, str, object]]:
+    """(label, namespace, name, original) for every watched name someone else replaced."""
+    found = []
+    for label, space, before in saved:
+        now = vars(space)
+        for name, original in before.items():
+            current = now.get(name, _MISSING)
+            if current is not original and not _from_torch(current):
+                found.append((label, space, name, original))
+    return found
+
+
+def put_back(replaced) -> None:
+    for _, space, name, original in replaced:
+        setattr(space, name, original)
+
+
+def describe_replaced(replaced, path: Path | None, display: str, during: str) -> str:
+    names = ", ".join(f"{label}.{name}" for label, _, name, _ in replaced)
+    parts = [
+        f"{during} replaced {names}, which every kata and every test shares. It is put back "
+        f"and this test fails: a kata must use torch, not rewrite it."
+    ]
+    if path:
+        wanted = {name for _, _, name, _ in replaced}
+        for lineno, text in _lines_assigning(path, wanted)[:3]:
+            parts.append(f"  {display}:{lineno}: {text}")
+    return "\n".join(parts)
+
+
+def _lines_assigning(path: Path, names: set[str]) -> list[tuple[int, str]]:
+    try:
+        source = path.read_text(encoding="utf-8")
+        tree = ast.parse(source)
+    except (OSError, SyntaxError, ValueError):
+        return []
+    lines = source.splitlines()
+    found = set()
+    for node in ast.walk(tree):
+        targets = node.targets if isinstance(node, ast.Assign) else []
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) in {"setattr", "delattr"}:
+            found.add(node.lineno)
+        found.update(t.lineno for t in targets if getattr(t, "attr", None) in names)
+    return [(n, lines[n - 1].strip()) for n in sorted(found)]

@@ -171,3 +171,39 @@ def test_an_endless_loop_in_a_call_fails_only_the_tests_that_call_it(call_failur
 def test_katas_that_are_not_broken_still_pass(call_failures):
     assert_all_pass(call_failures[1][K4])
     assert_all_pass(call_failures[1][K5])
+
+
+@pytest.fixture(scope="module")
+def sabotage(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("sabotage")
+    source = (ROOT / "solutions" / f"{K2}.py").read_text()
+    impl = make_impl(
+        tmp,
+        {
+            K1: append(K1, "\n\ntorch.Tensor.backward = lambda *args, **kwargs: None\n"),
+            K2: source.replace(
+                "def manual_grads(",
+                "def manual_grads(*args):\n    pytest.exit('bye', 0)\n\n\ndef _(",
+            ).replace("import torch\n", "import pytest\nimport torch\n", 1),
+            K3: "raise KeyboardInterrupt\n",
+        },
+    )
+    return impl, run_suite(impl)
+
+
+def test_replacing_a_torch_function_fails_its_kata_and_is_undone(sabotage):
+    outcomes = sabotage[1]
+    assert_all_fail(outcomes[K1], "replaced torch.Tensor.backward", "torch.Tensor.backward = ")
+
+
+def test_pytest_exit_in_a_kata_fails_the_tests_that_reach_it(sabotage):
+    outcomes = sabotage[1]
+    stopped = [t for t in outcomes[K2] if "manual_grads" in t["nodeid"]]
+    assert_all_fail(stopped, "called pytest.exit()")
+
+
+def test_keyboard_interrupt_at_import_fails_only_its_kata(sabotage):
+    outcomes = sabotage[1]
+    assert_all_fail(outcomes[K3], "tried to stop the run")
+    assert_all_pass(outcomes[K4])
+    assert_all_pass(outcomes[K5])
