@@ -16,6 +16,7 @@ FORMULAS = {"x": "w1*w2", "w1": "x*w2", "w2": "h_act = x*w1 + b", "b": "w2"}
 
 
 def closed_forms(x: float, w1: float, w2: float, b: float) -> dict[str, float]:
+    x, w1, w2, b = float(x), float(w1), float(w2), float(b)  # the expected values are floats
     return {"x": w1 * w2, "w1": x * w2, "w2": x * w1 + b, "b": w2}
 
 
@@ -28,7 +29,8 @@ def random_point(rng) -> tuple[float, float, float, float]:
 
 
 def call_text(function: str, args) -> str:
-    return f"{function}({', '.join(repr(arg) for arg in args)})"
+    """The call as a learner would type it; fmt keeps ints as ints, floats to 7 digits."""
+    return f"{function}({', '.join(fmt(arg) for arg in args)})"
 
 
 # The usual wrong answers for dy/d(key), by the quantity they equal, and what each reveals.
@@ -103,9 +105,9 @@ def run(function: str, args):
             raise
         missing_grad = error
     pytest.fail(
-        f"{call_text(function, args)} raised AttributeError: {missing_grad}. Was that a .grad? "
-        f"After backward(), a leaf's .grad is still None when y does not depend on that leaf. "
-        f"Check that forward uses all four inputs and keeps the graph (its tests come first).",
+        f"Was that a .grad? After backward(), a leaf's .grad is still None when y does not "
+        f"depend on that leaf. Check that forward uses all four inputs and keeps the graph (its "
+        f"tests come first).\n{call_text(function, args)} raised AttributeError: {missing_grad}.",
         pytrace=False,
     )
 
@@ -133,20 +135,20 @@ def checked_grads(function: str, args) -> tuple[str, dict[str, float]]:
             f'Return exactly the keys "x", "w1", "w2" and "b", one gradient per input.',
             pytrace=False,
         )
-    return call, {name: expect_float(result[name], call, f'["{name}"]') for name in NAMES}
+    return call, {name: expect_float(result[name], call, f'result["{name}"]') for name in NAMES}
 
 
-def assert_grads(call: str, grads: dict[str, float], point) -> None:
-    """Fail, listing every wrong gradient with its formula and likely mistake."""
+def assert_grads(call: str, grads: dict[str, float], point, label: str = 'result["{}"]') -> None:
+    """Fail, listing each wrong gradient (named label.format(name)), its formula and mistake."""
     expected = closed_forms(*point)
     wrong = [
-        f'  ["{name}"] = {fmt(grads[name])}, expected dy/d{name} = {FORMULAS[name]} = '
+        f"{label.format(name)} = {fmt(grads[name])}, expected dy/d{name} = {FORMULAS[name]} = "
         f"{fmt(expected[name])}.{likely_mistake(name, grads[name], point)}"
         for name in NAMES
         if not close(grads[name], expected[name])
     ]
-    if wrong:
-        pytest.fail(f"{call} got wrong gradients:\n" + "\n".join(wrong), pytrace=False)
+    if wrong:  # the gradients first: the run's summary shows only a message's first lines
+        pytest.fail("\n".join([*wrong, f"Called {call}."]), pytrace=False)
 
 
 def leaves(point) -> tuple[torch.Tensor, ...]:
@@ -156,7 +158,7 @@ def leaves(point) -> tuple[torch.Tensor, ...]:
 def checked_forward(point):
     """Call kata.forward on fresh leaves; fail unless it returns three tensors."""
     inputs = leaves(point)
-    call = f"forward({', '.join(f'tensor({value!r})' for value in point)})"
+    call = f"forward({', '.join(f'tensor({fmt(float(value))})' for value in point)})"
     result = kata.forward(*inputs)
     if not (isinstance(result, tuple) and len(result) == 3):
         pytest.fail(f"{call} returned {result!r}; expected the tuple (h, h_act, y).", pytrace=False)
@@ -188,16 +190,22 @@ def require_graph(call: str, result) -> None:
 
 def test_forward_at_the_seed_point_gives_6_then_6_5_then_minus_6_5():
     call, _, (h, h_act, y) = checked_forward(SEED_POINT)
-    assert close(h.item(), 6.0), (
-        f"Called {call}. h was {fmt(h.item())}, but h = x*w1 = 2*3 = 6. Return the three "
-        f"tensors in the order (h, h_act, y)."
-    )
-    assert close(h_act.item(), 6.5), (
-        f"Called {call}. h_act was {fmt(h_act.item())}, but h_act = h + b = 6 + 0.5 = 6.5."
-    )
-    assert close(y.item(), -6.5), (
-        f"Called {call}. y was {fmt(y.item())}, but y = h_act*w2 = 6.5*(-1) = -6.5."
-    )
+    if not close(h.item(), 6.0):
+        pytest.fail(
+            f"Called {call}. h was {fmt(h.item())}, but h = x*w1 = 2*3 = 6. Return the three "
+            f"tensors in the order (h, h_act, y).",
+            pytrace=False,
+        )
+    if not close(h_act.item(), 6.5):
+        pytest.fail(
+            f"Called {call}. h_act was {fmt(h_act.item())}, but h_act = h + b = 6 + 0.5 = 6.5.",
+            pytrace=False,
+        )
+    if not close(y.item(), -6.5):
+        pytest.fail(
+            f"Called {call}. y was {fmt(y.item())}, but y = h_act*w2 = 6.5*(-1) = -6.5.",
+            pytrace=False,
+        )
 
 
 def test_forward_computes_each_intermediate_at_random_points(rng):
@@ -212,10 +220,12 @@ def test_forward_computes_each_intermediate_at_random_points(rng):
             "y": "y is h_act*w2: the bias goes in before multiplying by w2.",
         }
         for label in ("h", "h_act", "y"):
-            assert close(got[label], expected[label]), (
-                f"Called {call}. {label} was {fmt(got[label])}, expected "
-                f"{fmt(expected[label])}. {hints[label]} Return them in the order (h, h_act, y)."
-            )
+            if not close(got[label], expected[label]):
+                pytest.fail(
+                    f"{label} was {fmt(got[label])}, expected {fmt(expected[label])}. "
+                    f"{hints[label]} Return them in the order (h, h_act, y).\nCalled {call}.",
+                    pytrace=False,
+                )
 
 
 def test_forward_keeps_the_graph_for_autograd(rng):
@@ -229,24 +239,32 @@ def test_forward_chains_y_through_h_act_and_h_act_through_h(rng):
     call, _, (h, h_act, y) = checked_forward(point)
     require_graph(call, (h, h_act, y))
     dy_dh_act, dy_dh = torch.autograd.grad(y, (h_act, h), allow_unused=True)
-    assert dy_dh_act is not None, (
-        f"Called {call}. Autograd finds no path from y back to the h_act that forward "
-        f"returned: y was computed some other way. Build y from that very tensor, "
-        f"y = h_act * w2, so the returned intermediates are the nodes the gradient flows "
-        f"through."
-    )
-    assert dy_dh is not None, (
-        f"Called {call}. Autograd finds no path from y back to the h that forward returned: "
-        f"h_act was computed some other way. Build it from that very tensor, h_act = h + b."
-    )
-    assert close(dy_dh_act.item(), w2), (
-        f"Called {call}. dy/dh_act was {fmt(dy_dh_act.item())}, expected w2 = {fmt(w2)}: "
-        f"y = h_act * w2 moves by w2 per unit of h_act."
-    )
-    assert close(dy_dh.item(), w2), (
-        f"Called {call}. dy/dh was {fmt(dy_dh.item())}, expected w2 = {fmt(w2)}: "
-        f"h_act = h + b passes the gradient w2 on to h unchanged (dh_act/dh = 1)."
-    )
+    if dy_dh_act is None:
+        pytest.fail(
+            f"Autograd finds no path from y back to the h_act that forward returned: y was "
+            f"computed some other way. Build y from that very tensor, y = h_act * w2, so the "
+            f"returned intermediates are the nodes the gradient flows through.\nCalled {call}.",
+            pytrace=False,
+        )
+    if dy_dh is None:
+        pytest.fail(
+            f"Autograd finds no path from y back to the h that forward returned: h_act was "
+            f"computed some other way. Build it from that very tensor, h_act = h + b."
+            f"\nCalled {call}.",
+            pytrace=False,
+        )
+    if not close(dy_dh_act.item(), w2):
+        pytest.fail(
+            f"dy/dh_act was {fmt(dy_dh_act.item())}, expected w2 = {fmt(w2)}: y = h_act * w2 "
+            f"moves by w2 per unit of h_act.\nCalled {call}.",
+            pytrace=False,
+        )
+    if not close(dy_dh.item(), w2):
+        pytest.fail(
+            f"dy/dh was {fmt(dy_dh.item())}, expected w2 = {fmt(w2)}: h_act = h + b passes "
+            f"the gradient w2 on to h unchanged (dh_act/dh = 1).\nCalled {call}.",
+            pytrace=False,
+        )
 
 
 def test_backprop_from_forwards_y_gives_the_closed_forms(rng):
@@ -255,13 +273,15 @@ def test_backprop_from_forwards_y_gives_the_closed_forms(rng):
     require_graph(call, (y,))
     y.backward()
     for name, tensor in zip(NAMES, inputs):
-        assert tensor.grad is not None, (
-            f"Called {call}, then y.backward(). {name}.grad is still None: autograd found no "
-            f"path from y back to {name}. Does forward use all four inputs, with no .detach() "
-            f"or .item() on the way?"
-        )
+        if tensor.grad is None:
+            pytest.fail(
+                f"{name}.grad is still None after y.backward(): autograd found no path from y "
+                f"back to {name}. Does forward use all four inputs, with no .detach() or .item() "
+                f"on the way?\nCalled {call}, then y.backward().",
+                pytrace=False,
+            )
     grads = {name: tensor.grad.item() for name, tensor in zip(NAMES, inputs)}
-    assert_grads(f"y.backward() after {call}", grads, point)
+    assert_grads(f"{call}, then y.backward()", grads, point, label="{}.grad")
 
 
 # --- autograd_grads --------------------------------------------------------------------------
@@ -281,21 +301,7 @@ def test_autograd_grads_match_the_closed_forms_at_random_points(rng):
 
 def test_autograd_grads_accepts_ints():
     point = (2, 3, -1, 1)
-    refusal = None
-    try:
-        call, grads = checked_grads("autograd_grads", point)
-    except NotImplementedError:
-        raise
-    except RuntimeError as error:
-        if "floating point" not in str(error):
-            raise
-        refusal = error
-    if refusal is not None:
-        pytest.fail(
-            f"Called {call_text('autograd_grads', point)}. torch raised: {refusal}. "
-            f"Autograd only tracks floating-point tensors: build each one from float(...).",
-            pytrace=False,
-        )
+    call, grads = checked_grads("autograd_grads", point)
     assert_grads(call, grads, point)
 
 
@@ -303,11 +309,14 @@ def test_autograd_grads_come_from_a_backward_pass(rng):
     point = random_point(rng)
     with backward_passes() as engine:
         run("autograd_grads", point)
-    assert engine.passes >= 1, (
-        f"Called {call_text('autograd_grads', point)}. Autograd never ran a backward pass, so "
-        f"these gradients were written by hand. This function is autograd's side of the "
-        f"comparison: call y.backward() (or torch.autograd.grad) and read the .grad values."
-    )
+    if engine.passes < 1:
+        pytest.fail(
+            f"Autograd never ran a backward pass, so these gradients were written by hand. This "
+            f"function is autograd's side of the comparison: call y.backward() (or "
+            f"torch.autograd.grad) and read the .grad values."
+            f"\nCalled {call_text('autograd_grads', point)}.",
+            pytrace=False,
+        )
 
 
 def test_autograd_grads_runs_forward_on_four_0d_float32_leaves(rng, monkeypatch):
@@ -323,23 +332,31 @@ def test_autograd_grads_runs_forward_on_four_0d_float32_leaves(rng, monkeypatch)
 
     monkeypatch.setattr(module, "forward", watched_forward)
     run("autograd_grads", point)
-    assert calls, (
-        f"Called {call}. It never called forward(...). Reuse forward, so that the network "
-        f"autograd differentiates is the one defined there."
-    )
+    if not calls:
+        pytest.fail(
+            f"Called {call}. It never called forward(...). Reuse forward, so that the network "
+            f"autograd differentiates is the one defined there.",
+            pytrace=False,
+        )
     for name, value in zip(NAMES, point):
         tensor = calls[0].get(name)
         how = f"Called {call}. forward received {name} = {tensor!r}"
-        assert isinstance(tensor, torch.Tensor), f"{how}; expected a tensor."
-        assert tensor.dtype == torch.float32 and tensor.dim() == 0, (
-            f"{how} ({tensor.dtype}, shape {tuple(tensor.shape)}); expected a 0-d float32 "
-            f"tensor, as torch.tensor(float({name})) makes."
-        )
-        assert tensor.requires_grad and tensor.is_leaf, (
-            f"{how}; expected a leaf tensor with requires_grad=True. Only such tensors "
-            f"collect a .grad when y.backward() runs."
-        )
-        assert close(tensor.item(), value), f"{how}; expected the value {fmt(value)}."
+        if not isinstance(tensor, torch.Tensor):
+            pytest.fail(f"{how}; expected a tensor.", pytrace=False)
+        if not (tensor.dtype == torch.float32 and tensor.dim() == 0):
+            pytest.fail(
+                f"{how} ({tensor.dtype}, shape {tuple(tensor.shape)}); expected a 0-d float32 "
+                f"tensor, as torch.tensor(float({name})) makes.",
+                pytrace=False,
+            )
+        if not (tensor.requires_grad and tensor.is_leaf):
+            pytest.fail(
+                f"{how}; expected a leaf tensor with requires_grad=True. Only such tensors "
+                f"collect a .grad when y.backward() runs.",
+                pytrace=False,
+            )
+        if not close(tensor.item(), value):
+            pytest.fail(f"{how}; expected the value {fmt(value)}.", pytrace=False)
 
 
 # --- manual_grads ----------------------------------------------------------------------------
@@ -381,14 +398,16 @@ def test_manual_grads_works_with_autograd_switched_off(rng):
             refusal = error
     if refusal is not None:
         pytest.fail(
-            f"Called {call} inside torch.no_grad(), and it raised RuntimeError: {refusal}. "
-            f"That is autograd refusing to work while it is switched off. {by_hand}",
+            f"{by_hand}\nCalled {call} inside torch.no_grad(), and it raised RuntimeError: "
+            f"{refusal}. That is autograd refusing to work while it is switched off.",
             pytrace=False,
         )
-    assert engine.passes == 0, (
-        f"Called {call} inside torch.no_grad(). It still ran {engine.passes} autograd "
-        f"backward pass(es). {by_hand}"
-    )
+    if engine.passes != 0:
+        pytest.fail(
+            f"{by_hand}\nCalled {call} inside torch.no_grad(). It still ran {engine.passes} "
+            f"autograd backward pass(es).",
+            pytrace=False,
+        )
     assert_grads(call, grads, point)
 
 
@@ -398,9 +417,11 @@ def test_manual_chain_rule_matches_autograd_at_random_points(rng):
         _, by_hand = checked_grads("manual_grads", point)
         _, by_autograd = checked_grads("autograd_grads", point)
         for name in NAMES:
-            assert close(by_hand[name], by_autograd[name]), (
-                f"At (x, w1, w2, b) = {point}, manual_grads gives dy/d{name} = "
-                f"{fmt(by_hand[name])} but autograd_grads gives {fmt(by_autograd[name])}. "
-                f"Both should be {FORMULAS[name]} = {fmt(closed_forms(*point)[name])}: "
-                f"autograd does the same chain rule you do by hand."
-            )
+            if not close(by_hand[name], by_autograd[name]):
+                pytest.fail(
+                    f"manual_grads gives dy/d{name} = {fmt(by_hand[name])} but autograd_grads "
+                    f"gives {fmt(by_autograd[name])}. Both should be {FORMULAS[name]} = "
+                    f"{fmt(closed_forms(*point)[name])}: autograd does the same chain rule you "
+                    f"do by hand.\nAt (x, w1, w2, b) = ({', '.join(map(fmt, point))}).",
+                    pytrace=False,
+                )

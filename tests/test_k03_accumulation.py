@@ -17,6 +17,10 @@ def nth(k: int) -> str:
     return f"{k}{suffix}"
 
 
+def grads_text(grads: list[float]) -> str:
+    return f"[{', '.join(fmt(value) for value in grads)}]"
+
+
 def random_x0(rng) -> float:
     # Kept away from 0, where 2*x0, 4*x0, ... would be too close together to tell apart.
     return round(rng.choice([-1, 1]) * rng.uniform(0.5, 3.0), 3)
@@ -25,17 +29,19 @@ def random_x0(rng) -> float:
 def recorded_grads(name: str, x0, n: int) -> tuple[str, list[float]]:
     """Call grads_without_zeroing / grads_with_zeroing; return (call, the recorded floats)."""
     call = f"{name}({x0!r}, {n})"
+    reused_graph = None
     try:
         result = getattr(kata, name)(x0, n)
     except RuntimeError as error:  # NotImplementedError is one too: re-raised below
         if "backward through the graph a second time" not in str(error):
             raise
-        pytest.fail(
-            f"Called {call}. backward() raised 'Trying to backward through the graph a second "
-            f"time': the same y was backpropagated twice. backward() frees the graph it has "
-            f"just walked, so each backward() needs a fresh y: build y = x**2 inside the loop.",
-            pytrace=False,
+        reused_graph = (
+            f"backward() ran twice on the same y: it frees the graph it has just walked, so "
+            f"each backward() needs a fresh y. Build y = x**2 inside the loop.\n"
+            f"Called {call}; torch raised 'Trying to backward through the graph a second time'."
         )
+    if reused_graph:  # failed outside the except, so pytest shows no chained traceback
+        pytest.fail(reused_graph, pytrace=False)
     if not isinstance(result, list):
         pytest.fail(
             f"{call} returned {result!r} ({type(result).__name__}); expected a list with one "
@@ -47,15 +53,22 @@ def recorded_grads(name: str, x0, n: int) -> tuple[str, list[float]]:
             f"{call} returned {len(result)} values; expected {n}, one x.grad per backward().",
             pytrace=False,
         )
+    if name == "grads_with_zeroing" and all(value is None for value in result):
+        pytest.fail(
+            f"Every x.grad recorded was None: `x.grad = None` ran between backward() and the "
+            f"recording, so the gradient was gone before it was read. Order: clear, "
+            f"backward(), record.\nCalled {call}; it returned {result!r}.",
+            pytrace=False,
+        )
     tensors = [value for value in result if isinstance(value, torch.Tensor)]
     storages = {tensor.untyped_storage().data_ptr() for tensor in tensors}
     if len(storages) < len(tensors):
         shown = ", ".join(fmt(tensor.item()) for tensor in tensors)
         pytest.fail(
-            f"Called {call}. It returned tensors that share one piece of memory, read now as "
-            f"[{shown}]: the live x.grad, stored {len(tensors)} times rather than its value at "
-            f"each step. backward() updates x.grad in place, so every entry shows only the "
-            f"last value. Store a snapshot instead: x.grad.item().",
+            f"The list holds the live x.grad {len(tensors)} times, not its value at each step: "
+            f"backward() updates x.grad in place, so every entry shows only the last value. "
+            f"Store a snapshot instead: x.grad.item().\nCalled {call}. The tensors it returned "
+            f"share one piece of memory and read now as [{shown}].",
             pytrace=False,
         )
     grads = [
@@ -71,43 +84,52 @@ def check_gradients_pile_up(call: str, grads: list[float], x0: float) -> None:
         expected = k * one_step
         if close(got, expected):
             continue
+        seen = f"x.grad was {fmt(got)} after the {nth(k)} backward(), expected {fmt(expected)}"
         if k > 1 and close(got, one_step):
             why = (
-                f"That is one backward()'s gradient alone, as if x.grad had been cleared (or a "
+                f"{seen}: one backward()'s gradient alone, as if x.grad had been cleared (or a "
                 f"new x made) before the {nth(k)} call. Keep one x and never clear it here: "
                 f"each backward() adds dy/dx = 2*x = {fmt(one_step)} to what x.grad holds."
             )
         else:
             why = (
-                f"Each backward() of y = x**2 adds dy/dx = 2*x = {fmt(one_step)} to x.grad, "
-                f"so after the {nth(k)} call it holds {k} * {fmt(one_step)}."
+                f"{seen}: each backward() of y = x**2 adds dy/dx = 2*x = {fmt(one_step)} to "
+                f"x.grad, so after the {nth(k)} call it holds {k} * {fmt(one_step)}."
             )
-        pytest.fail(
-            f"Called {call}. x.grad was {fmt(got)} after the {nth(k)} backward(), expected "
-            f"{fmt(expected)}. {why}",
-            pytrace=False,
-        )
+        pytest.fail(f"{why}\nCalled {call}; it returned {grads_text(grads)}.", pytrace=False)
 
 
 def check_gradients_stay_fresh(call: str, grads: list[float], x0: float) -> None:
     one_step = 2 * x0
+    zero = [close(got, 0.0) for got in grads]
     for k, got in enumerate(grads, start=1):
         if close(got, one_step):
             continue
+        seen = f"x.grad was {fmt(got)} after the {nth(k)} backward(), expected {fmt(one_step)}"
         if close(got, k * one_step):
             why = (
-                "gradients accumulate across backward() calls — clear them between steps "
-                "(x.grad = None, or x.grad.zero_() once x.grad exists)."
+                f"{seen}: gradients accumulate across backward() calls. Clear them before each "
+                f"one (x.grad = None, or x.grad.zero_() once x.grad exists)."
+            )
+        elif all(zero):
+            why = (
+                "Every value recorded was 0, and 0 is x.grad right after clearing: you cleared "
+                "between backward() and recording. Order: clear, backward(), record."
+            )
+        elif zero[0] and all(close(later, one_step) for later in grads[1:]):
+            why = (
+                f"{seen}, but the later entries are right: each value was recorded before its "
+                f"own backward(), so the list lags one step behind. Order: clear, backward(), "
+                f"record."
             )
         elif close(got, 0.0):
-            why = "0 is x.grad just after clearing; record it after backward(), not before."
+            why = (
+                f"{seen}. 0 is x.grad right after clearing: clear only before backward(), and "
+                f"record after it. Order: clear, backward(), record."
+            )
         else:
-            why = "with x.grad cleared first, backward() leaves exactly dy/dx = 2*x in it."
-        pytest.fail(
-            f"Called {call}. x.grad is {fmt(got)} after the {nth(k)} backward(), expected "
-            f"{fmt(one_step)}: {why}",
-            pytrace=False,
-        )
+            why = f"{seen}: with x.grad cleared first, backward() leaves exactly dy/dx = 2*x in it."
+        pytest.fail(f"{why}\nCalled {call}; it returned {grads_text(grads)}.", pytrace=False)
 
 
 # --- grads_without_zeroing / grads_with_zeroing -------------------------------------------
@@ -116,13 +138,17 @@ def check_gradients_stay_fresh(call: str, grads: list[float], x0: float) -> None
 def test_second_backward_adds_to_the_first():
     call, grads = recorded_grads("grads_without_zeroing", 3.0, 2)
     check_gradients_pile_up(call, grads, 3.0)
-    assert grads == [6.0, 12.0], f"Called {call}. It returned {grads}, expected [6.0, 12.0]."
+    assert grads == [6.0, 12.0], (
+        f"Called {call}. It returned {grads_text(grads)}, expected [6.0, 12.0]."
+    )
 
 
 def test_clearing_before_backward_gives_a_fresh_gradient():
     call, grads = recorded_grads("grads_with_zeroing", 3.0, 2)
     check_gradients_stay_fresh(call, grads, 3.0)
-    assert grads == [6.0, 6.0], f"Called {call}. It returned {grads}, expected [6.0, 6.0]."
+    assert grads == [6.0, 6.0], (
+        f"Called {call}. It returned {grads_text(grads)}, expected [6.0, 6.0]."
+    )
 
 
 def test_without_zeroing_each_backward_adds_2x(rng):
@@ -163,9 +189,9 @@ def test_every_entry_comes_from_its_own_backward(name, rng):
         recorded_grads(name, x0, n)
     passes = engine.passes
     assert passes == n, (
-        f"Called {name}({x0!r}, {n}). Autograd ran {passes} backward pass(es), "
-        f"expected exactly {n}: one y.backward() per recorded x.grad. Each value must be read "
-        f"from x.grad after a real backward(), not worked out with a formula."
+        f"Autograd ran {passes} backward pass(es), expected exactly {n}: one y.backward() per "
+        f"recorded x.grad. Each value must be read from x.grad after a real backward(), not "
+        f"worked out with a formula.\nCalled {name}({x0!r}, {n})."
     )
 
 
@@ -232,14 +258,14 @@ class Batch:
         ]
         summed = (
             f"That is the plain sum of the {chunks} micro-batch gradients, about {chunks} times "
-            f"too big: each micro-batch's mean already has the size of a whole-batch gradient. "
-            f"Scale each micro-batch's loss by its share of the samples, len(X_part) / len(X)."
+            f"too big: each micro-batch's mean already has the size of a whole-batch gradient, "
+            f"so weight each micro-batch's loss by its share of the samples."
         )
         averaged = (
-            f"That is what dividing each loss by the number of chunks gives. It is right only "
-            f"when all micro-batches have the same size; here their sizes are {sizes}, so a "
-            f"sample in a short micro-batch would count more than one in a long micro-batch. "
-            f"Scale each loss by len(X_part) / len(X) instead."
+            f"That is what dividing each loss by the number of chunks gives, which is right "
+            f"only when all micro-batches have the same size. Here their sizes are {sizes}, so "
+            f"a sample in a short micro-batch counts more than one in a long micro-batch: "
+            f"instead weight each micro-batch's loss by its share of the samples."
         )
         cleared = (
             "w.grad was cleared between micro-batches, so only the last one's gradient is "
@@ -273,8 +299,9 @@ class Batch:
         if not math.isclose(got, right, rel_tol=1e-5, abs_tol=self.tolerance):
             mistake = self.likely_mistake(got, chunks)
             pytest.fail(
-                f"Called {call}. w.grad came out as {fmt(got)}, expected {fmt(right)}, the "
-                f"full-batch gradient 2*mean((w*X - y)*X). {mistake}".rstrip(),
+                f"w.grad came out as {fmt(got)}, expected {fmt(right)}, the full-batch gradient "
+                f"2*mean((w*X - y)*X). {mistake}".rstrip()
+                + f"\nCalled {call}.",
                 pytrace=False,
             )
 
@@ -328,7 +355,7 @@ def test_one_backward_per_micro_batch(rng):
         else:
             why = "Call backward() exactly once per micro-batch of torch.tensor_split(X, chunks)."
         pytest.fail(
-            f"Called {batch.call(chunks)}. Autograd ran {engine.passes} backward pass(es), "
-            f"expected {chunks}, one per micro-batch. {why}",
+            f"Autograd ran {engine.passes} backward pass(es), expected {chunks}, one per "
+            f"micro-batch. {why}\nCalled {batch.call(chunks)}.",
             pytrace=False,
         )

@@ -12,6 +12,7 @@ absorbs rounding, including the different last bits of torch.optim.SGD, but not 
 import functools
 import math
 
+import pytest
 import torch
 
 from coach.testing import backward_passes, close, expect_float, fmt, load_kata
@@ -44,7 +45,7 @@ MISTAKES = {
         "step's forward pass, measured before the update."
     ),
     "no update": (
-        "w and b did not move. `w = w - lr * w.grad` makes a new tensor that only the name w "
+        "w and b did not move: `w = w - lr * w.grad` makes a new tensor that only the name w "
         "inside train_step sees, and leaves the caller's w where it was: update in place, "
         "`w -= lr * w.grad`, inside `with torch.no_grad():`. (Clearing .grad between "
         "backward() and the update also leaves nothing to step with.)"
@@ -70,12 +71,14 @@ SAME_DATA = 1e-5
 def checked_make_data(call, *args, **kwargs):
     result = kata.make_data(*args, **kwargs)
     if not (isinstance(result, tuple) and len(result) == 2):
-        raise AssertionError(f"{call} returned {result!r}; expected a pair (X, y).")
+        pytest.fail(f"{call} returned {result!r}; expected a pair (X, y).", pytrace=False)
     X, y = result
     for name, tensor in (("X", X), ("y", y)):
-        assert isinstance(tensor, torch.Tensor), (
-            f"{call} returned {type(tensor).__name__} for {name}; expected a tensor."
-        )
+        if not isinstance(tensor, torch.Tensor):
+            pytest.fail(
+                f"{call} returned {type(tensor).__name__} for {name}; expected a tensor.",
+                pytrace=False,
+            )
     return X, y
 
 
@@ -116,6 +119,11 @@ def descend(xs, ys, lr, steps, *, start=(0.0, 0.0), mistake=None):
     return trajectory
 
 
+def fail(diagnosis_text: str, observed: str) -> None:
+    """Fail with the likely mistake first (the run's summary shows a message's first lines)."""
+    pytest.fail("\n".join(part for part in (diagnosis_text, observed) if part), pytrace=False)
+
+
 def diagnosis(observed, xs, ys, lr, *, start=(0.0, 0.0)) -> str:
     """Name the mistake whose trajectory the observed one follows ("" if none does).
 
@@ -139,11 +147,11 @@ def diagnosis(observed, xs, ys, lr, *, start=(0.0, 0.0)) -> str:
     for mistake, explanation in MISTAKES.items():
         trajectory = descend(xs, ys, lr, len(observed), start=start, mistake=mistake)
         if all(follows(trajectory, field) for field in range(3)):
-            return f"\n{explanation}"
+            return explanation
         if len(wrong) == 1 and follows(trajectory, wrong[0][1]):
             name = wrong[0][0]
             partial.append(
-                f"\nOnly {name} went wrong, and the way it did matches this: {explanation}"
+                f"Only {name} went wrong, and the way it did matches this: {explanation}"
             )
     return partial[0] if partial else ""
 
@@ -183,16 +191,20 @@ def parameter(value):
 def checked_train(call, *args, **kwargs):
     result = kata.train(*args, **kwargs)
     if not (isinstance(result, tuple) and len(result) == 3):
-        raise AssertionError(f"{call} returned {result!r}; expected a triple (w, b, losses).")
+        pytest.fail(f"{call} returned {result!r}; expected a triple (w, b, losses).", pytrace=False)
     w, b, losses = result
     for name, tensor in (("w", w), ("b", b)):
-        assert isinstance(tensor, torch.Tensor) and tensor.dim() == 0, (
-            f"{call} returned {tensor!r} for {name}; expected the 0-d tensor it trained."
+        if not (isinstance(tensor, torch.Tensor) and tensor.dim() == 0):
+            pytest.fail(
+                f"{call} returned {tensor!r} for {name}; expected the 0-d tensor it trained.",
+                pytrace=False,
+            )
+    if not isinstance(losses, list):
+        pytest.fail(
+            f"{call} returned {type(losses).__name__} for losses; expected a list with one "
+            f"float per step.",
+            pytrace=False,
         )
-    assert isinstance(losses, list), (
-        f"{call} returned {type(losses).__name__} for losses; expected a list with one float "
-        f"per step."
-    )
     for loss in losses:
         expect_float(loss, call, "an entry of losses")
     return w, b, losses
@@ -215,15 +227,19 @@ def notebook_run():
 def test_make_data_defaults_rebuild_the_notebook_data():
     X, y = checked_make_data("make_data()")
     expected_X, expected_y = recipe(20, 0.3, 42)
-    assert X.shape == expected_X.shape and torch.equal(X, expected_X), (
-        f"Called make_data(). X is {X}, expected torch.linspace(-3, 3, 20): 20 evenly spaced "
-        f"values from -3 to 3, both ends included."
-    )
-    assert y.shape == expected_y.shape and largest_gap(y, expected_y) <= SAME_DATA, (
-        f"Called make_data(). y is\n{y}\nexpected 2*X + 1 + 0.3 * (the 20 draws of "
-        f"torch.manual_seed(42); torch.randn(20)):\n{expected_y}\nAre the draws taken from a "
-        f"generator seeded with 42, and scaled by noise = 0.3?"
-    )
+    if not (X.shape == expected_X.shape and torch.equal(X, expected_X)):
+        pytest.fail(
+            f"X should be torch.linspace(-3, 3, 20): 20 evenly spaced values from -3 to 3, "
+            f"both ends included.\nCalled make_data(); X is {X}.",
+            pytrace=False,
+        )
+    if not (y.shape == expected_y.shape and largest_gap(y, expected_y) <= SAME_DATA):
+        pytest.fail(
+            f"Are the draws taken from a generator seeded with 42, and scaled by noise = 0.3? "
+            f"y should be 2*X + 1 + 0.3 * (the 20 draws of torch.manual_seed(42); "
+            f"torch.randn(20)).\nCalled make_data(). y is\n{y}\nexpected\n{expected_y}",
+            pytrace=False,
+        )
 
 
 def test_make_data_follows_the_recipe_for_any_n_noise_and_seed(rng):
@@ -233,14 +249,19 @@ def test_make_data_follows_the_recipe_for_any_n_noise_and_seed(rng):
         call = f"make_data(n={n}, noise={noise!r}, seed={seed})"
         X, y = checked_make_data(call, n=n, noise=noise, seed=seed)
         expected_X, expected_y = recipe(n, noise, seed)
-        assert X.shape == expected_X.shape and torch.equal(X, expected_X), (
-            f"Called {call}. X is {X}, expected torch.linspace(-3, 3, {n})."
-        )
-        assert y.shape == expected_y.shape and largest_gap(y, expected_y) <= SAME_DATA, (
-            f"Called {call}. y is\n{y}\nexpected 2*X + 1 + noise * torch.randn({n}) drawn "
-            f"right after torch.manual_seed({seed}):\n{expected_y}\nAre all three arguments "
-            f"used, none replaced by the notebook's 20, 0.3 and 42?"
-        )
+        if not (X.shape == expected_X.shape and torch.equal(X, expected_X)):
+            pytest.fail(
+                f"X should be torch.linspace(-3, 3, {n}): {n} evenly spaced values from -3 to 3, "
+                f"both ends included.\nCalled {call}; X is {X}.",
+                pytrace=False,
+            )
+        if not (y.shape == expected_y.shape and largest_gap(y, expected_y) <= SAME_DATA):
+            pytest.fail(
+                f"Are all three arguments used, none replaced by the notebook's 20, 0.3 and 42? "
+                f"y should be 2*X + 1 + noise * torch.randn({n}) drawn right after "
+                f"torch.manual_seed({seed}).\nCalled {call}. y is\n{y}\nexpected\n{expected_y}",
+                pytrace=False,
+            )
 
 
 def test_make_data_gives_float32_vectors_of_length_n(rng):
@@ -248,40 +269,52 @@ def test_make_data_gives_float32_vectors_of_length_n(rng):
     call = f"make_data(n={n})"
     X, y = checked_make_data(call, n=n)
     for name, tensor in (("X", X), ("y", y)):
-        assert tensor.shape == (n,), (
-            f"Called {call}. {name} has shape {tuple(tensor.shape)}, expected ({n},)."
-        )
-        assert tensor.dtype == torch.float32, (
-            f"Called {call}. {name} is {tensor.dtype}, expected torch.float32, torch's default "
-            f"float type, which the parameters w and b use too."
-        )
+        if tensor.shape != (n,):
+            pytest.fail(
+                f"Called {call}. {name} has shape {tuple(tensor.shape)}, expected ({n},).",
+                pytrace=False,
+            )
+        if tensor.dtype != torch.float32:
+            pytest.fail(
+                f"Called {call}. {name} is {tensor.dtype}, expected torch.float32, torch's "
+                f"default float type, which the parameters w and b use too.",
+                pytrace=False,
+            )
 
 
 def test_make_data_different_seeds_draw_different_noise(rng):
     seed = rng.randint(0, 10**6)
     _, y = checked_make_data(f"make_data(seed={seed})", seed=seed)
     _, y_next = checked_make_data(f"make_data(seed={seed + 1})", seed=seed + 1)
-    assert largest_gap(y, y_next) > 1e-3, (
-        f"make_data(seed={seed}) and make_data(seed={seed + 1}) returned the same y. The seed "
-        f"must choose the noise: seed the generator with `seed`, not with a fixed number."
-    )
+    if not largest_gap(y, y_next) > 1e-3:
+        pytest.fail(
+            f"make_data(seed={seed}) and make_data(seed={seed + 1}) returned the same y. The "
+            f"seed must choose the noise: seed the generator with `seed`, not with a fixed "
+            f"number.",
+            pytrace=False,
+        )
 
 
 def test_make_data_noise_scales_the_draws(rng):
     n, seed, noise = rng.randint(2, 50), rng.randint(0, 10**6), rng.uniform(0.1, 1.0)
     X, clean = checked_make_data(f"make_data(n={n}, noise=0.0, seed={seed})", n, 0.0, seed)
-    assert largest_gap(clean, 2 * X + 1) <= SAME_DATA, (
-        f"Called make_data(n={n}, noise=0.0, seed={seed}). With no noise every y should lie on "
-        f"the line 2x + 1, but y - (2*X + 1) reaches {fmt(largest_gap(clean, 2 * X + 1))}."
-    )
+    if not largest_gap(clean, 2 * X + 1) <= SAME_DATA:
+        pytest.fail(
+            f"With no noise every y should lie on the line 2x + 1, but y - (2*X + 1) reaches "
+            f"{fmt(largest_gap(clean, 2 * X + 1))}.\nCalled make_data(n={n}, noise=0.0, "
+            f"seed={seed}).",
+            pytrace=False,
+        )
     _, y = checked_make_data(f"make_data({n}, {noise!r}, {seed})", n, noise, seed)
     _, y_doubled = checked_make_data(f"make_data({n}, {2 * noise!r}, {seed})", n, 2 * noise, seed)
-    assert largest_gap(y_doubled - clean, 2 * (y - clean)) <= 2 * SAME_DATA, (
-        f"make_data(n={n}, noise={fmt(2 * noise)}, seed={seed}) should land twice as far from "
-        f"the line 2x + 1 as make_data(n={n}, noise={fmt(noise)}, seed={seed}): noise "
-        f"multiplies the same seed's standard-normal draws. Offsets were {y_doubled - clean} and "
-        f"{y - clean}."
-    )
+    if not largest_gap(y_doubled - clean, 2 * (y - clean)) <= 2 * SAME_DATA:
+        pytest.fail(
+            f"noise multiplies the same seed's standard-normal draws, so make_data(n={n}, "
+            f"noise={fmt(2 * noise)}, seed={seed}) should land twice as far from the line "
+            f"2x + 1 as make_data(n={n}, noise={fmt(noise)}, seed={seed}).\nOffsets were\n"
+            f"{y_doubled - clean}\nand\n{y - clean}",
+            pytrace=False,
+        )
 
 
 # ----------------------------------------------------------------------------- train_step
@@ -297,11 +330,13 @@ def test_train_step_returns_the_loss_before_the_update_as_a_float(rng):
     call = f"train_step(w, b, X, y, lr={fmt(lr)}) with w = {fmt(w0)}, b = {fmt(b0)}"
     loss = expect_float(kata.train_step(w, b, X, y, lr), call, "the loss")
     expected = mse_and_gradients(w0, b0, xs, ys)[0]
-    assert close(loss, expected), (
-        f"Called {call} on {len(xs)} points. It returned {fmt(loss)}, expected the mean "
-        f"squared error at the w and b it was given, mean((y - (w*X + b))**2) = "
-        f"{fmt(expected)}.{diagnosis([(None, None, loss)], xs, ys, lr, start=(w0, b0))}"
-    )
+    if not close(loss, expected):
+        fail(
+            diagnosis([(None, None, loss)], xs, ys, lr, start=(w0, b0)),
+            f"Called {call} on {len(xs)} points. It returned {fmt(loss)}, expected the mean "
+            f"squared error at the w and b it was given, mean((y - (w*X + b))**2) = "
+            f"{fmt(expected)}.",
+        )
 
 
 def test_train_step_moves_w_and_b_one_step_downhill(rng):
@@ -315,13 +350,14 @@ def test_train_step_moves_w_and_b_one_step_downhill(rng):
     _, dw, db = mse_and_gradients(w0, b0, xs, ys)
     w1, b1, _ = descend(xs, ys, lr, 1, start=(w0, b0))[0]
     got = (w.item(), b.item())
-    assert close(got[0], w1) and close(got[1], b1), (
-        f"Called {call} with w = {fmt(w0)}, b = {fmt(b0)} on {len(xs)} points. Afterwards "
-        f"w = {fmt(got[0])} and b = {fmt(got[1])}; expected w - lr*dL/dw = {fmt(w1)} and "
-        f"b - lr*dL/db = {fmt(b1)}, the gradients being dL/dw = {fmt(dw)} and "
-        f"dL/db = {fmt(db)}."
-        f"{diagnosis([(*got, loss)], xs, ys, lr, start=(w0, b0))}"
-    )
+    if not (close(got[0], w1) and close(got[1], b1)):
+        fail(
+            diagnosis([(*got, loss)], xs, ys, lr, start=(w0, b0)),
+            f"Called {call} with w = {fmt(w0)}, b = {fmt(b0)} on {len(xs)} points. Afterwards "
+            f"w = {fmt(got[0])} and b = {fmt(got[1])}; expected w - lr*dL/dw = {fmt(w1)} and "
+            f"b - lr*dL/db = {fmt(b1)}, the gradients being dL/dw = {fmt(dw)} and "
+            f"dL/db = {fmt(db)}.",
+        )
 
 
 def test_train_step_gets_the_gradients_from_one_backward_pass(rng):
@@ -329,15 +365,18 @@ def test_train_step_gets_the_gradients_from_one_backward_pass(rng):
     w, b = parameter(rng.uniform(-3.0, 3.0)), parameter(rng.uniform(-3.0, 3.0))
     with backward_passes() as engine:
         kata.train_step(w, b, X, y, 0.01)
-    assert engine.passes == 1, (
-        f"One call of train_step ran {engine.passes} backward passes, expected exactly 1. "
-        + (
+    if engine.passes != 1:
+        why = (
             "With none, the gradients came from a formula written by hand; here autograd "
             "should find them: call loss.backward()."
             if engine.passes == 0
             else "One backward() on this step's loss gives both gradients at once."
         )
-    )
+        pytest.fail(
+            f"One call of train_step ran {engine.passes} backward passes, expected exactly 1. "
+            f"{why}",
+            pytrace=False,
+        )
 
 
 def test_train_step_clears_the_gradients_for_the_next_step(rng):
@@ -353,13 +392,14 @@ def test_train_step_clears_the_gradients_for_the_next_step(rng):
         observed.append((w.item(), b.item(), loss))
     expected = descend(xs, ys, lr, 2, start=(w0, b0))
     for number, (seen, exact) in enumerate(zip(observed, expected), start=1):
-        assert all(close(s, e) for s, e in zip(seen, exact)), (
-            f"Called {call} twice on the same w and b, starting from w = {fmt(w0)}, "
-            f"b = {fmt(b0)}. After call {number}: w = {fmt(seen[0])}, b = {fmt(seen[1])}, "
-            f"returned loss {fmt(seen[2])}; expected w = {fmt(exact[0])}, b = {fmt(exact[1])}, "
-            f"loss {fmt(exact[2])}, as exact gradient descent gives."
-            f"{diagnosis(observed, xs, ys, lr, start=(w0, b0))}"
-        )
+        if not all(close(s, e) for s, e in zip(seen, exact)):
+            fail(
+                diagnosis(observed, xs, ys, lr, start=(w0, b0)),
+                f"Called {call} twice on the same w and b, starting from w = {fmt(w0)}, "
+                f"b = {fmt(b0)}. After call {number}: w = {fmt(seen[0])}, b = {fmt(seen[1])}, "
+                f"returned loss {fmt(seen[2])}; expected w = {fmt(exact[0])}, "
+                f"b = {fmt(exact[1])}, loss {fmt(exact[2])}, as exact gradient descent gives.",
+            )
 
 
 def test_train_step_keeps_w_and_b_as_leaves_that_require_grad(rng):
@@ -367,15 +407,20 @@ def test_train_step_keeps_w_and_b_as_leaves_that_require_grad(rng):
     w, b = parameter(rng.uniform(-3.0, 3.0)), parameter(rng.uniform(-3.0, 3.0))
     kata.train_step(w, b, X, y, 0.01)
     for name, tensor in (("w", w), ("b", b)):
-        assert tensor.requires_grad and tensor.is_leaf, (
-            f"After train_step(w, b, X, y, lr=0.01), {name}.requires_grad is "
-            f"{tensor.requires_grad} and {name}.is_leaf is {tensor.is_leaf}; both should stay "
-            f"True, so the next backward() fills {name}.grad again. Update the tensor in place "
-            f"under torch.no_grad() and leave its requires_grad alone (no detach_())."
-        )
-        assert tensor.dim() == 0 and tensor.dtype == torch.float32, (
-            f"After train_step, {name} is {tensor!r}; it should still be a 0-d float32 tensor."
-        )
+        if not (tensor.requires_grad and tensor.is_leaf):
+            pytest.fail(
+                f"After train_step(w, b, X, y, lr=0.01), {name}.requires_grad is "
+                f"{tensor.requires_grad} and {name}.is_leaf is {tensor.is_leaf}; both should "
+                f"stay True, so the next backward() fills {name}.grad again. Update the tensor "
+                f"in place under torch.no_grad() and leave its requires_grad alone (no "
+                f"detach_()).",
+                pytrace=False,
+            )
+        if not (tensor.dim() == 0 and tensor.dtype == torch.float32):
+            pytest.fail(
+                f"After train_step, {name} is {tensor!r}; it should still be a 0-d float32 tensor.",
+                pytrace=False,
+            )
 
 
 # ---------------------------------------------------------------------------------- train
@@ -386,22 +431,28 @@ def test_train_starts_from_zero_and_returns_one_float_loss_per_step(rng):
     ys = y.tolist()
     call = "train(X, y, lr=0.01, steps=0)"
     w, b, losses = checked_train(call, X, y, lr=0.01, steps=0)
-    assert (w.item(), b.item(), losses) == (0.0, 0.0, []), (
-        f"Called {call}. It returned w = {fmt(w.item())}, b = {fmt(b.item())}, losses = "
-        f"{losses!r}; with no steps expected w = 0.0, b = 0.0 and no losses: w and b start "
-        f"at 0.0."
-    )
+    if (w.item(), b.item(), losses) != (0.0, 0.0, []):
+        pytest.fail(
+            f"w and b start at 0.0. Called {call}. It returned w = {fmt(w.item())}, "
+            f"b = {fmt(b.item())}, losses = {[fmt(loss) for loss in losses]}; with no steps "
+            f"expected w = 0.0, b = 0.0 and no losses.",
+            pytrace=False,
+        )
     steps = rng.randint(1, 12)
     call = f"train(X, y, lr=0.01, steps={steps})"
     _, _, losses = checked_train(call, X, y, lr=0.01, steps=steps)
-    assert len(losses) == steps, (
-        f"Called {call}. losses has {len(losses)} entries, expected {steps}: one per step."
-    )
+    if len(losses) != steps:
+        pytest.fail(
+            f"Called {call}. losses has {len(losses)} entries, expected {steps}: one per step.",
+            pytrace=False,
+        )
     start = sum(v * v for v in ys) / len(ys)
-    assert close(losses[0], start), (
-        f"Called {call}. losses[0] is {fmt(losses[0])}, expected mean(y**2) = {fmt(start)}: "
-        f"the first loss is measured at w = b = 0, before any update."
-    )
+    if not close(losses[0], start):
+        pytest.fail(
+            f"The first loss is measured at w = b = 0, before any update. Called {call}. "
+            f"losses[0] is {fmt(losses[0])}, expected mean(y**2) = {fmt(start)}.",
+            pytrace=False,
+        )
 
 
 def test_train_matches_exact_gradient_descent_step_by_step(rng):
@@ -412,20 +463,23 @@ def test_train_matches_exact_gradient_descent_step_by_step(rng):
     call = f"train(X, y, lr={fmt(lr)}, steps={steps}) on {len(xs)} random points"
     w, b, losses = checked_train(call, X, y, lr=lr, steps=steps)
     expected = descend(xs, ys, lr, steps)
-    assert len(losses) == steps, f"Called {call}. Got {len(losses)} losses, expected {steps}."
+    if len(losses) != steps:
+        pytest.fail(f"Called {call}. Got {len(losses)} losses, expected {steps}.", pytrace=False)
     for step, (loss, exact) in enumerate(zip(losses, expected)):
         if not close(loss, exact[2]):
-            named = diagnosis([(None, None, v) for v in losses[:3]], xs, ys, lr)
-            raise AssertionError(
+            fail(
+                diagnosis([(None, None, v) for v in losses[:3]], xs, ys, lr),
                 f"Called {call}. losses[{step}] is {fmt(loss)}, expected {fmt(exact[2])} from "
-                f"exact gradient descent (the losses before it matched).{named}"
+                f"exact gradient descent (the losses before it matched).",
             )
     final_w, final_b, _ = expected[-1]
-    assert close(w.item(), final_w) and close(b.item(), final_b), (
-        f"Called {call}. It returned w = {fmt(w.item())}, b = {fmt(b.item())}, expected "
-        f"w = {fmt(final_w)}, b = {fmt(final_b)} after {steps} steps. Return the w and b "
-        f"that were trained, after their last update."
-    )
+    if not (close(w.item(), final_w) and close(b.item(), final_b)):
+        pytest.fail(
+            f"Return the w and b that were trained, after their last update. Called {call}. "
+            f"It returned w = {fmt(w.item())}, b = {fmt(b.item())}, expected w = "
+            f"{fmt(final_w)}, b = {fmt(final_b)} after {steps} steps.",
+            pytrace=False,
+        )
 
 
 def test_train_with_a_zero_lr_never_moves(rng):
@@ -435,14 +489,20 @@ def test_train_with_a_zero_lr_never_moves(rng):
     call = f"train(X, y, lr=0, steps={steps})"
     w, b, losses = checked_train(call, X, y, lr=0, steps=steps)
     start = sum(v * v for v in ys) / len(ys)
-    assert (w.item(), b.item()) == (0.0, 0.0), (
-        f"Called {call}. It returned w = {fmt(w.item())}, b = {fmt(b.item())}; with a learning "
-        f"rate of 0 they should never leave 0. Does the update use the lr it was given?"
-    )
-    assert all(close(loss, start) for loss in losses), (
-        f"Called {call}. losses were {losses}; with lr = 0 every step sees w = b = 0, so each "
-        f"loss should be mean(y**2) = {fmt(start)}."
-    )
+    if (w.item(), b.item()) != (0.0, 0.0):
+        pytest.fail(
+            f"With a learning rate of 0, w and b should never leave 0: does the update use the "
+            f"lr it was given? Called {call}. It returned w = {fmt(w.item())}, "
+            f"b = {fmt(b.item())}.",
+            pytrace=False,
+        )
+    if not all(close(loss, start) for loss in losses):
+        pytest.fail(
+            f"With lr = 0 every step sees w = b = 0, so each loss should be mean(y**2) = "
+            f"{fmt(start)}. Called {call}; the losses were "
+            f"[{', '.join(fmt(loss) for loss in losses)}].",
+            pytrace=False,
+        )
 
 
 def test_train_runs_one_backward_pass_per_step(rng):
@@ -450,10 +510,13 @@ def test_train_runs_one_backward_pass_per_step(rng):
     steps = rng.randint(2, 12)
     with backward_passes() as engine:
         kata.train(X, y, lr=0.01, steps=steps)
-    assert engine.passes == steps, (
-        f"train(X, y, lr=0.01, steps={steps}) ran {engine.passes} backward passes, expected "
-        f"{steps}: each step is one call of train_step, and each train_step one backward()."
-    )
+    if engine.passes != steps:
+        pytest.fail(
+            f"train(X, y, lr=0.01, steps={steps}) ran {engine.passes} backward passes, "
+            f"expected {steps}: each step is one call of train_step, and each train_step one "
+            f"backward().",
+            pytrace=False,
+        )
 
 
 def test_train_returns_leaves_that_still_require_grad(rng):
@@ -461,19 +524,23 @@ def test_train_returns_leaves_that_still_require_grad(rng):
     call = "train(X, y, lr=0.01, steps=5)"
     w, b, _ = checked_train(call, X, y, lr=0.01, steps=5)
     for name, tensor in (("w", w), ("b", b)):
-        assert tensor.is_leaf, (
-            f"Called {call}. The {name} it returned is not a leaf: it has grad_fn="
-            f"{type(tensor.grad_fn).__name__}, so it was computed from other tensors, as "
-            f"`{name} = {name} - lr * {name}.grad` outside torch.no_grad() does. Such a tensor "
-            f"gets no .grad from backward(), so training it stalls. Update in place instead: "
-            f"`{name} -= lr * {name}.grad` inside `with torch.no_grad():`."
-        )
-        assert tensor.requires_grad, (
-            f"Called {call}. The {name} it returned no longer requires grad: it was replaced by "
-            f"a tensor made under torch.no_grad() (`{name} = {name} - lr * {name}.grad`) or "
-            f"detached, so the next backward() could not reach it. Update the tensor you "
-            f"created in place: `{name} -= lr * {name}.grad` inside `with torch.no_grad():`."
-        )
+        if not tensor.is_leaf:
+            pytest.fail(
+                f"The {name} that {call} returned is not a leaf: it has grad_fn="
+                f"{type(tensor.grad_fn).__name__}, so it was computed from other tensors, as "
+                f"`{name} = {name} - lr * {name}.grad` outside torch.no_grad() does. Such a "
+                f"tensor gets no .grad from backward(), so training it stalls. Update in place "
+                f"instead: `{name} -= lr * {name}.grad` inside `with torch.no_grad():`.",
+                pytrace=False,
+            )
+        if not tensor.requires_grad:
+            pytest.fail(
+                f"The {name} that {call} returned no longer requires grad: it was replaced by a "
+                f"tensor made under torch.no_grad() (`{name} = {name} - lr * {name}.grad`) or "
+                f"detached, so the next backward() could not reach it. Update the tensor you "
+                f"created in place: `{name} -= lr * {name}.grad` inside `with torch.no_grad():`.",
+                pytrace=False,
+            )
 
 
 def test_train_losses_never_increase(rng):
@@ -492,27 +559,32 @@ def test_train_losses_never_increase(rng):
     for call, losses in runs:
         for step in range(len(losses) - 1):
             before, after = losses[step], losses[step + 1]
-            assert after <= before * (1 + 1e-6), (
-                f"Called {call}. The loss rose from {fmt(before)} at step {step} to "
-                f"{fmt(after)} at step {step + 1}. With a learning rate this small, every step "
-                f"of gradient descent lowers the loss: is the update going downhill, and is "
-                f".grad cleared between steps?"
-            )
+            if not after <= before * (1 + 1e-6):  # a NaN fails too
+                pytest.fail(
+                    f"With a learning rate this small, every step of gradient descent lowers "
+                    f"the loss: is the update going downhill, and is .grad cleared between "
+                    f"steps?\nCalled {call}. The loss rose from {fmt(before)} at step {step} to "
+                    f"{fmt(after)} at step {step + 1}.",
+                    pytrace=False,
+                )
 
 
 def test_train_on_the_notebook_data_reproduces_its_numbers():
     w, b, losses = notebook_run()
-    assert len(losses) == 200, f"train(X, y) gave {len(losses)} losses; steps defaults to 200."
+    if len(losses) != 200:
+        pytest.fail(f"train(X, y) gave {len(losses)} losses; steps defaults to 200.", pytrace=False)
     # The notebook prints 4 decimals. (Exact float64 gradient descent rounds to the same.)
     seen = {"losses[0]": losses[0], "losses[-1]": losses[-1], "w": w.item(), "b": b.item()}
     printed = {"losses[0]": 13.8612, "losses[-1]": 0.0763, "w": 1.9533, "b": 1.0461}
     for name, value in seen.items():
-        assert abs(value - printed[name]) < 5e-5, (
-            f"Called train(X, y) on the notebook's data, with the defaults lr = 0.01 and "
-            f"steps = 200. {name} is {fmt(value)}, but the notebook's run gives "
-            f"{printed[name]}. Check the default arguments, the start at w = b = 0 and each of "
-            f"the five steps."
-        )
+        if not abs(value - printed[name]) < 5e-5:
+            pytest.fail(
+                f"{name} is {fmt(value)}, but the notebook's run gives {printed[name]}. Check "
+                f"the default arguments, the start at w = b = 0 and each of the five steps."
+                f"\nCalled train(X, y) on the notebook's data, with the defaults lr = 0.01 and "
+                f"steps = 200.",
+                pytrace=False,
+            )
 
 
 def test_train_on_the_notebook_data_lands_near_the_least_squares_line():
@@ -530,9 +602,11 @@ def test_train_on_the_notebook_data_lands_near_the_least_squares_line():
     rho = max(abs(1 - lr * lam) for lam in curvatures(xs))
     bound = rho**steps * math.hypot(best_w, best_b) + 1e-4
     error = math.hypot(w.item() - best_w, b.item() - best_b)
-    assert error <= bound, (
-        f"Called train(X, y) on the notebook's data. It returned w = {fmt(w.item())}, "
-        f"b = {fmt(b.item())}, {fmt(error)} away from the least-squares line w = {fmt(best_w)}, "
-        f"b = {fmt(best_b)}. 200 steps of gradient descent with lr = 0.01 from w = b = 0 "
-        f"end within {fmt(bound)} of it. Is every step going downhill, with fresh gradients?"
-    )
+    if not error <= bound:
+        pytest.fail(
+            f"Is every step going downhill, with fresh gradients? 200 steps of gradient descent "
+            f"with lr = 0.01 from w = b = 0 end within {fmt(bound)} of the least-squares line "
+            f"w = {fmt(best_w)}, b = {fmt(best_b)}.\nCalled train(X, y) on the notebook's "
+            f"data. It returned w = {fmt(w.item())}, b = {fmt(b.item())}, {fmt(error)} away.",
+            pytrace=False,
+        )

@@ -51,42 +51,56 @@ def graph_reaches(grad_fn, leaf) -> bool:
     return False
 
 
+def shown(tensor) -> str:
+    """A tensor's values with 7 significant digits, as fmt writes them: [1.5, -0.25]."""
+
+    def text(values):
+        if isinstance(values, list):
+            return f"[{', '.join(text(value) for value in values)}]"
+        return fmt(values)
+
+    return text(tensor.tolist())
+
+
 def checked_chain(a0, detach):
-    call = f"chain({a0!r}, detach={detach})"
+    call = f"chain({fmt(a0)}, detach={detach})"
     result = kata.chain(a0, detach)
     if not (isinstance(result, tuple) and len(result) == 3):
-        raise AssertionError(f"{call} returned {result!r}; expected a triple (a, b, c).")
+        pytest.fail(f"{call} returned {result!r}; expected a triple (a, b, c).", pytrace=False)
     for name, value in zip("abc", result):
         if not isinstance(value, torch.Tensor):
-            raise AssertionError(
+            pytest.fail(
                 f"{call} returned {name} = {value!r} ({type(value).__name__}); expected a "
-                f"tensor, so that autograd can follow it."
+                f"tensor, so that autograd can follow it.",
+                pytrace=False,
             )
     return (call, *result)
 
 
 def checked_grad_of_a(a0, detach):
-    call = f"grad_of_a({a0!r}, detach={detach})"
+    """Call grad_of_a, re-wording the two errors this kata's own mistakes raise."""
+    call = f"grad_of_a({fmt(a0)}, detach={detach})"
+    explained = None
     try:
         grad = kata.grad_of_a(a0, detach)
-    except NotImplementedError:  # a RuntimeError too, but it means "not written yet"
-        raise
-    except RuntimeError as error:
+    except RuntimeError as error:  # NotImplementedError is one too: re-raised below
         if detach and "does not require grad" in str(error):
-            pytest.fail(
-                f"{call} raised RuntimeError: {error}. c does not require grad because "
-                f"detach() cut its only path to a, so there is nothing for backward() to do "
-                f"and autograd refuses. Check c.requires_grad before calling backward() (or "
-                f"catch the error) and return a.grad, which is still None.",
-                pytrace=False,
+            explained = (
+                f"backward() refused to run on c: detach() cut c's only path to a, so c does "
+                f"not require grad and there is nothing to backpropagate. Check c.requires_grad "
+                f"before calling backward() and return a.grad, which is still None."
+                f"\nCalled {call}; torch raised: {error}"
             )
-        hint = ""
-        if "second time" in str(error):
-            hint = (
-                " The graph from a to c had already been used up by an earlier backward(): "
-                "chain must only build it, and grad_of_a backpropagates once."
+        elif "second time" in str(error):
+            explained = (
+                f"The graph from a to c had already been used up by an earlier backward(): "
+                f"chain must only build it, and grad_of_a backpropagates once.\nCalled {call}; "
+                f"torch raised 'Trying to backward through the graph a second time'."
             )
-        pytest.fail(f"{call} raised RuntimeError: {error}{hint}", pytrace=False)
+        else:
+            raise
+    if explained:  # failed outside the except, so pytest shows no chained traceback
+        pytest.fail(explained, pytrace=False)
     return call, grad
 
 
@@ -98,7 +112,8 @@ def test_chain_at_2_gives_b_6_and_c_36(detach):
     call, a, b, c = checked_chain(2.0, detach)
     got = (a.item(), b.item(), c.item())
     assert got == (2.0, 6.0, 36.0), (
-        f"Called {call}. It returned values (a, b, c) = {got}, expected (2.0, 6.0, 36.0): "
+        f"Called {call}. It returned values (a, b, c) = ({', '.join(map(fmt, got))}), "
+        f"expected (2.0, 6.0, 36.0): "
         f"b = a * 3 and c = b ** 2. detach() changes the history, never the value."
     )
 
@@ -109,34 +124,44 @@ def test_chain_values_are_3a_and_9a_squared_at_random_points(rng, detach):
         a0 = rng.uniform(-3.0, 3.0)
         call, a, b, c = checked_chain(a0, detach)
         for name, tensor, expected in [("a", a, a0), ("b", b, 3 * a0), ("c", c, 9 * a0**2)]:
-            assert tensor.dtype == torch.float32 and tensor.dim() == 0, (
-                f"Called {call}. {name} is a {tensor.dtype} tensor of shape "
-                f"{tuple(tensor.shape)}; expected a 0-d float32 tensor, as "
-                f"torch.tensor(float(a0)) gives."
-            )
-            assert close(tensor.item(), expected), (
-                f"Called {call}. {name} = {fmt(tensor.item())}, expected {fmt(expected)}."
-            )
+            if not (tensor.dtype == torch.float32 and tensor.dim() == 0):
+                pytest.fail(
+                    f"Called {call}. {name} is a {tensor.dtype} tensor of shape "
+                    f"{tuple(tensor.shape)}; expected a 0-d float32 tensor, as "
+                    f"torch.tensor(float(a0)) gives.",
+                    pytrace=False,
+                )
+            if not close(tensor.item(), expected):
+                pytest.fail(
+                    f"Called {call}. {name} = {fmt(tensor.item())}, expected {fmt(expected)}.",
+                    pytrace=False,
+                )
 
 
 def test_chain_accepts_an_int():
     call, a, b, c = checked_chain(2, False)
-    assert a.is_floating_point() and a.requires_grad, (
-        f"Called {call}. a is a {a.dtype} tensor with requires_grad={a.requires_grad}; "
-        f"autograd only tracks floating-point tensors, so build a from float(a0)."
-    )
-    assert (b.item(), c.item()) == (6.0, 36.0), (
-        f"Called {call}. b, c = {fmt(b.item())}, {fmt(c.item())}; expected 6.0, 36.0."
-    )
+    if not (a.is_floating_point() and a.requires_grad):
+        pytest.fail(
+            f"Called {call}. a is a {a.dtype} tensor with requires_grad={a.requires_grad}; "
+            f"autograd only tracks floating-point tensors, so build a from float(a0).",
+            pytrace=False,
+        )
+    if (b.item(), c.item()) != (6.0, 36.0):
+        pytest.fail(
+            f"Called {call}. b, c = {fmt(b.item())}, {fmt(c.item())}; expected 6.0, 36.0.",
+            pytrace=False,
+        )
 
 
 @pytest.mark.parametrize("detach", [False, True])
 def test_chain_starts_from_a_leaf_that_requires_grad(rng, detach):
     call, a, _, _ = checked_chain(rng.uniform(-3.0, 3.0), detach)
-    assert a.requires_grad and a.is_leaf, (
-        f"Called {call}. a has requires_grad={a.requires_grad}, is_leaf={a.is_leaf}; "
-        f"expected a leaf that requires grad: torch.tensor(float(a0), requires_grad=True)."
-    )
+    if not (a.requires_grad and a.is_leaf):
+        pytest.fail(
+            f"Called {call}. a has requires_grad={a.requires_grad}, is_leaf={a.is_leaf}; "
+            f"expected a leaf that requires grad: torch.tensor(float(a0), requires_grad=True).",
+            pytrace=False,
+        )
 
 
 @pytest.mark.parametrize("detach", [False, True])
@@ -144,76 +169,97 @@ def test_chain_does_not_call_backward(rng, detach):
     a0 = rng.uniform(-3.0, 3.0)
     with backward_passes() as engine:
         call, a, _, _ = checked_chain(a0, detach)
-    assert engine.passes == 0 and a.grad is None, (
-        f"Called {call}. Autograd ran {engine.passes} backward pass(es) inside chain and "
-        f"a.grad is {a.grad}. chain only builds the graph; backpropagating is grad_of_a's job."
-    )
+    if engine.passes != 0 or a.grad is not None:
+        pytest.fail(
+            f"chain only builds the graph; backpropagating is grad_of_a's job. Called {call}: "
+            f"autograd ran {engine.passes} backward pass(es) inside it and a.grad is "
+            f"{None if a.grad is None else fmt(a.grad.item())}.",
+            pytrace=False,
+        )
 
 
 def test_chain_without_detach_records_how_c_came_from_a(rng):
     call, a, b, c = checked_chain(rng.uniform(-3.0, 3.0), False)
-    assert b.grad_fn is not None and not b.is_leaf, (
-        f"Called {call}. b has grad_fn={b.grad_fn} and is_leaf={b.is_leaf}; expected b = a * 3 "
-        f"to remember it came from a (a MulBackward0 grad_fn, not a leaf). Compute b from the "
-        f"tensor a, not from a number, and only detach when detach=True."
-    )
-    assert c.grad_fn is not None and reaches(c, a), (
-        f"Called {call}. c's graph (grad_fn={c.grad_fn}) does not lead back to a, so "
-        f"backward() from c could not reach a. Compute c = b ** 2 from the b you returned."
-    )
+    if b.grad_fn is None or b.is_leaf:
+        pytest.fail(
+            f"Called {call}. b has grad_fn={b.grad_fn} and is_leaf={b.is_leaf}; expected "
+            f"b = a * 3 to remember it came from a (a MulBackward0 grad_fn, not a leaf). "
+            f"Compute b from the tensor a, not from a number, and only detach when detach=True.",
+            pytrace=False,
+        )
+    if c.grad_fn is None or not reaches(c, a):
+        pytest.fail(
+            f"Called {call}. c's graph (grad_fn={c.grad_fn}) does not lead back to a, so "
+            f"backward() from c could not reach a. Compute c = b ** 2 from the b you returned.",
+            pytrace=False,
+        )
 
 
 def test_chain_with_detach_returns_a_b_that_is_a_fresh_leaf(rng):
     call, _, b, _ = checked_chain(rng.uniform(-3.0, 3.0), True)
-    assert not b.requires_grad and b.is_leaf and b.grad_fn is None, (
-        f"Called {call}. b has requires_grad={b.requires_grad}, is_leaf={b.is_leaf}, "
-        f"grad_fn={b.grad_fn}; a detached tensor is a leaf that does not require grad and "
-        f"has no grad_fn. Return b.detach(), not b."
-    )
+    if b.requires_grad or not b.is_leaf or b.grad_fn is not None:
+        pytest.fail(
+            f"Called {call}. b has requires_grad={b.requires_grad}, is_leaf={b.is_leaf}, "
+            f"grad_fn={b.grad_fn}; a detached tensor is a leaf that does not require grad and "
+            f"has no grad_fn. Return b.detach(), not b.",
+            pytrace=False,
+        )
 
 
 def test_chain_with_detach_returns_the_output_of_detach_sharing_memory_with_a_times_3(rng):
     a0 = rng.uniform(-3.0, 3.0)
     with DetachSpy() as spy:
         call, a, b, _ = checked_chain(a0, True)
-    assert spy.detaches, (
-        f"Called {call}. detach() was never called, so b was made some other way "
-        f"(torch.no_grad(), clone(), torch.tensor(b.item()), .data, ...). This kata is about "
-        f"detach(): b.detach() drops b's history and keeps its numbers, without copying them."
-    )
+    if not spy.detaches:
+        pytest.fail(
+            f"Called {call}. detach() was never called, so b was made some other way "
+            f"(torch.no_grad(), clone(), torch.tensor(b.item()), .data, ...). This kata is "
+            f"about detach(): b.detach() drops b's history and keeps its numbers, without "
+            f"copying them.",
+            pytrace=False,
+        )
     matches = [(grad_fn, address) for grad_fn, address, out in spy.detaches if out is b]
-    assert matches, (
-        f"Called {call}. detach() was called, but the b that chain returned is not the "
-        f"tensor detach() gave back: something was made from it afterwards (clone(), "
-        f"torch.tensor(...), arithmetic). Detach b = a * 3 and return that result as b."
-    )
+    if not matches:
+        pytest.fail(
+            f"Called {call}. detach() was called, but the b that chain returned is not the "
+            f"tensor detach() gave back: something was made from it afterwards (clone(), "
+            f"torch.tensor(...), arithmetic). Detach b = a * 3 and return that result as b.",
+            pytrace=False,
+        )
     source_grad_fn, source_address = matches[-1]
-    assert graph_reaches(source_grad_fn, a), (
-        f"Called {call}. The tensor that was detached has no history leading back to a; "
-        f"detach b = a * 3 itself, the tensor autograd built from a."
-    )
-    assert source_address == b.untyped_storage().data_ptr(), (
-        f"Called {call}. The detached b lives in different memory from a * 3; detach() "
-        f"shares the original's storage, so nothing should have been copied."
-    )
+    if not graph_reaches(source_grad_fn, a):
+        pytest.fail(
+            f"Called {call}. The tensor that was detached has no history leading back to a; "
+            f"detach b = a * 3 itself, the tensor autograd built from a.",
+            pytrace=False,
+        )
+    if source_address != b.untyped_storage().data_ptr():
+        pytest.fail(
+            f"Called {call}. The detached b lives in different memory from a * 3; detach() "
+            f"shares the original's storage, so nothing should have been copied.",
+            pytrace=False,
+        )
 
 
 def test_chain_with_detach_gives_a_c_with_no_history(rng):
     call, _, _, c = checked_chain(rng.uniform(-3.0, 3.0), True)
-    assert not c.requires_grad and c.grad_fn is None, (
-        f"Called {call}. c has requires_grad={c.requires_grad} and grad_fn={c.grad_fn}; "
-        f"expected False and None: c = b ** 2 was built from a detached b, which autograd "
-        f"treats as a constant. Compute c from the detached b."
-    )
+    if c.requires_grad or c.grad_fn is not None:
+        pytest.fail(
+            f"Called {call}. c has requires_grad={c.requires_grad} and grad_fn={c.grad_fn}; "
+            f"expected False and None: c = b ** 2 was built from a detached b, which autograd "
+            f"treats as a constant. Compute c from the detached b.",
+            pytrace=False,
+        )
 
 
 def test_backward_from_a_detached_chain_raises(rng):
     call, a, _, c = checked_chain(rng.uniform(-3.0, 3.0), True)
+    refusal = None
     try:
         c.backward()
     except RuntimeError as error:
-        assert "does not require grad" in str(error), f"Unexpected RuntimeError: {error}"
-    else:
+        refusal = str(error)
+    if refusal is None:
         pytest.fail(
             f"Called {call}, then c.backward(), and it ran. With b detached, c should have no "
             f'path back to a, and backward() on such a c raises RuntimeError ("element 0 of '
@@ -221,7 +267,17 @@ def test_backward_from_a_detached_chain_raises(rng):
             f"b.detach().",
             pytrace=False,
         )
-    assert a.grad is None, f"After the failed c.backward(), a.grad is {a.grad}; expected None."
+    if "does not require grad" not in refusal:
+        pytest.fail(
+            f"Called {call}, then c.backward(). It raised RuntimeError: {refusal}; expected "
+            f'"element 0 of tensors does not require grad and does not have a grad_fn".',
+            pytrace=False,
+        )
+    if a.grad is not None:
+        pytest.fail(
+            f"After the failed c.backward(), a.grad is {fmt(a.grad.item())}; expected None.",
+            pytrace=False,
+        )
 
 
 # grad_of_a --------------------------------------------------------------------------------------
@@ -242,13 +298,17 @@ def test_grad_of_a_without_detach_is_18a_at_random_points(rng):
         with backward_passes() as engine:
             call, grad = checked_grad_of_a(a0, False)
         grad = expect_float(grad, call, "a.grad")
-        assert close(grad, 18 * a0), (
-            f"Called {call}. It returned {fmt(grad)}, expected 2b * 3 = 18a = {fmt(18 * a0)}."
-        )
-        assert engine.passes >= 1, (
-            f"Called {call}. Autograd never ran a backward pass, so the gradient came from a "
-            f"formula. Call c.backward() (or torch.autograd.grad) and read a.grad."
-        )
+        if not close(grad, 18 * a0):
+            pytest.fail(
+                f"Called {call}. It returned {fmt(grad)}, expected 2b * 3 = 18a = {fmt(18 * a0)}.",
+                pytrace=False,
+            )
+        if engine.passes < 1:
+            pytest.fail(
+                f"Autograd never ran a backward pass, so the gradient came from a formula. Call "
+                f"c.backward() (or torch.autograd.grad) and read a.grad.\nCalled {call}.",
+                pytrace=False,
+            )
 
 
 def test_grad_of_a_at_2_with_detach_is_none():
@@ -270,17 +330,20 @@ def test_grad_of_a_with_detach_builds_the_detached_chain(rng):
     with DetachSpy() as spy:
         call, grad = checked_grad_of_a(a0, True)
     assert grad is None, f"Called {call}. It returned {grad!r}, expected None."
-    assert spy.detaches, (
-        f"Called {call}. It never called detach(), so its None was assumed, not observed. "
-        f"Build the detached chain with chain(a0, detach) and return what a.grad holds."
-    )
+    if not spy.detaches:
+        pytest.fail(
+            f"Called {call}. It never called detach(), so its None was assumed, not observed. "
+            f"Build the detached chain with chain(a0, detach) and return what a.grad holds.",
+            pytrace=False,
+        )
 
 
 def test_grad_of_a_accepts_an_int():
     call, grad = checked_grad_of_a(2, False)
-    assert expect_float(grad, call, "a.grad") == 36.0, f"Called {call}, got {fmt(grad)}."
+    grad = expect_float(grad, call, "a.grad")
+    assert grad == 36.0, f"Called {call}. It returned {fmt(grad)}, expected 36.0, as for 2.0."
     call, grad = checked_grad_of_a(2, True)
-    assert grad is None, f"Called {call}, got {grad!r}; expected None."
+    assert grad is None, f"Called {call}. It returned {grad!r}, expected None."
 
 
 # straight_through_round -------------------------------------------------------------------------
@@ -295,10 +358,12 @@ def random_tensor(rng, shape, requires_grad=True):
 
 def checked_round(x):
     y = kata.straight_through_round(x)
-    assert isinstance(y, torch.Tensor) and y.shape == x.shape, (
-        f"straight_through_round(x) with x of shape {tuple(x.shape)} returned "
-        f"{getattr(y, 'shape', type(y).__name__)}; expected a tensor of the same shape."
-    )
+    if not (isinstance(y, torch.Tensor) and y.shape == x.shape):
+        pytest.fail(
+            f"straight_through_round(x) with x of shape {tuple(x.shape)} returned "
+            f"{getattr(y, 'shape', type(y).__name__)}; expected a tensor of the same shape.",
+            pytrace=False,
+        )
     return y
 
 
@@ -322,10 +387,12 @@ def test_straight_through_round_rounds_like_torch_round(rng):
         expected = torch.round(x.detach())
         # x + (round(x) - x) is exact in float32 (round(x) is 0, or within a factor of two of x,
         # so the difference is exact, and so is the sum); the tolerance allows other formulations.
-        assert torch.allclose(y.detach(), expected, rtol=1e-6, atol=1e-6), (
-            f"straight_through_round(x) for x = {x.tolist()} gave {y.tolist()}, expected "
-            f"torch.round(x) = {expected.tolist()}. The forward value must be the rounded x."
-        )
+        if not torch.allclose(y.detach(), expected, rtol=1e-6, atol=1e-6):
+            pytest.fail(
+                f"The forward value must be the rounded x. straight_through_round(x) for "
+                f"x = {shown(x)} gave {shown(y)}, expected torch.round(x) = {shown(expected)}.",
+                pytrace=False,
+            )
 
 
 def test_straight_through_round_sends_halves_to_the_even_neighbour():
@@ -333,50 +400,68 @@ def test_straight_through_round_sends_halves_to_the_even_neighbour():
     y = checked_round(x)
     # torch.round rounds half to even (banker's rounding), like Python's round().
     expected = [-2.0, -2.0, 0.0, 0.0, 2.0, 2.0]
-    assert y.tolist() == expected, (
-        f"straight_through_round(x) for x = {x.tolist()} gave {y.tolist()}, expected "
-        f"{expected}: torch.round sends a half to the even neighbour (0.5 -> 0, 1.5 -> 2, "
-        f"2.5 -> 2). floor(x + 0.5) rounds halves up instead; use torch.round."
-    )
+    if y.tolist() != expected:
+        pytest.fail(
+            f"torch.round sends a half to the even neighbour (0.5 -> 0, 1.5 -> 2, 2.5 -> 2); "
+            f"floor(x + 0.5) rounds halves up instead, so use torch.round. "
+            f"straight_through_round(x) for x = {shown(x)} gave {shown(y)}, expected "
+            f"{expected}.",
+            pytrace=False,
+        )
 
 
 def test_straight_through_round_keeps_a_grad_fn(rng):
     x = random_tensor(rng, (4,))
     y = checked_round(x)
-    assert y.requires_grad and y.grad_fn is not None, (
-        f"straight_through_round(x) returned a tensor with requires_grad={y.requires_grad} "
-        f"and grad_fn={y.grad_fn}; expected a link back to x. Detach only the correction "
-        f"round(x) - x, never the whole result."
-    )
+    if not (y.requires_grad and y.grad_fn is not None):
+        pytest.fail(
+            f"straight_through_round(x) returned a tensor with requires_grad={y.requires_grad} "
+            f"and grad_fn={y.grad_fn}; expected a link back to x. Detach only the correction "
+            f"round(x) - x, never the whole result.",
+            pytrace=False,
+        )
 
 
 def test_straight_through_round_passes_a_gradient_of_ones(rng):
     for shape in SHAPES:
         x = random_tensor(rng, shape)
         backward_through_round(x)
-        assert x.grad is not None, (
-            "After straight_through_round(x).sum().backward(), x.grad is None: the result has "
-            "no path back to x. Keep x itself in the result and detach only the correction."
+        if x.grad is None:
+            pytest.fail(
+                "After straight_through_round(x).sum().backward(), x.grad is None: the result "
+                "has no path back to x. Keep x itself in the result and detach only the "
+                "correction.",
+                pytrace=False,
+            )
+        if torch.equal(x.grad, torch.ones_like(x)):
+            continue
+        seen = (
+            f"After straight_through_round(x).sum().backward(), x.grad is {shown(x.grad)}, "
+            f"expected all ones."
         )
-        ones = torch.ones_like(x)
-        assert torch.equal(x.grad, ones), (
-            f"After straight_through_round(x).sum().backward(), x.grad is {x.grad.tolist()}, "
-            f"expected all ones. torch.round's own derivative is zero everywhere, so plain "
-            f"torch.round(x) lets nothing flow back; the straight-through trick keeps x in the "
-            f"result and adds a detached correction, so the backward pass sees the identity."
-            if torch.equal(x.grad, torch.zeros_like(x))
-            else f"After straight_through_round(x).sum().backward(), x.grad is "
-            f"{x.grad.tolist()}, expected all ones: for autograd the function should be the "
-            f"identity, whose derivative is 1."
-        )
+        if torch.equal(x.grad, torch.zeros_like(x)):
+            why = (
+                "No gradient reaches x. Either round's zero derivative is in the path (autograd "
+                "gives torch.round a derivative of 0 everywhere), or the x terms cancel (x - x, "
+                "as in x + round(x).detach() - x). Detach the whole correction (round(x) - x) "
+                "as one unit and keep one undetached x."
+            )
+        else:
+            why = (
+                "For autograd the function should be the identity, whose derivative is 1: "
+                "keep exactly one undetached x and detach the whole correction (round(x) - x)."
+            )
+        pytest.fail(f"{why}\n{seen}", pytrace=False)
 
 
 def test_straight_through_round_passes_any_upstream_gradient_unchanged(rng):
     x = random_tensor(rng, (2, 3))
     weights = random_tensor(rng, (2, 3), requires_grad=False)
     backward_through_round(x, weights)
-    assert x.grad is not None and torch.allclose(x.grad, weights), (
-        f"After (straight_through_round(x) * w).sum().backward(), x.grad is "
-        f"{None if x.grad is None else x.grad.tolist()}, expected w = {weights.tolist()}: "
-        f"the identity hands back whatever gradient arrives."
-    )
+    if x.grad is None or not torch.allclose(x.grad, weights):
+        pytest.fail(
+            f"The identity hands back whatever gradient arrives. After "
+            f"(straight_through_round(x) * w).sum().backward(), x.grad is "
+            f"{None if x.grad is None else shown(x.grad)}, expected w = {shown(weights)}.",
+            pytrace=False,
+        )
