@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import functools
 import json
 import os
 import re
@@ -117,11 +118,57 @@ def test_name(kata: registry.Kata) -> str:
 def pytest_command(kata: registry.Kata, tests_dir: str = "tests", python: str = "python") -> str:
     """One kata's tests against the learner's katas/: the whole command on one line.
 
+    `-P` (Python 3.11+) keeps the working folder off sys.path, so a module the learner puts
+    at the root (a `pytest_timeout.py`, say) cannot shadow an installed one; pytest still
+    puts the root there itself when it loads conftest.py, which loads coach.plugin.
     `--impl=katas` in one word: pytest reads a bare `katas` argument, before it knows the
     option, as a path and would import any conftest.py the learner put into katas/.
     """
     test_file = f"{tests_dir}/{Path(kata.test_file).name}"
-    return f"{python} -m pytest {test_file} --impl=katas -p no:cacheprovider -q"
+    return f"{python} -P -m pytest {test_file} --impl=katas -p no:cacheprovider -q"
+
+
+def results_file(kata: registry.Kata) -> str:
+    return f".grade-{step_id(kata)}.json"
+
+
+@functools.cache
+def collected_counts() -> dict[str, int]:
+    """Tests per test file, as pytest collects them now (collection never imports a kata).
+
+    Baked into the workflow, so a grader can tell a finished run from one a kata ended early.
+    A test file that gains or loses a test makes the committed workflow stale, as points do.
+    """
+    files = [kata.test_file for kata in registry.KATAS if (ROOT / kata.test_file).is_file()]
+    if not files:
+        return {}
+    command = [sys.executable, "-P", "-m", "pytest", "--collect-only", "-q", *files]
+    command += ["-p", "no:cacheprovider", "-p", "no:randomly"]
+    run = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
+    if run.returncode != 0:
+        raise RuntimeError(f"pytest could not collect the kata tests:\n{run.stdout}{run.stderr}")
+    counts = dict.fromkeys(files, 0)
+    for line in run.stdout.splitlines():
+        path = line.split("::", 1)[0]
+        if "::" in line and path in counts:
+            counts[path] += 1
+    return counts
+
+
+def grader_command(kata: registry.Kata) -> str:
+    """The GitHub Classroom command: pytest, then a check of its results file.
+
+    The command grader awards points on exit code 0 alone, and a kata can make pytest exit 0
+    early. So pytest writes its outcomes to a fresh file (any earlier one is removed first)
+    and coach/verify_results.py, run by path with -P, passes only when every collected test
+    of the kata is in it, passed.
+    """
+    results = results_file(kata)
+    expected = collected_counts().get(kata.test_file, 0)
+    return (
+        f"rm -f {results} && {pytest_command(kata)} --coach-json={results} && "
+        f"python -P coach/verify_results.py {results} {kata.test_file} {expected}"
+    )
 
 
 # --- GitHub Classroom ----------------------------------------------------------------------
@@ -136,13 +183,13 @@ def _restore_paths() -> list[str]:
     """What the restore step takes from the template: every graded path, and the manifest.
 
     A file the template lacks (a pytest.ini the learner added, say) is deleted, because its
-    mere presence can change how pytest runs. The workflow itself is left alone: it is
-    already running.
+    mere presence can change how pytest runs. Root-level `*.py` files are handled apart (a
+    shell glob). The workflow itself is left alone: it is already running.
     """
     paths = []
     for pattern in manifest.GRADED_PATTERNS:
         path = pattern.split("/**", 1)[0]
-        if path != WORKFLOW_PATH and path not in paths:
+        if path != WORKFLOW_PATH and "*" not in path and path not in paths:
             paths.append(path)
     return [*paths, manifest.MANIFEST_NAME]
 
@@ -151,8 +198,7 @@ def _block(lines: list[str], indent: int) -> list[str]:
     return [" " * indent + line if line else "" for line in lines]
 
 
-def _setup_steps() -> list[str]:
-    install = install_commands("python", LEARNER_REQUIREMENTS)
+def _checkout_steps() -> list[str]:
     return [
         "- name: Checkout code",
         "  uses: actions/checkout@v4",
@@ -162,12 +208,36 @@ def _setup_steps() -> list[str]:
         f"    python-version: {_quoted(PYTHON_VERSION)}",
         "    cache: pip",
         f"    cache-dependency-path: {LEARNER_REQUIREMENTS}",
-        "- name: Install CPU-only torch and the pinned test packages (once, for every grader)",
-        "  run: |",
-        *_block(install, 4),
+        "- name: Fetch the pristine tests from the template repository",
+        "  if: env.TEMPLATE_REPO != ''",
+        "  uses: actions/checkout@v4",
+        "  with:",
+        "    repository: ${{ env.TEMPLATE_REPO }}",
+        "    ref: ${{ env.TEMPLATE_REF }}",
+        "    path: .pristine",
+    ]
+
+
+def _tamper_step() -> list[str]:
+    """Compare the learner's files with the manifest, before anything is restored.
+
+    With a template, the template's own coach/manifest.py and manifest do the comparing (run
+    with -P, so nothing of the learner's is imported). Each mismatch becomes a `::warning::`
+    annotation and a row in the job summary; the step may fail without stopping the job.
+    """
+    script = [
+        'if [ -n "$TEMPLATE_REPO" ]; then',
+        "  PYTHONPATH=.pristine python -P -m coach.manifest verify --root . \\",
+        f"    --manifest .pristine/{manifest.MANIFEST_NAME} --github",
+        "else",
+        "  python -m coach.manifest verify --github",
+        "fi",
+    ]
+    return [
         "- name: Tamper check (graded files against grading-manifest.json)",
         "  continue-on-error: true",
-        "  run: python -m coach manifest verify",
+        "  run: |",
+        *_block(script, 4),
     ]
 
 
@@ -181,21 +251,27 @@ def _restore_steps() -> list[str]:
         '  rm -rf "$path"',
         '  if [ -e ".pristine/$path" ]; then cp -R ".pristine/$path" "$path"; fi',
         "done",
+        "# Root-level modules: `python -m` would import them before installed ones.",
+        "find . -maxdepth 1 -name '*.py' -type f -delete",
+        "find .pristine -maxdepth 1 -name '*.py' -type f -exec cp {} . \\;",
         "rm -rf .pristine",
         'echo "Grading with the tests of $TEMPLATE_REPO at $TEMPLATE_REF."',
     ]
     return [
-        "- name: Fetch the pristine tests from the template repository",
-        "  if: env.TEMPLATE_REPO != ''",
-        "  uses: actions/checkout@v4",
-        "  with:",
-        "    repository: ${{ env.TEMPLATE_REPO }}",
-        "    ref: ${{ env.TEMPLATE_REF }}",
-        "    path: .pristine",
         "- name: Put the pristine tests in place",
         "  if: env.TEMPLATE_REPO != ''",
         "  run: |",
         *_block(loop, 4),
+    ]
+
+
+def _install_steps() -> list[str]:
+    """After the restore: what is installed is what the (restored) requirements pin."""
+    install = install_commands("python", LEARNER_REQUIREMENTS)
+    return [
+        "- name: Install CPU-only torch and the pinned test packages (once, for every grader)",
+        "  run: |",
+        *_block(install, 4),
     ]
 
 
@@ -209,7 +285,7 @@ def _grader_steps() -> list[str]:
             "  with:",
             f"    test-name: {_quoted(test_name(kata))}",
             "    setup-command: ''",
-            f"    command: {pytest_command(kata)}",
+            f"    command: {grader_command(kata)}",
             f"    timeout: {GRADER_TIMEOUT_MINUTES}",
             f"    max-score: {kata.points}",
         ]
@@ -249,7 +325,9 @@ def render_workflow() -> str:
         f"    timeout-minutes: {JOB_TIMEOUT_MINUTES}",
         "    steps:",
     ]
-    steps = _setup_steps() + _restore_steps() + _grader_steps()
+    steps = (
+        _checkout_steps() + _tamper_step() + _restore_steps() + _install_steps() + _grader_steps()
+    )
     return GENERATED_HEADER + "\n".join(head + _block(steps, 4)) + "\n"
 
 

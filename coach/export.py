@@ -38,7 +38,15 @@ MAINTAINER_MODULES = frozenset({"check", "bench", "bench_watch", "classroom", "e
 MAINTAINER_TARGETS = frozenset(
     {"check", "bench", "manifest", "student-repo", "classroom", "classroom50"}
 )
-MAINTAINER_SECTIONS = ("For maintainers",)
+# README sections for the people who hold solutions/ and docs/, neither of which is exported.
+MAINTAINER_SECTIONS = ("For maintainers", "For instructors")
+# The README's commands table, row by row, where a learner's copy behaves differently.
+LEARNER_ROWS = {
+    "| `make solution K=3` |": (
+        "| `make solution K=3` | the reference next to your code, once the kata is green, "
+        "where your course ships `solutions/` (this copy says your instructor kept it) |"
+    ),
+}
 CACHES = {"__pycache__", ".pytest_cache", ".ruff_cache"}
 
 AFTER_GREEN = """\
@@ -53,8 +61,9 @@ GRADING_SECTION = """\
 
 `make grade` shows the points your instructor's grader gives: per kata, in proportion to the
 tests that pass. Grading runs the tests in `tests/` exactly as they are here; changing a test
-file, `conftest.py`, `pyproject.toml` or the workflow in `.github/` is reported by name in
-every grade (see `grading-manifest.json`).
+file, `conftest.py`, `pyproject.toml`, `coach/`, `requirements/`, a `.py` file at the top of
+this folder or the workflow in `.github/` is reported by name in every grade (see
+`grading-manifest.json`).
 
 Opening this repository in GitHub Codespaces installs everything: run `make test` at once.
 """
@@ -74,13 +83,22 @@ def _copy_tree(source: Path, target: Path) -> None:
 
 
 def learner_makefile(text: str) -> str:
-    """The Makefile without the maintainers' targets, their recipes and their .PHONY names."""
+    """The Makefile without the maintainers' targets, their recipes and their .PHONY names.
+
+    A comment block right above a dropped target goes with it ("# Maintainers and instructors
+    ..."), so no heading is left over a section that is no longer there.
+    """
     kept: list[str] = []
+    comments: list[str] = []  # comment lines waiting to see what they sit above
     skipping = False
     for line in text.splitlines():
+        if line.startswith("#"):
+            comments.append(line)
+            continue
         if line.startswith(".PHONY:"):
             names = [n for n in line.split(":", 1)[1].split() if n not in MAINTAINER_TARGETS]
-            kept.append(".PHONY: " + " ".join(names))
+            kept += [*comments, ".PHONY: " + " ".join(names)]
+            comments = []
             continue
         target = re.match(r"^([A-Za-z0-9_-]+)\s*:(?!=)", line)
         if target:
@@ -88,7 +106,9 @@ def learner_makefile(text: str) -> str:
         elif not line.startswith("\t"):
             skipping = False
         if not skipping:
-            kept.append(line)
+            kept += [*comments, line]
+        comments = []
+    kept += comments
     return re.sub(r"\n{3,}", "\n\n", "\n".join(kept)).strip() + "\n"
 
 
@@ -130,7 +150,7 @@ def learner_readme(text: str) -> str:
     text = _without_sections(text, MAINTAINER_SECTIONS)
     text = re.sub(r"(?ms)^### After green\n.*?(?=^##)", AFTER_GREEN + "\n", text)
     kept = [
-        line
+        next((row for start, row in LEARNER_ROWS.items() if line.startswith(start)), line)
         for line in text.splitlines()
         if not any(f"make {target}`" in line for target in MAINTAINER_TARGETS)
         and not any(f"coach {target} " in line for target in MAINTAINER_TARGETS)

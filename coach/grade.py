@@ -17,6 +17,7 @@ grading itself broke (no such folder, pytest could not run, no outcomes came bac
 from __future__ import annotations
 
 import argparse
+import ast
 import importlib.util
 import json
 import os
@@ -39,6 +40,13 @@ DEFAULT_MAX_SECONDS = 600  # a last resort: pytest-timeout already stops each sl
 BROKEN = 2  # exit code when grading itself could not be done
 # pytest exit codes that still mean "every test ran": 0 all passed, 1 some failed, 5 none found.
 COMPLETED_RUN = {0, 1, 5}
+# `python -P` (3.11+) keeps the working folder off sys.path: a root-level module cannot shadow
+# an installed one. pytest still adds the root when it loads conftest.py (for coach.plugin).
+SAFE_PATH = sys.version_info >= (3, 11)
+NO_OUTCOME = (
+    "No outcome: the test run ended before this test reported (pytest.exit(), os._exit(), "
+    "sys.exit() or a crash), so it counts as failed."
+)
 
 
 @dataclass
@@ -100,6 +108,7 @@ class Grade:
     seed: int | None = None
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
+    scan: list[Finding] = field(default_factory=list)
 
     @property
     def points(self) -> float:
@@ -136,7 +145,7 @@ def run_pytest(
     with tempfile.TemporaryDirectory() as tmp:
         target = Path(tmp) / "outcomes.json"
         command = [
-            *[sys.executable, "-m", "pytest", *test_files],
+            *[sys.executable, *(["-P"] if SAFE_PATH else []), "-m", "pytest", *test_files],
             *[f"--impl={impl}", "--coach-json", str(target)],
             *["-p", "no:cacheprovider", "-q", "--continue-on-collection-errors"],
         ]
@@ -169,14 +178,49 @@ def _results(records: list[dict]) -> list[TestResult]:
     ]
 
 
+def collect_test_ids(
+    test_files: list[str], impl: Path, max_seconds: float, log: list[str]
+) -> dict[str, list[str]] | None:
+    """Every test id pytest collects, per kata; None when collection itself did not run.
+
+    Collection imports the test files but never a kata (coach/loader.py loads a kata when a
+    test first touches it), so nothing a learner wrote can shorten this list.
+    """
+    command = [sys.executable, *(["-P"] if SAFE_PATH else []), "-m", "pytest", "--collect-only"]
+    command += ["-q", *test_files, f"--impl={impl}", "-p", "no:cacheprovider", "-p", "no:randomly"]
+    try:
+        run = subprocess.run(
+            command, cwd=ROOT, capture_output=True, text=True, errors="replace",
+            timeout=max_seconds, check=False,
+        )  # fmt: skip
+    except subprocess.TimeoutExpired:
+        log.append(f"$ {' '.join(command)}\n(stopped after {max_seconds} s)\n")
+        return None
+    log.append(f"$ {' '.join(command)}\n{run.stdout}{run.stderr}(exit {run.returncode})\n")
+    if run.returncode not in COMPLETED_RUN:
+        return None
+    ids: dict[str, list[str]] = {}
+    for line in run.stdout.splitlines():
+        kata = registry.kata_of_test_path(line.split("::", 1)[0]) if "::" in line else None
+        if kata is not None:
+            ids.setdefault(kata.name, []).append(line.strip())
+    return ids
+
+
+def _missing(kata: registry.Kata, results: list[TestResult], expected: dict) -> list[str]:
+    reported = {result.nodeid for result in results}
+    return [nodeid for nodeid in expected.get(kata.name, []) if nodeid not in reported]
+
+
 def collect_results(
     impl: Path, seed: int | None, max_seconds: float, log: list[str], notes: list[str]
 ) -> list[KataGrade] | None:
     """Every kata's test results; None when pytest could not be made to run at all.
 
-    One run grades everything. If that run dies (a learner's file that calls os._exit, a
-    crash inside torch), each kata is run on its own, so only the kata that killed the run
-    loses its points.
+    One run grades everything. A run can end early with a misleading exit code: a learner's
+    file that calls os._exit(), or `pytest.exit(..., returncode=0)`, a crash inside torch. So
+    the outcomes are compared with the tests pytest collects, and each kata with a test
+    missing is run again on its own; a test still missing then counts as failed, with a note.
     """
     grades = {kata.name: KataGrade(kata) for kata in registry.KATAS}
     present = [kata for kata in registry.KATAS if (ROOT / kata.test_file).is_file()]
@@ -185,24 +229,49 @@ def collect_results(
             grades[kata.name].note = f"No tests ran: {kata.test_file} is missing."
     if not present:
         return list(grades.values())
-    records = run_pytest([k.test_file for k in present], impl, seed, max_seconds, log)
+    files = [k.test_file for k in present]
+    expected = collect_test_ids(files, impl, max_seconds, log)
+    if expected is None:
+        expected = {}
+        notes.append("Could not list the tests up front; a run that ends early may go unseen.")
+    records = run_pytest(files, impl, seed, max_seconds, log)
+    results = _results(records or [])
+    for kata in present:
+        grades[kata.name].tests = [r for r in results if r.kata == kata.name]
+    again = [
+        kata
+        for kata in present
+        if records is None or _missing(kata, grades[kata.name].tests, expected)
+    ]
+    if not again:
+        return list(grades.values())
+    names = ", ".join(kata.name for kata in again)
+    notes.append(f"The test run ended before every test reported; graded alone: {names}.")
+    completed = len(again) < len(present)
+    for kata in again:
+        alone = run_pytest([kata.test_file], impl, seed, max_seconds, log)
+        completed = completed or alone is not None
+        grades[kata.name] = _graded_alone(kata, alone, expected)
+    return list(grades.values()) if completed else None
+
+
+def _graded_alone(kata: registry.Kata, records: list[dict] | None, expected: dict) -> KataGrade:
+    """A kata's grade from its own run; every collected test without an outcome fails."""
+    grade = KataGrade(kata, _results(records or []))
+    missing = _missing(kata, grade.tests, expected)
+    if records is None and not missing:
+        crash = _crashed(kata)
+        grade.tests, grade.note = [crash], crash.message
+        return grade
+    grade.tests += [TestResult(nodeid, kata.name, "error", NO_OUTCOME) for nodeid in missing]
     if records is None:
-        notes.append("The test run stopped before the end; each kata was then graded alone.")
-        completed = 0
-        for kata in present:
-            alone = run_pytest([kata.test_file], impl, seed, max_seconds, log)
-            if alone is None:
-                crash = _crashed(kata)
-                grades[kata.name].tests = [crash]
-                grades[kata.name].note = crash.message
-            else:
-                completed += 1
-                grades[kata.name].tests = _results(alone)
-        return list(grades.values()) if completed else None
-    for result in _results(records):
-        if result.kata in grades:
-            grades[result.kata].tests.append(result)
-    return list(grades.values())
+        grade.note = _crashed(kata).message
+    elif missing:
+        grade.note = (
+            f"{len(missing)} of {grade.total} tests never reported an outcome (the run ended "
+            f"early: pytest.exit(), os._exit(), a crash?); they count as failed."
+        )
+    return grade
 
 
 def _crashed(kata: registry.Kata) -> TestResult:
@@ -213,6 +282,117 @@ def _crashed(kata: registry.Kata) -> TestResult:
         f"The tests of {kata.name} stopped Python before they finished (an exit() call, a "
         f"crash, or code still running after the time limit), so none of them count.",
     )
+
+
+# --- the code scan -------------------------------------------------------------------------
+
+# What a kata needs. Anything else is not forbidden, only worth a look: the scan reports, it
+# never takes points away.
+ALLOWED_IMPORTS = frozenset(
+    {"torch", "math", "typing", "__future__", "collections", "functools", "itertools"}
+    | {"dataclasses", "random"}
+)
+# Names that can reach the grader from inside the pytest process: end the run early (and with
+# exit code 0), rewrite the results at exit, or patch pytest itself.
+SUSPECT_NAMES = frozenset(
+    {"atexit", "_pytest", "pytest", "builtins", "__builtins__", "importlib", "subprocess"}
+    | {"__import__", "exec", "eval", "compile", "globals", "setattr"}
+)
+SUSPECT_ATTRIBUTES = frozenset(
+    {"os._exit", "sys.exit", "sys.modules", "sys.path", "os.kill", "os.system"}
+)
+WRITING_METHODS = frozenset({"write_text", "write_bytes"})
+
+
+@dataclass(frozen=True, order=True)
+class Finding:
+    path: str  # as shown to the grader: relative to the repository when inside it
+    line: int
+    what: str
+
+    @property
+    def kata(self) -> str:
+        return Path(self.path).stem
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: {self.what}"
+
+
+def _dotted(node: ast.AST) -> str:
+    """`os._exit` for the expression os._exit; "" for anything that is not a plain name chain."""
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        base = _dotted(node.value)
+        return f"{base}.{node.attr}" if base else ""
+    return ""
+
+
+def _open_mode(call: ast.Call) -> str | None:
+    """The mode of an open(...) call: a literal string, "?" when computed, None for reading."""
+    mode = call.args[1] if len(call.args) > 1 else None
+    mode = next((k.value for k in call.keywords if k.arg == "mode"), mode)
+    if mode is None:
+        return None
+    if not (isinstance(mode, ast.Constant) and isinstance(mode.value, str)):
+        return "?"
+    return mode.value if set(mode.value) & set("wax+") else None
+
+
+def _findings_in(tree: ast.AST) -> list[tuple[int, str]]:
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [
+                (node.lineno, f"imports {alias.name} (not in the allow-list)")
+                for alias in node.names
+                if alias.name.split(".")[0] not in ALLOWED_IMPORTS
+            ]
+        elif isinstance(node, ast.ImportFrom):
+            module = "." * node.level + (node.module or "")
+            if node.level or module.split(".")[0] not in ALLOWED_IMPORTS:
+                found.append((node.lineno, f"imports from {module} (not in the allow-list)"))
+        elif isinstance(node, ast.Name) and node.id in SUSPECT_NAMES:
+            found.append((node.lineno, f"uses {node.id}"))
+        elif isinstance(node, ast.Attribute):
+            dotted = _dotted(node)
+            if dotted in SUSPECT_ATTRIBUTES:
+                found.append((node.lineno, f"uses {dotted}"))
+            elif node.attr in WRITING_METHODS:
+                found.append((node.lineno, f"writes a file (.{node.attr})"))
+        if isinstance(node, ast.Call) and _dotted(node.func) == "open":
+            mode = _open_mode(node)
+            if mode is not None:
+                found.append((node.lineno, f"opens a file for writing (mode {mode!r})"))
+    return found
+
+
+def scan_code(impl: Path) -> list[Finding]:
+    """Lines in the graded folder's Python files worth a grader's look, sorted by file and line.
+
+    Code running inside the pytest process can end it early, rewrite the results at exit or
+    patch pytest; none of that can be prevented in-process. This cheap scan (ast, no import)
+    names where a file could be doing it. A hit is evidence to read, not proof.
+    """
+    findings: set[Finding] = set()
+    for path in sorted(Path(impl).glob("*.py")):
+        shown = _shown(path).rstrip("/")
+        try:
+            tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        except (SyntaxError, ValueError, UnicodeDecodeError, OSError):
+            continue  # the tests report a file that does not parse
+        findings |= {Finding(shown, line, what) for line, what in _findings_in(tree)}
+    return sorted(findings)
+
+
+def describe_scan(findings: list[Finding]) -> list[str]:
+    if not findings:
+        return ["Code scan: nothing outside the usual imports and calls in the graded files."]
+    lines = [
+        f"Code scan: {len(findings)} line(s) in the graded files worth a look (they can reach "
+        f"the grader from inside pytest; evidence, not proof):"
+    ]
+    return lines + [f"  {finding}" for finding in findings]
 
 
 # --- the table ---------------------------------------------------------------------------
@@ -242,6 +422,7 @@ def table(grade: Grade, color: bool = False) -> list[str]:
     lines += [f"  {kata.kata.name}: {kata.note}" for kata in grade.katas if kata.note]
     lines += grade.notes
     lines += manifest.describe(grade.mismatches)
+    lines += describe_scan(grade.scan)
     return lines
 
 
@@ -297,21 +478,23 @@ def grade_json(grade: Grade) -> dict:
         },
         "tamper": tamper_record(grade),
         "notes": grade.notes,
+        "scan": [str(finding) for finding in grade.scan],
     }
 
 
-def _kata_output(kata: KataGrade) -> str:
-    """What Gradescope shows under a kata: which tests failed, and why."""
+def _kata_output(kata: KataGrade, findings: list[Finding]) -> str:
+    """What Gradescope shows under a kata: which tests failed and why, and the scan's hits."""
+    scan = [f"Code scan: {finding}" for finding in findings if finding.kata == kata.kata.name]
     if kata.note:
-        return kata.note
+        return "\n".join([kata.note, *scan])
     if kata.full:
-        return f"All {kata.total} tests pass."
+        return "\n".join([f"All {kata.total} tests pass.", *scan])
     failures = kata.failures
     parts = [f"{len(failures)} of {kata.total} tests did not pass:"]
     for test in failures:
         message = test.message.strip() or test.status
         parts.append(f"\n{test.name} ({test.status})\n{message}")
-    return "\n".join(parts)
+    return "\n".join(parts + scan)
 
 
 def gradescope_json(grade: Grade) -> dict:
@@ -322,7 +505,12 @@ def gradescope_json(grade: Grade) -> dict:
         "output": "\n".join(table(grade)),
         "visibility": "visible",
         "stdout_visibility": "hidden",
-        "extra_data": {"seed": grade.seed, "tamper": tamper_record(grade)},
+        "extra_data": {
+            "seed": grade.seed,
+            "tamper": tamper_record(grade),
+            "notes": grade.notes,
+            "scan": [str(finding) for finding in grade.scan],
+        },
         "tests": [
             {
                 "name": f"{kata.kata.name}: {kata.kata.title}",
@@ -330,7 +518,7 @@ def gradescope_json(grade: Grade) -> dict:
                 "score": kata.points,
                 "max_score": kata.max_points,
                 "status": "passed" if kata.full else "failed",
-                "output": _kata_output(kata),
+                "output": _kata_output(kata, grade.scan),
                 "visibility": "visible",
             }
             for kata in grade.katas
@@ -368,6 +556,8 @@ def junit_xml(grade: Grade) -> ET.ElementTree:
             ("max_points", str(kata.max_points)),
             ("tamper", grade.tamper_status),
             *[(f"tamper.{m.kind}", m.path) for m in grade.mismatches if m.is_tampering],
+            *[("note", note) for note in grade.notes],
+            *[("scan", str(f)) for f in grade.scan if f.kata == kata.kata.name],
         ]:
             ET.SubElement(properties, "property", name=name, value=_xml_text(value))
         for test in kata.tests:
@@ -440,6 +630,12 @@ def main(rest: list[str]) -> int:
         for line in "\n".join(log).strip().splitlines()[-15:]:
             print(f"  {line}", file=sys.stderr)
         return BROKEN
+    if not SAFE_PATH:
+        notes.append(
+            f"Python {sys.version_info.major}.{sys.version_info.minor} has no `-P`: pytest ran "
+            f"with the working folder on sys.path, where a root-level .py file could shadow an "
+            f"installed module (the tamper check still names any such file)."
+        )
     grade = Grade(
         katas,
         impl,
@@ -448,6 +644,7 @@ def main(rest: list[str]) -> int:
         seed,
         time.monotonic() - started,
         notes,
+        scan_code(impl),
     )
     for line in table(grade, color=sys.stdout.isatty()):
         print(line)

@@ -12,8 +12,10 @@ grade reports the manifest's own hash too, for a grader to compare with the expo
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,20 +37,14 @@ GRADED_PATTERNS = (
     "setup.cfg",
     "Makefile",  # `make grade` runs whatever its recipe says
     ".github/workflows/classroom.yml",
-    # The coach modules that run while a grade is computed: in the grading process ...
-    "coach/__init__.py",
-    "coach/__main__.py",
-    "coach/cli.py",
-    "coach/bootstrap.py",
-    "coach/grade.py",
-    "coach/manifest.py",
-    # ... and inside the pytest run that judges the katas.
-    "coach/plugin.py",
-    "coach/loader.py",
-    "coach/testing.py",
-    "coach/torch_state.py",
-    "coach/registry.py",
-    "coach/report.py",
+    # Every coach module, not a hand-kept list of those a grading run imports: a new module
+    # (coach/paths.py, imported by the loader) would otherwise be editable with a clean check.
+    "coach/**/*",
+    # The pinned packages a grading run installs, and any root-level module: `python -m`
+    # puts the working folder first on sys.path, so a root pytest_timeout.py shadowed the
+    # real plugin, and pytest puts the root there too when it loads conftest.py.
+    "requirements/**/*",
+    "*.py",
 )
 
 # Never graded, and different on every machine.
@@ -118,10 +114,14 @@ def manifest_hash(root: Path = ROOT) -> str | None:
     return file_hash(path) if path.is_file() else None
 
 
-def verify(root: Path = ROOT) -> list[Mismatch]:
-    """Every graded file that differs from the manifest, sorted by path."""
+def verify(root: Path = ROOT, manifest_path: Path | None = None) -> list[Mismatch]:
+    """Every graded file that differs from the manifest, sorted by path.
+
+    `manifest_path` defaults to the one in `root`; the workflow passes the template's copy
+    instead, which the learner cannot have rewritten.
+    """
     root = Path(root)
-    path = root / MANIFEST_NAME
+    path = Path(manifest_path) if manifest_path else root / MANIFEST_NAME
     if not path.is_file():
         return [Mismatch(MANIFEST_NAME, "no manifest")]
     try:
@@ -161,18 +161,61 @@ def describe(mismatches: list[Mismatch]) -> list[str]:
     return lines
 
 
+def github_annotations(mismatches: list[Mismatch]) -> list[str]:
+    """GitHub Actions workflow commands: one `::warning::` per mismatch, shown on the run."""
+    return [
+        f"::warning title=Tamper check::{mismatch.path}: {EXPLANATIONS[mismatch.kind]}"
+        for mismatch in mismatches
+        if mismatch.is_tampering
+    ]
+
+
+def step_summary(mismatches: list[Mismatch]) -> str:
+    """Markdown for $GITHUB_STEP_SUMMARY: the verdict an instructor sees on the run's page."""
+    lines = ["### Tamper check", "", *describe(mismatches)[:1]]
+    rows = [f"| `{m.path}` | {EXPLANATIONS[m.kind]} |" for m in mismatches if m.is_tampering]
+    if rows:
+        lines += ["", "| file | what |", "|------|------|", *rows]
+    return "\n".join(lines) + "\n"
+
+
+def _report_to_github(mismatches: list[Mismatch]) -> None:
+    for line in github_annotations(mismatches):
+        print(line)
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary:
+        with open(summary, "a", encoding="utf-8") as handle:
+            handle.write(step_summary(mismatches))
+
+
 def main(rest: list[str]) -> int:
-    """`python -m coach manifest [write|verify]`: write writes; verify exits 1 on a mismatch."""
-    action = rest[0] if rest else "verify"
-    if action == "write":
-        path = write_manifest(ROOT)
+    """`python -m coach manifest [write|verify]`: write writes; verify exits 1 on a mismatch.
+
+    verify takes `--root DIR` (the tree to check), `--manifest FILE` (the manifest to trust)
+    and `--github` (annotations and a job summary, for the classroom workflow).
+    """
+    parser = argparse.ArgumentParser(prog="python -m coach manifest")
+    parser.add_argument("action", nargs="?", default="verify")
+    parser.add_argument("--root", default=None, help="the tree to check (default: this one)")
+    parser.add_argument("--manifest", default=None, help="the manifest to compare with")
+    parser.add_argument("--github", action="store_true", help="GitHub Actions annotations")
+    args = parser.parse_args(rest)
+    root = Path(args.root) if args.root else ROOT
+    if args.action == "write":
+        path = write_manifest(root)
         count = len(json.loads(path.read_text(encoding="utf-8"))["sha256"])
         print(f"Wrote {path.name}: the SHA-256 of {count} graded files.")
         return 0
-    if action == "verify":
-        mismatches = verify(ROOT)
+    if args.action == "verify":
+        mismatches = verify(root, Path(args.manifest) if args.manifest else None)
         for line in describe(mismatches):
             print(line)
+        if args.github:
+            _report_to_github(mismatches)
         return 1 if status(mismatches) == "tampered" else 0
-    print(f"Unknown action {action!r}: use `write` or `verify`.", file=sys.stderr)
+    print(f"Unknown action {args.action!r}: use `write` or `verify`.", file=sys.stderr)
     return 2
+
+
+if __name__ == "__main__":  # `python -P -m coach.manifest`, as the workflow runs it
+    sys.exit(main(sys.argv[1:]))

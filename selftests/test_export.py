@@ -28,6 +28,8 @@ grade:    ## points per kata
 
 check:    ## the project's own test
 \t@$(COACH) check
+
+# Maintainers and instructors (see docs/INSTRUCTORS.md); not part of a learner's export.
 student-repo: ## the learner repository
 \t@$(COACH) student-repo $(DEST)
 classroom: ## regenerate the workflow
@@ -54,6 +56,8 @@ def test_the_learner_makefile_has_no_maintainer_targets():
     assert "test:" in text and "@$(COACH) grade" in text
     for gone in ("check", "bench", "student-repo", "classroom"):
         assert f"{gone}:" not in text and f"COACH) {gone}" not in text
+    assert "Maintainers and instructors" not in text  # no heading left over nothing
+    assert text.startswith("PYTHON ?= python3\n")
 
 
 def test_the_real_makefile_keeps_every_learner_target():
@@ -62,6 +66,7 @@ def test_the_real_makefile_keeps_every_learner_target():
         assert f"\n{target}:" in text
     for target in export.MAINTAINER_TARGETS:
         assert f"\n{target}:" not in text
+    assert "Maintainers and instructors" not in text
 
 
 def test_the_learner_cli_drops_commands_whose_module_is_not_exported():
@@ -74,6 +79,9 @@ def test_the_learner_cli_drops_commands_whose_module_is_not_exported():
 def test_the_learner_readme_drops_the_maintainers_parts():
     readme = export.learner_readme((ROOT / "README.md").read_text())
     assert "## For maintainers" not in readme
+    assert "## For instructors" not in readme and "docs/INSTRUCTORS.md" not in readme
+    [row] = [line for line in readme.splitlines() if line.startswith("| `make solution")]
+    assert "ships `solutions/`" in row and "instructor kept it" in row
     assert "make check`" not in readme and "make bench`" not in readme
     assert "coach check" not in readme
     assert "## Grading" in readme and "make grade" in readme

@@ -12,6 +12,7 @@ import io
 import json
 import re
 import shutil
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -192,28 +193,147 @@ def test_outputs_survive_control_characters_and_empty_katas(tmp_path):
     )
 
 
-def test_a_run_that_dies_is_graded_kata_by_kata(monkeypatch):
+def _records(kata: registry.Kata, names: list[str], status: str = "passed") -> list[dict]:
+    return [
+        {"nodeid": f"{kata.test_file}::{name}", "kata": kata.name, "outcome": status}
+        for name in names
+    ]
+
+
+@pytest.fixture
+def two_tests_each(monkeypatch):
+    """Collection finds tests `a` and `b` in every kata's test file."""
+
+    def fake_collect(files, impl, max_seconds, log):
+        return {
+            kata.name: [f"{kata.test_file}::a", f"{kata.test_file}::b"]
+            for kata in registry.KATAS
+            if kata.test_file in files
+        }
+
+    monkeypatch.setattr(grade, "collect_test_ids", fake_collect)
+
+
+def test_a_run_that_dies_is_graded_kata_by_kata(monkeypatch, two_tests_each):
     """os._exit() in one kata must cost that kata its points, not the whole grade."""
     killer = registry.KATAS[1]
 
     def fake_run(files, impl, seed, max_seconds, log):
         if len(files) > 1 or files == [killer.test_file]:
             return None  # the process died before writing its outcomes
-        kata = registry.kata_of_test_path(files[0])
-        return [{"nodeid": f"{files[0]}::t", "kata": kata.name, "outcome": "passed"}]
+        return _records(registry.kata_of_test_path(files[0]), ["a", "b"])
 
     monkeypatch.setattr(grade, "run_pytest", fake_run)
     notes: list[str] = []
     katas = grade.collect_results(ROOT / "katas", None, 60, [], notes)
     by_name = {k.kata.name: k for k in katas}
-    assert by_name[killer.name].points == 0 and by_name[killer.name].total == 1
-    assert "stopped Python" in by_name[killer.name].tests[0].message
+    assert by_name[killer.name].points == 0 and by_name[killer.name].total == 2
+    assert "stopped Python" in by_name[killer.name].note
     assert all(k.full for name, k in by_name.items() if name != killer.name and not k.note)
     assert notes
 
 
+def test_a_run_that_exits_0_early_scores_the_missing_tests_0(monkeypatch, two_tests_each):
+    """pytest.exit("bye", returncode=0) in kata 2: exit code 0, but tests without outcomes."""
+    quitter = registry.KATAS[1]
+    runs: list[list[str]] = []
+
+    def fake_run(files, impl, seed, max_seconds, log):
+        runs.append(files)
+        records = []
+        for kata in (registry.kata_of_test_path(f) for f in files):
+            records += _records(kata, ["a"] if kata == quitter else ["a", "b"])
+            if kata == quitter:
+                break  # the run ended here, "successfully"
+        return records
+
+    monkeypatch.setattr(grade, "run_pytest", fake_run)
+    notes: list[str] = []
+    present = [k for k in registry.KATAS if (ROOT / k.test_file).is_file()]
+    by_name = {k.kata.name: k for k in grade.collect_results(ROOT / "katas", None, 60, [], notes)}
+    later = present[present.index(quitter) + 1 :]
+    assert runs[1:] == [[k.test_file] for k in [quitter, *later]]  # each graded alone
+    assert (by_name[quitter.name].passed, by_name[quitter.name].total) == (1, 2)
+    assert by_name[quitter.name].points == quitter.points / 2
+    missing = [t for t in by_name[quitter.name].tests if t.status == "error"]
+    assert [t.nodeid for t in missing] == [f"{quitter.test_file}::b"]
+    assert missing[0].message == grade.NO_OUTCOME and "never reported" in by_name[quitter.name].note
+    assert all(by_name[k.name].full for k in later)
+    assert any(quitter.name in note for note in notes)
+
+
+def test_the_code_scan_names_each_way_into_the_grader(tmp_path):
+    (tmp_path / "k01_polynomial.py").write_text(
+        "import atexit, os, sys\n"
+        "import torch.nn.functional as F\n"
+        "from math import pi\n"
+        "from _pytest import runner\n"
+        "import pytest\n"
+        "def f(x):\n"
+        "    os._exit(0)\n"
+        "    sys.modules['x'] = None\n"
+        "    pytest.exit('bye', returncode=0)\n"
+        "    open('out.json', 'w').write('{}')\n"
+        "    open('read.txt').read()\n"
+        "    __import__('subprocess')\n"
+    )
+    (tmp_path / "broken.py").write_text("def (:\n")  # the tests report it; no crash here
+    found = {(f.line, f.what) for f in grade.scan_code(tmp_path)}
+    assert (1, "imports atexit (not in the allow-list)") in found
+    assert (1, "imports os (not in the allow-list)") in found
+    assert (4, "imports from _pytest (not in the allow-list)") in found
+    assert (5, "imports pytest (not in the allow-list)") in found
+    assert (7, "uses os._exit") in found
+    assert (8, "uses sys.modules") in found
+    assert (9, "uses pytest") in found
+    assert (10, "opens a file for writing (mode 'w')") in found
+    assert (12, "uses __import__") in found
+    assert not {line for line, _ in found} & {2, 3, 6, 11}
+    lines = grade.describe_scan(grade.scan_code(tmp_path))
+    assert "evidence, not proof" in lines[0] and any(":7: uses os._exit" in ln for ln in lines)
+
+
+def test_the_stubs_and_the_references_scan_clean():
+    assert grade.scan_code(ROOT / "katas") == []
+    assert grade.scan_code(ROOT / "solutions") == []
+
+
+def test_scan_hits_reach_the_table_and_every_output(tmp_path):
+    sample = sample_grade()
+    hit = grade.Finding("katas/k01_polynomial.py", 3, "uses atexit")
+    sample.scan = [hit]
+    sample.notes = ["a note for graders"]
+    grade.write_outputs(sample, tmp_path, [])
+    assert any(str(hit) in line for line in grade.table(sample))
+    assert str(hit) in json.loads((tmp_path / "grade.json").read_text())["scan"]
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert str(hit) in results["extra_data"]["scan"] and str(hit) in results["output"]
+    assert str(hit) in results["tests"][0]["output"]
+    junit = (tmp_path / "junit.xml").read_text()
+    assert f'name="scan" value="{hit}"' in junit and 'value="a note for graders"' in junit
+
+
+def test_pytest_runs_with_a_safe_sys_path(monkeypatch, tmp_path):
+    """`python -P` on 3.11+: a root-level pytest_timeout.py cannot shadow the plugin."""
+    seen: list[list[str]] = []
+
+    def fake_subprocess_run(command, **kwargs):
+        seen.append(command)
+        raise grade.subprocess.TimeoutExpired(command, 1)
+
+    monkeypatch.setattr(grade.subprocess, "run", fake_subprocess_run)
+    assert grade.run_pytest(["tests/x.py"], tmp_path, None, 1, []) is None
+    assert grade.collect_test_ids(["tests/x.py"], tmp_path, 1, []) is None
+    for command in seen:
+        start = ["-P", "-m", "pytest"] if grade.SAFE_PATH else ["-m", "pytest"]
+        assert command[1 : 1 + len(start)] == start
+        assert "no:cacheprovider" in command
+    assert grade.SAFE_PATH is (sys.version_info >= (3, 11))
+
+
 def test_grading_that_cannot_run_pytest_exits_non_zero(monkeypatch, tmp_path, capsys):
     monkeypatch.setattr(grade, "run_pytest", lambda *args: None)
+    monkeypatch.setattr(grade, "collect_test_ids", lambda *args: None)
     code = grade.main(["--out", str(tmp_path / "out")])
     assert code != 0
     assert "Grading failed" in capsys.readouterr().err

@@ -10,6 +10,7 @@ import ast
 import hashlib
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -66,7 +67,17 @@ def test_an_edited_graded_file_is_reported_by_name(export, relative):
     assert any(relative in line for line in manifest.describe(mismatches))
 
 
-@pytest.mark.parametrize("relative", ["tests/conftest.py", "tests/test_x.py", "pytest.ini"])
+@pytest.mark.parametrize(
+    "relative",
+    [
+        "tests/conftest.py",
+        "tests/test_x.py",
+        "pytest.ini",
+        "pytest_timeout.py",  # python -m puts the root first on sys.path: it shadowed the plugin
+        "coach/helper.py",
+        "requirements/extra.txt",
+    ],
+)
 def test_a_new_file_that_would_change_grading_is_reported(export, relative):
     (export / relative).write_text("def test_free_points():\n    pass\n")
     assert manifest.verify(export) == [Mismatch(relative, "added")]
@@ -157,3 +168,43 @@ def test_make_test_never_loads_the_manifest():
             for alias in node.names
         }
         assert not {"manifest", "grade", "coach.manifest", "coach.grade"} & imported, relative
+
+
+def test_every_coach_module_is_a_graded_file():
+    """coach/paths.py, new and imported by the loader, was once left out of a hand-kept list."""
+    graded = set(manifest.graded_files(ROOT))
+    modules = {p.relative_to(ROOT).as_posix() for p in (ROOT / "coach").rglob("*.py")}
+    assert modules <= graded
+    assert {"requirements/learner.txt", "conftest.py"} <= graded
+
+
+def test_every_coach_module_loaded_by_a_grading_run_is_covered():
+    """What this process loaded (grading in-process, the plugin under the selftests) is hashed."""
+    from coach import grade, plugin  # noqa: F401  (the grading process and the pytest run)
+
+    graded = set(manifest.graded_files(ROOT))
+    loaded = {
+        Path(module.__file__).resolve().relative_to(ROOT).as_posix()
+        for name, module in list(sys.modules.items())
+        if (name == "coach" or name.startswith("coach.")) and getattr(module, "__file__", None)
+    }
+    assert "coach/paths.py" in loaded
+    assert loaded <= graded, loaded - graded
+
+
+def test_the_workflow_step_reports_each_mismatch_to_github(export, monkeypatch, capsys):
+    summary = export / "summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    edit(export / A_TEST_FILE)
+    (export / "pytest_timeout.py").write_text("")
+    pristine = export.parent / "pristine-manifest.json"
+    shutil.copyfile(export / MANIFEST_NAME, pristine)
+    (export / MANIFEST_NAME).write_text("{}")  # the learner's copy is not the one trusted
+    code = manifest.main(["verify", "--root", str(export), "--manifest", str(pristine), "--github"])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert f"::warning title=Tamper check::{A_TEST_FILE}: changed since the export" in out
+    assert "::warning title=Tamper check::pytest_timeout.py: added since the export" in out
+    text = summary.read_text()
+    assert "### Tamper check" in text and f"| `{A_TEST_FILE}` |" in text
+    assert f"| `{MANIFEST_NAME}` |" not in text  # not a graded file: the trusted one was used
