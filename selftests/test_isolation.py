@@ -21,6 +21,9 @@ from coach import registry
 ROOT = Path(__file__).resolve().parent.parent
 K1, K2, K3, K4, K5 = (kata.name for kata in registry.KATAS[:5])
 
+# Each scenario runs the whole kata suite in a fresh pytest: more than a kata test's 10 s.
+pytestmark = pytest.mark.timeout(300)
+
 
 def run_suite(impl: Path, *extra: str) -> dict[str, list[dict]]:
     """Run every kata's tests on `impl`; outcomes grouped by kata."""
