@@ -10,7 +10,7 @@ from torch.autograd.variable import Variable
 
 from coach.loader import load_kata
 
-__all__ = ["backward_passes", "close", "expect_float", "fmt", "load_kata"]
+__all__ = ["backward_passes", "close", "expect_float", "fmt", "load_kata", "require"]
 
 
 class _CountingEngine:
@@ -80,3 +80,9 @@ def expect_float(value, call: str, what: str):
 def close(actual: float, expected: float, rel: float = 1e-5, abs_: float = 1e-5) -> bool:
     """Equal up to float32 rounding: the katas compute in float32, the tests in float64."""
     return math.isclose(actual, expected, rel_tol=rel, abs_tol=abs_)
+
+
+def require(condition: bool, message: str) -> None:
+    """Fail with `message` alone (no assertion introspection) unless `condition` holds."""
+    if not condition:
+        pytest.fail(message, pytrace=False)

@@ -2,7 +2,7 @@
 
 import torch
 
-from coach.testing import backward_passes, close, expect_float, fmt, load_kata
+from coach.testing import backward_passes, close, expect_float, fmt, load_kata, require
 
 kata = load_kata("k01_polynomial")
 
@@ -16,28 +16,32 @@ def dy_dx(x: float) -> float:
 
 
 def checked_value_and_grad(x0):
-    call = f"value_and_grad({x0!r})"
+    call = f"value_and_grad({fmt(x0)})"
     result = kata.value_and_grad(x0)
-    if not (isinstance(result, tuple) and len(result) == 2):
-        raise AssertionError(f"{call} returned {result!r}; expected a pair (y, dy/dx).")
+    require(
+        isinstance(result, tuple) and len(result) == 2,
+        f"{call} returned {result!r}; expected a pair (y, dy/dx).",
+    )
     y, grad = result
     return call, expect_float(y, call, "y"), expect_float(grad, call, "dy/dx")
 
 
 def test_value_and_grad_at_3_is_31_and_34():
     call, y, grad = checked_value_and_grad(3.0)
-    assert y == 31.0, f"Called {call}. It returned y = {fmt(y)}, but 27 + 18 - 15 + 1 = 31."
-    assert grad == 34.0, (
-        f"Called {call}. It returned dy/dx = {fmt(grad)}, but autograd gives 34.0 "
-        f"(3*9 + 4*3 - 5). Read the gradient from x.grad after y.backward()."
+    require(y == 31.0, f"y is {fmt(y)}, expected 27 + 18 - 15 + 1 = 31.0.\nCalled {call}.")
+    require(
+        grad == 34.0,
+        f"dy/dx is {fmt(grad)}, expected 34.0 (3*9 + 4*3 - 5): read the gradient from x.grad "
+        f"after y.backward().\nCalled {call}.",
     )
 
 
 def test_value_and_grad_accepts_an_int():
     call, y, grad = checked_value_and_grad(3)
-    assert (y, grad) == (31.0, 34.0), (
-        f"Called {call}. It returned ({fmt(y)}, {fmt(grad)}), expected (31.0, 34.0), the "
-        f"same as for 3.0."
+    require(
+        (y, grad) == (31.0, 34.0),
+        f"With an int it returned ({fmt(y)}, {fmt(grad)}), expected (31.0, 34.0), the same as "
+        f"for 3.0.\nCalled {call}.",
     )
 
 
@@ -45,10 +49,14 @@ def test_value_and_grad_follows_the_derivative_at_random_points(rng):
     for _ in range(10):
         x0 = rng.uniform(-4.0, 4.0)
         call, y, grad = checked_value_and_grad(x0)
-        assert close(y, y_of(x0)), f"Called {call}. y is {fmt(y)}, expected {fmt(y_of(x0))}."
-        assert close(grad, dy_dx(x0)), (
-            f"Called {call}. dy/dx is {fmt(grad)}, expected 3x^2 + 4x - 5 = {fmt(dy_dx(x0))}. "
-            f"Is the gradient read at the same x the polynomial was evaluated at?"
+        require(
+            close(y, y_of(x0)),
+            f"y is {fmt(y)}, expected x^3 + 2x^2 - 5x + 1 = {fmt(y_of(x0))}.\nCalled {call}.",
+        )
+        require(
+            close(grad, dy_dx(x0)),
+            f"dy/dx is {fmt(grad)}, expected 3x^2 + 4x - 5 = {fmt(dy_dx(x0))}. Is the gradient "
+            f"read at the same x the polynomial was evaluated at?\nCalled {call}.",
         )
 
 
@@ -56,21 +64,25 @@ def test_value_and_grad_gets_the_gradient_from_autograd(rng):
     x0 = rng.uniform(-4.0, 4.0)
     with backward_passes() as engine:
         kata.value_and_grad(x0)
-    assert engine.passes >= 1, (
-        f"Called value_and_grad({x0!r}). Autograd never ran a backward pass, so dy/dx came "
-        f"from a hand-written formula. The point of this kata is to let autograd find it: "
-        f"call y.backward() (or torch.autograd.grad(y, x)) and read the result."
+    require(
+        engine.passes >= 1,
+        f"Autograd never ran a backward pass, so dy/dx came from a hand-written formula. The "
+        f"point of this kata is to let autograd find it: call y.backward() (or "
+        f"torch.autograd.grad(y, x)) and read the result.\nCalled value_and_grad({fmt(x0)}).",
     )
 
 
 def test_polynomial_keeps_the_graph_for_autograd(rng):
     x = torch.tensor(rng.uniform(-4.0, 4.0), requires_grad=True)
     y = kata.polynomial(x)
-    assert isinstance(y, torch.Tensor), f"polynomial(x) returned {type(y).__name__}, not a tensor."
-    assert y.grad_fn is not None, (
-        "polynomial(x) returned a tensor with no grad_fn: autograd has no record of how it "
-        "was made from x. Build it from x with tensor arithmetic; .item(), float() or "
-        "torch.tensor(...) on the way cut the record."
+    require(
+        isinstance(y, torch.Tensor), f"polynomial(x) returned {type(y).__name__}, not a tensor."
+    )
+    require(
+        y.grad_fn is not None,
+        "polynomial(x) returned a tensor with no grad_fn: autograd has no record of how it was "
+        "made from x. Build it from x with tensor arithmetic; .item(), float() or "
+        "torch.tensor(...) on the way cut the record.",
     )
 
 
@@ -79,21 +91,26 @@ def test_polynomial_works_elementwise_on_any_shape(rng):
         values = [rng.uniform(-4.0, 4.0) for _ in range(torch.Size(shape).numel())]
         x = torch.tensor(values).reshape(shape)
         y = kata.polynomial(x)
-        assert isinstance(y, torch.Tensor) and y.shape == x.shape, (
+        require(
+            isinstance(y, torch.Tensor) and y.shape == x.shape,
             f"polynomial(x) with x of shape {tuple(shape)} returned "
-            f"{getattr(y, 'shape', type(y).__name__)}; expected one value per element."
+            f"{getattr(y, 'shape', type(y).__name__)}; expected one value per element.",
         )
         for got, x0 in zip(y.flatten().tolist(), values):
-            assert close(got, y_of(x0)), f"polynomial at x = {x0!r} gave {got}, not {y_of(x0)}."
+            require(
+                close(got, y_of(x0)),
+                f"polynomial at x = {fmt(x0)} gave {fmt(got)}, expected {fmt(y_of(x0))}.",
+            )
 
 
 def test_polynomial_backpropagates_every_element(rng):
     values = [rng.uniform(-4.0, 4.0) for _ in range(6)]
     x = torch.tensor(values, requires_grad=True)
     kata.polynomial(x).sum().backward()
-    assert x.grad is not None, "After polynomial(x).sum().backward(), x.grad is still None."
+    require(x.grad is not None, "After polynomial(x).sum().backward(), x.grad is still None.")
     for got, x0 in zip(x.grad.tolist(), values):
-        assert close(got, dy_dx(x0)), (
-            f"d/dx of polynomial at x = {x0!r} came out as {got}, expected {dy_dx(x0)}: "
-            f"check each term's coefficient and power."
+        require(
+            close(got, dy_dx(x0)),
+            f"d/dx of polynomial at x = {fmt(x0)} came out as {fmt(got)}, expected "
+            f"{fmt(dy_dx(x0))}: check each term's coefficient and power.",
         )
