@@ -65,6 +65,12 @@ def check_files_exist() -> list[str]:
     )
     if extra:
         problems.append(f"katas/ must hold only the stubs; it also has: {', '.join(extra)}")
+    listed = {Path(kata.test_file).name for kata in registry.KATAS}
+    unlisted = sorted(p.name for p in (ROOT / "tests").glob("test_*.py") if p.name not in listed)
+    if unlisted:
+        problems.append(
+            f"tests/ has files no kata in coach/registry.py owns: {', '.join(unlisted)}"
+        )
     return problems
 
 
