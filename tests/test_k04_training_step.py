@@ -225,22 +225,33 @@ def notebook_run():
 # ------------------------------------------------------------------------------ make_data
 
 
-def test_make_data_defaults_rebuild_the_notebook_data():
-    X, y = checked_make_data("make_data()")
-    expected_X, expected_y = recipe(20, 0.3, 42)
+def require_recipe(call, data, arguments, likely_mistake):
+    """X must be exactly linspace(-3, 3, n); y the recipe's values up to float32 rounding."""
+    (X, y), (n, noise, seed) = data, arguments
+    expected_X, expected_y = recipe(n, noise, seed)
     if not (X.shape == expected_X.shape and torch.equal(X, expected_X)):
         pytest.fail(
-            f"X should be torch.linspace(-3, 3, 20): 20 evenly spaced values from -3 to 3, "
-            f"both ends included.\nCalled make_data(); X is {X}.",
+            f"X should be torch.linspace(-3, 3, {n}): {n} evenly spaced values from -3 to 3, "
+            f"both ends included.\nCalled {call}; X is {X}.",
             pytrace=False,
         )
     if not (y.shape == expected_y.shape and largest_gap(y, expected_y) <= SAME_DATA):
         pytest.fail(
-            f"Are the draws taken from a generator seeded with 42, and scaled by noise = 0.3? "
-            f"y should be 2*X + 1 + 0.3 * (the 20 draws of torch.manual_seed(42); "
-            f"torch.randn(20)).\nCalled make_data(). y is\n{y}\nexpected\n{expected_y}",
+            f"{likely_mistake} y should be 2*X + 1 + {fmt(float(noise))} * torch.randn({n}) "
+            f"drawn right after torch.manual_seed({seed}).\nCalled {call}. y is\n{y}\n"
+            f"expected\n{expected_y}",
             pytrace=False,
         )
+
+
+def test_make_data_defaults_rebuild_the_notebook_data():
+    X, y = checked_make_data("make_data()")
+    require_recipe(
+        "make_data()",
+        (X, y),
+        (20, 0.3, 42),
+        "Are the draws taken from a generator seeded with 42, and scaled by noise = 0.3?",
+    )
 
 
 def test_make_data_follows_the_recipe_for_any_n_noise_and_seed(rng):
@@ -249,20 +260,12 @@ def test_make_data_follows_the_recipe_for_any_n_noise_and_seed(rng):
     for n, noise, seed in cases:
         call = f"make_data(n={n}, noise={noise!r}, seed={seed})"
         X, y = checked_make_data(call, n=n, noise=noise, seed=seed)
-        expected_X, expected_y = recipe(n, noise, seed)
-        if not (X.shape == expected_X.shape and torch.equal(X, expected_X)):
-            pytest.fail(
-                f"X should be torch.linspace(-3, 3, {n}): {n} evenly spaced values from -3 to 3, "
-                f"both ends included.\nCalled {call}; X is {X}.",
-                pytrace=False,
-            )
-        if not (y.shape == expected_y.shape and largest_gap(y, expected_y) <= SAME_DATA):
-            pytest.fail(
-                f"Are all three arguments used, none replaced by the notebook's 20, 0.3 and 42? "
-                f"y should be 2*X + 1 + noise * torch.randn({n}) drawn right after "
-                f"torch.manual_seed({seed}).\nCalled {call}. y is\n{y}\nexpected\n{expected_y}",
-                pytrace=False,
-            )
+        require_recipe(
+            call,
+            (X, y),
+            (n, noise, seed),
+            "Are all three arguments used, none replaced by the notebook's 20, 0.3 and 42?",
+        )
 
 
 def test_make_data_gives_float32_vectors_of_length_n(rng):
