@@ -30,8 +30,6 @@ from coach import loader, registry, torch_state
 from coach.plugin import resolve_impl_path
 
 CUT_MARK = "X-- cut by detach() --X"
-GRAPH_KATAS = ("k01_polynomial", "k02_backprop", "k04_training_step", "k05_detach")
-K02_INPUTS = {"x": 2.0, "w1": 3.0, "w2": -1.0, "b": 0.5}  # the seed notebook's numbers
 
 
 @dataclass
@@ -143,7 +141,8 @@ def walk(fn, names: dict[str, object], seen: set[int] | None = None) -> GraphNod
 # ---------------------------------------------------------------- running the learner's code
 
 
-def _tensor(value: float) -> torch.Tensor:
+def leaf(value: float) -> torch.Tensor:
+    """A 0-d float leaf that requires grad: an input for the learner's function."""
     return torch.tensor(float(value), requires_grad=True)
 
 
@@ -179,64 +178,20 @@ def learner_code(module, call: str):
         torch_state.restore(saved)
 
 
-def _require_tensor(value, what: str):
+def require_tensor(value, what: str):
     if not isinstance(value, torch.Tensor):
         raise KataBroken(f"{what} is {type(value).__name__}, not a tensor.")
     return value
 
 
-def _require_grad_fn(tensor, what: str):
-    _require_tensor(tensor, what)
+def require_grad_fn(tensor, what: str):
+    require_tensor(tensor, what)
     if tensor.grad_fn is None:
         raise KataBroken(
             f"{what} has no grad_fn: autograd kept no record of how it was made, "
             f"so there is no graph to draw."
         )
     return tensor
-
-
-def k01_views(module) -> list[GraphView]:
-    x = _tensor(3.0)
-    with learner_code(module, "polynomial(x)"):
-        y = module.polynomial(x)
-    _require_grad_fn(y, "polynomial(x)")
-    root = walk(y.grad_fn, {"y": y, "x": x})
-    return [
-        GraphView(
-            "y = polynomial(x) at x = 3",
-            root,
-            [
-                "Each term of x**3 + 2*x**2 - 5*x + 1 is a branch that ends in the same "
-                "AccumulateGrad:",
-                "backward() adds up what arrives there along every path, and that sum is x.grad.",
-            ],
-        )
-    ]
-
-
-def k02_views(module) -> list[GraphView]:
-    inputs = {name: _tensor(value) for name, value in K02_INPUTS.items()}
-    with learner_code(module, "forward(x=2, w1=3, w2=-1, b=0.5)"):
-        result = module.forward(**inputs)
-    if not (isinstance(result, tuple) and len(result) == 3):
-        raise KataBroken(f"forward() returned {type(result).__name__}; expected (h, h_act, y).")
-    h, h_act, y = result
-    for tensor, name in ((h, "h"), (h_act, "h_act")):
-        _require_tensor(tensor, f"forward()'s {name}")
-    _require_grad_fn(y, "forward()'s y")
-    root = walk(y.grad_fn, {"y": y, "h_act": h_act, "h": h, **inputs})
-    return [
-        GraphView(
-            "y from forward(x=2, w1=3, w2=-1, b=0.5): h = x*w1, h_act = h + b, y = h_act*w2",
-            root,
-            [
-                "backward() starts at y's node and follows each edge down. A Mul node sends "
-                "the gradient to each factor",
-                "times the other factor; an Add node passes it on unchanged. Every leaf "
-                "ends in AccumulateGrad.",
-            ],
-        )
-    ]
 
 
 @contextlib.contextmanager
@@ -268,35 +223,6 @@ def first_backward_pass(on_root: Callable[[torch.Tensor], GraphNode]):
         Variable._execution_engine = engine
 
 
-def k04_views(module) -> list[GraphView]:
-    with learner_code(module, "make_data()"):
-        X, y = module.make_data()
-    w = torch.tensor(0.0, requires_grad=True)
-    b = torch.tensor(0.0, requires_grad=True)
-
-    def draw(loss: torch.Tensor) -> GraphNode:
-        _require_grad_fn(loss, "the tensor backward() started from")
-        return walk(loss.grad_fn, {"loss": loss, "w": w, "b": b, "X": X, "y": y})
-
-    call = "train_step(w, b, X, y, lr=0.01)"
-    with first_backward_pass(draw) as drawn, learner_code(module, call):
-        module.train_step(w, b, X, y, 0.01)
-    if not drawn:
-        raise KataBroken(f"{call} never called backward(), so autograd drew no graph.")
-    return [
-        GraphView(
-            f"the loss of one {call} from w = 0, b = 0, with (X, y) = make_data()",
-            drawn[0],
-            [
-                "Only w and b end in AccumulateGrad: the data needs no gradient, so its "
-                "edges are None.",
-                "This is the graph backward() walked in that step; every step's forward "
-                "pass builds a fresh one.",
-            ],
-        )
-    ]
-
-
 DETACHES = {torch.Tensor.detach, torch.detach, torch.Tensor.detach_, torch.detach_}
 
 
@@ -317,64 +243,6 @@ class DetachSpy(TorchFunctionMode):
         return result
 
 
-def _chain(module, detach: bool):
-    call = f"chain(2.0, {detach})"
-    spy = DetachSpy()
-    with learner_code(module, call), spy:
-        result = module.chain(2.0, detach)
-    if not (isinstance(result, tuple) and len(result) == 3):
-        raise KataBroken(f"{call} returned {type(result).__name__}; expected (a, b, c).")
-    for tensor, name in zip(result, "abc"):
-        _require_tensor(tensor, f"{call}'s {name}")
-    return result, spy.cuts
-
-
-def k05_views(module) -> list[GraphView]:
-    (a, b, c), _ = _chain(module, detach=False)
-    _require_grad_fn(c, "chain(2.0, False)'s c")
-    plain = GraphView(
-        "without detach: a, b, c = chain(2.0, False)",
-        walk(c.grad_fn, {"c": c, "b": b, "a": a}),
-        ["An unbroken path leads from c down to a: backward() from c reaches a."],
-    )
-    return [plain, _detached_view(module)]
-
-
-def _detached_view(module) -> GraphView:
-    (a, b, c), cuts = _chain(module, detach=True)
-    heading = "with detach: a, b, c = chain(2.0, True)"
-    names = {"c": c, "b": b, "a": a}
-    if c.grad_fn is not None:  # nothing was cut: show what the learner's code really built
-        return GraphView(heading, walk(c.grad_fn, names), ["c still has a grad_fn here."])
-    before = next((fn for fn, out in cuts if out is b and fn is not None), None)
-    b_node = GraphNode(
-        f"b = {value_text(b)}", "detached: a leaf, requires_grad=False", kind="detached"
-    )
-    root = GraphNode(f"c = {value_text(c)}", "no grad_fn", kind="tensor", children=[b_node])
-    notes = [
-        "c has no grad_fn: it was computed from the detached b, a leaf that does not require grad,",
-        "so autograd recorded nothing for c: the graph from c stops at the detached b.",
-    ]
-    if before is not None:
-        cut_off = walk(before, {"a": a})
-        cut_off.note, cut_off.cut = f"b before detach() = {value_text(b)}", True
-        b_node.children.append(cut_off)
-        notes += [
-            "a's graph (a * 3) exists: chain() built it before detach(). But no edge leads "
-            "into it,",
-            "so nothing from c reaches it, and a gets no gradient from c.",
-        ]
-    return GraphView(heading, root, notes)
-
-
-VIEWS: dict[str, Callable[[object], list[GraphView]]] = {
-    "k01_polynomial": k01_views,
-    "k02_backprop": k02_views,
-    "k04_training_step": k04_views,
-    "k05_detach": k05_views,
-}
-
-
 def load_learner_module(kata: registry.Kata, impl: Path):
     """The learner's module for `kata` from `impl`, through the same loader as the tests."""
     loader.set_impl_dir(impl)
@@ -387,9 +255,9 @@ def load_learner_module(kata: registry.Kata, impl: Path):
 def build_views(kata: registry.Kata, impl: Path) -> list[GraphView]:
     """The graphs of `kata` from the learner's module in `impl` (raises KataNotWritten,
     KataBroken, or LookupError for a kata without a graph)."""
-    if kata.name not in VIEWS:
+    if kata.lesson.graph is None:
         raise LookupError(kata.name)
-    return VIEWS[kata.name](load_learner_module(kata, impl))
+    return kata.lesson.graph(load_learner_module(kata, impl))
 
 
 # ---------------------------------------------------------------- text output
@@ -440,8 +308,13 @@ def impl_folder(chosen: str | None) -> Path:
     return resolve_impl_path(chosen, registry.ROOT)
 
 
+def graph_katas() -> list[registry.Kata]:
+    """The katas whose teaching unit has a graph to show."""
+    return [kata for kata in registry.KATAS if kata.lesson.graph is not None]
+
+
 def _known() -> str:
-    return ", ".join(str(registry.BY_NAME[name].number) for name in GRAPH_KATAS)
+    return ", ".join(str(kata.number) for kata in graph_katas())
 
 
 def main(rest: list[str]) -> int:

@@ -1,9 +1,8 @@
 """`make plots`: pictures drawn from the learner's own code, once a kata is green.
 
-- k04_training_step: the loss curve of the learner's train(), and the line it learned on
-  make_data()'s points, next to the true line y = 2x + 1.
-- k02_backprop and k05_detach: the backward graph, from the same walk along the real grad_fn
-  chain as `make graph`; for k05 with and without detach, the cut edge red and dashed.
+- A kata whose teaching unit has a picture of its own (a training curve) gets that picture.
+- A kata whose unit has graph views gets its backward graph, from the same walk along the real
+  grad_fn chain as `make graph`; an edge cut by detach() is drawn red and dashed.
 
 A kata is drawn only when its tests pass: a picture of half-written code would teach the wrong
 thing. matplotlib is an optional extra that `make test` never needs (nothing on the test path
@@ -25,10 +24,8 @@ from coach import graph, outcomes, registry
 from coach.bootstrap import ROOT
 from coach.paths import display_path
 
-PLOTTED = ("k02_backprop", "k04_training_step", "k05_detach")
 REQUIREMENTS = ROOT / "requirements" / "plots.txt"
 DEFAULT_OUT = ROOT / "plots"
-TRUE_W, TRUE_B = 2.0, 1.0  # make_data() scatters its points around y = 2x + 1
 
 # Box colours (fill, edge) for each kind of GraphNode.
 KIND_STYLE = {
@@ -72,66 +69,7 @@ def ensure_matplotlib() -> bool:
     return True
 
 
-# ---------------------------------------------------------------- k04: the training run
-
-
-def _number(value) -> float:
-    """A plain float from a float or a one-element tensor (which may still require grad)."""
-    return float(value.detach()) if hasattr(value, "detach") else float(value)
-
-
-def plot_training(module, path: Path) -> None:
-    """Loss curve and learned line from the learner's make_data() and train()."""
-    import matplotlib.pyplot as plt
-
-    with graph.learner_code(module, "make_data() and train(X, y)"):
-        X, y = module.make_data()
-        w, b, losses = module.train(X, y)
-    w, b = _number(w), _number(b)
-    losses = [_number(loss) for loss in losses]
-    xs = [_number(v) for v in X]
-
-    fig, (loss_ax, fit_ax) = plt.subplots(1, 2, figsize=(12, 4.6))
-    loss_ax.plot(range(1, len(losses) + 1), losses, linewidth=2, color="#3b6fb6")
-    loss_ax.set_yscale("log")  # the loss shrinks a hundredfold: a log scale shows the slow end
-    loss_ax.set(xlabel="step", ylabel="MSE loss (log scale)", title="Training loss")
-    loss_ax.annotate(
-        f"{losses[-1]:.3g} after {len(losses)} steps",
-        xy=(len(losses), losses[-1]),
-        xytext=(-10, 25),
-        textcoords="offset points",
-        ha="right",
-        arrowprops={"arrowstyle": "->", "color": "#555555"},
-    )
-    loss_ax.grid(alpha=0.3, which="both")
-
-    ends = [min(xs), max(xs)]
-    fit_ax.scatter(xs, [_number(v) for v in y], alpha=0.75, label="data: make_data()", zorder=3)
-    fit_ax.plot(
-        ends,
-        [w * x + b for x in ends],
-        color=RED,
-        linewidth=2,
-        label=f"learned: y = {w:.2f}x + {b:.2f}",
-    )
-    fit_ax.plot(
-        ends,
-        [TRUE_W * x + TRUE_B for x in ends],
-        "--",
-        color="#2d8a4e",
-        linewidth=2,
-        label="true: y = 2x + 1",
-    )
-    fit_ax.set(xlabel="x", ylabel="y", title="Learned fit")
-    fit_ax.legend(loc="upper left")
-    fit_ax.grid(alpha=0.3)
-    fig.suptitle("Kata 4: your train() on your make_data()", fontweight="bold")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-
-
-# ---------------------------------------------------------------- k02, k05: backward graphs
+# ---------------------------------------------------------------- backward graphs
 
 
 def tree_layout(root: graph.GraphNode) -> list[tuple[graph.GraphNode, float, int]]:
@@ -281,9 +219,9 @@ def plot_graphs(kata: registry.Kata, views: list[graph.GraphView], path: Path) -
 
 def draw(kata: registry.Kata, impl: Path, out: Path) -> Path:
     """Write kata's picture into `out`; return its path (raises graph.KataBroken)."""
-    if kata.name == "k04_training_step":
+    if kata.lesson.picture is not None:
         path = out / f"{kata.name}.png"
-        plot_training(graph.load_learner_module(kata, impl), path)
+        kata.lesson.picture(graph.load_learner_module(kata, impl), path)
     else:
         path = out / f"{kata.name}_graph.png"
         plot_graphs(kata, graph.build_views(kata, impl), path)
@@ -301,13 +239,19 @@ def parse(rest: list[str]) -> argparse.Namespace:
     return parser.parse_args(rest)
 
 
+def plotted_katas() -> list[registry.Kata]:
+    """The katas with a picture: their own (a training curve) or their backward graph."""
+    return [k for k in registry.KATAS if k.lesson.picture is not None or k.lesson.graph]
+
+
 def chosen_katas(selectors: list[str]) -> list[registry.Kata]:
     katas = [registry.find(s) for s in selectors] if selectors else []
+    plotted = plotted_katas()
     for kata in katas:
-        if kata.name not in PLOTTED:
-            numbers = ", ".join(str(registry.BY_NAME[n].number) for n in PLOTTED)
+        if kata not in plotted:
+            numbers = ", ".join(str(k.number) for k in plotted)
             raise LookupError(f"Kata {kata.number} has no plot. Plots exist for katas {numbers}.")
-    return katas or [registry.BY_NAME[name] for name in PLOTTED]
+    return katas or plotted
 
 
 def main(rest: list[str]) -> int:

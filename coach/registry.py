@@ -1,68 +1,97 @@
-"""The ordered list of katas: the single source of their order, titles and points.
+"""The katas, in course order, read from their teaching units in lessons/.
 
-Adding a kata means adding its stub (katas/), its reference (solutions/), its tests
-(tests/test_<name>.py) and one entry here.
+A kata named kNN_topic (two digits, then a word or two) has four files and nothing else:
+  katas/kNN_topic.py            the stub the learner edits
+  solutions/kNN_topic.py        the reference
+  tests/test_kNN_topic.py       its tests
+  lessons/kNN_topic.py          its teaching unit: LESSON = Lesson(...) (see coach/lesson.py)
+The number sets the course order. Adding a kata means adding those four files; the tooling
+finds it here and names no kata itself.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from coach.lesson import Lesson
+
 ROOT = Path(__file__).resolve().parent.parent
+LESSONS = ROOT / "lessons"
+KATA_NAME = re.compile(r"k(\d\d)_\w+")  # the naming scheme: k, two digits, _, a topic
 
 
 @dataclass(frozen=True)
 class Kata:
     name: str  # module name: katas/<name>.py, solutions/<name>.py, tests/test_<name>.py
-    title: str
-    concept: str  # what it teaches, in a few words
-    seed: str  # where it comes from in the seed notebook
-    points: int = 10  # for graders: full marks for this kata
+    lesson: Lesson
 
     @property
     def number(self) -> int:
         return int(self.name[1:3])
 
     @property
+    def title(self) -> str:
+        return self.lesson.title
+
+    @property
+    def concept(self) -> str:
+        return self.lesson.concept
+
+    @property
+    def source(self) -> str:
+        return self.lesson.source
+
+    @property
+    def points(self) -> int:
+        return self.lesson.points
+
+    @property
     def test_file(self) -> str:
         return f"tests/test_{self.name}.py"
 
+    @property
+    def stub_file(self) -> str:
+        return f"katas/{self.name}.py"
 
-KATAS: tuple[Kata, ...] = (
-    Kata(
-        "k01_polynomial",
-        "Polynomial gradient",
-        "requires_grad, backward() and .grad",
-        "Exercise 1",
-    ),
-    Kata(
-        "k02_backprop",
-        "Backprop by hand and by autograd",
-        "the chain rule, node by node",
-        "Exercise 2",
-    ),
-    Kata(
-        "k03_accumulation",
-        "The accumulation trap",
-        "gradients add up until you clear them",
-        "Exercise 3",
-    ),
-    Kata(
-        "k04_training_step",
-        "A training step by hand",
-        "forward, loss, backward, update, clear",
-        "Exercise 4",
-    ),
-    Kata(
-        "k05_detach",
-        "Stopping gradients with detach()",
-        "cutting the graph on purpose",
-        "Exercise 5",
-    ),
-)
+    @property
+    def lesson_file(self) -> str:
+        return f"lessons/{self.name}.py"
 
+
+class BadLesson(Exception):
+    """A teaching unit that cannot be read; says which file and why."""
+
+
+def lesson_names(folder: Path = LESSONS) -> list[str]:
+    """The kata names that have a unit in `folder`, in course order."""
+    names = [p.stem for p in folder.glob("k*.py") if KATA_NAME.fullmatch(p.stem)]
+    return sorted(names, key=lambda name: (int(name[1:3]), name))
+
+
+def load_lesson(name: str) -> Lesson:
+    """The LESSON of lessons/<name>.py, loaded from its file (no sys.path needed)."""
+    path = LESSONS / f"{name}.py"
+    try:
+        spec = importlib.util.spec_from_file_location(f"lessons.{name}", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    except Exception as error:
+        message = f"lessons/{name}.py does not import: {type(error).__name__}: {error}"
+        raise BadLesson(message) from error
+    lesson = getattr(module, "LESSON", None)
+    if not isinstance(lesson, Lesson):
+        raise BadLesson(f"lessons/{name}.py has no `LESSON = Lesson(...)`")
+    return lesson
+
+
+def discover() -> tuple[Kata, ...]:
+    return tuple(Kata(name, load_lesson(name)) for name in lesson_names())
+
+
+KATAS: tuple[Kata, ...] = discover()
 BY_NAME = {kata.name: kata for kata in KATAS}
 
 
@@ -83,5 +112,11 @@ def find(selector: str) -> Kata:
 
 def kata_of_test_path(path: str) -> Kata | None:
     """The kata a test file belongs to, from its file name test_<name>.py."""
-    match = re.search(r"test_(k\d\d_\w+)\.py$", path.replace("\\", "/"))
+    match = re.search(r"test_(k\d\d_\w+)\.py$", str(path).replace("\\", "/"))
     return BY_NAME.get(match.group(1)) if match else None
+
+
+def after(kata: Kata) -> Kata | None:
+    """The kata that comes next in the course, or None after the last."""
+    index = KATAS.index(kata)
+    return KATAS[index + 1] if index + 1 < len(KATAS) else None

@@ -92,7 +92,7 @@ def test_red_katas_are_named_and_nothing_is_installed(tmp_path, monkeypatch, cap
 
 
 def test_a_kata_without_plots_is_refused(capsys):
-    assert plots.main(["1"]) == 2
+    assert plots.main(["3"]) == 2
     assert "Plots exist for katas 2, 4, 5" in capsys.readouterr().out
 
 

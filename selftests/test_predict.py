@@ -20,7 +20,7 @@ K1, K5 = "k01_polynomial", "k05_detach"
 EVERY_QUESTION = [
     (kata.name, question)
     for kata in registry.KATAS
-    for question in predict.QUIZZES[kata.name].questions
+    for question in kata.lesson.quiz.questions
 ]
 
 
@@ -58,18 +58,17 @@ def right_answer(question: predict.Question) -> str:
 
 
 def test_every_kata_has_two_to_five_questions_with_distinct_ids():
-    assert set(predict.QUIZZES) == {kata.name for kata in registry.KATAS}
-    for name, quiz in predict.QUIZZES.items():
-        ids = [question.id for question in quiz.questions]
-        assert 2 <= len(ids) <= 5, name
-        assert len(set(ids)) == len(ids), name
+    for kata in registry.KATAS:
+        ids = [question.id for question in kata.lesson.quiz.questions]
+        assert 2 <= len(ids) <= 5, kata.name
+        assert len(set(ids)) == len(ids), kata.name
 
 
 @pytest.mark.parametrize(
     ("kata_name", "question"), EVERY_QUESTION, ids=[f"{k}-{q.id}" for k, q in EVERY_QUESTION]
 )
 def test_each_snippet_runs_and_gives_what_its_explanation_claims(kata_name, question):
-    quiz = predict.QUIZZES[kata_name]
+    quiz = registry.BY_NAME[kata_name].lesson.quiz
     outcome = predict.run(quiz, question)
     claim = question.claim
     if isinstance(claim, type):
@@ -98,7 +97,7 @@ def test_the_other_numbers_the_explanations_quote():
     """Some explanations quote numbers besides the result: hold those to torch as well."""
     import torch
 
-    k04 = predict.QUIZZES["k04_training_step"]
+    k04 = registry.BY_NAME["k04_training_step"].lesson.quiz
     by_id = {question.id: question for question in k04.questions}
     falls = by_id["loss_falls_every_step"]
     assert predict.run(k04, falls).printed == "first loss 13.86, last loss 0.0763\n"
@@ -114,7 +113,7 @@ def test_the_other_numbers_the_explanations_quote():
     mean_square = (torch.linspace(-3, 3, 20) ** 2).mean().item()
     assert round(mean_square, 1) == 3.3 and "about 3.3" in slower.why
 
-    halves = next(q for q in predict.QUIZZES["k03_accumulation"].questions if q.id.startswith("h"))
+    halves = next(q for q in registry.BY_NAME["k03_accumulation"].lesson.quiz.questions if q.id.startswith("h"))
     X, y = torch.tensor([1.0, 2.0, 3.0, 4.0]), torch.tensor([2.0, 4.0, 6.0, 8.0])
     half_grads = [
         (2 * (0 - part_y) * part_x).mean().item()
@@ -211,7 +210,7 @@ def test_only_the_first_answer_counts(monkeypatch, capsys):
 
 def test_end_of_input_skips_but_still_shows_every_answer(monkeypatch, capsys):
     out = predict_with(monkeypatch, capsys, "5", "")
-    questions = predict.QUIZZES[K5].questions
+    questions = registry.BY_NAME[K5].lesson.quiz.questions
     assert out.count("(none given, skipped)") == len(questions)
     assert out.count("torch says:") == len(questions)
     assert "raises RuntimeError: element 0 of tensors does not require grad" in out
@@ -232,7 +231,7 @@ def test_on_a_terminal_an_unreadable_answer_is_asked_again(monkeypatch, capsys):
     terminal = io.StringIO()
     terminal.isatty = lambda: True
     prompter = predict.Prompter(terminal)
-    question = predict.QUIZZES[K1].questions[0]
+    question = registry.BY_NAME[K1].lesson.quiz.questions[0]
     assert prompter.ask(question) == predict.Answer("none")
     assert "I could not read that" in capsys.readouterr().out
 
@@ -291,6 +290,6 @@ def test_on_a_terminal_ctrl_d_skips_the_question(monkeypatch, capsys):
     monkeypatch.setattr("builtins.input", ctrl_d)
     terminal = io.StringIO()
     terminal.isatty = lambda: True
-    question = predict.QUIZZES[K1].questions[0]
+    question = registry.BY_NAME[K1].lesson.quiz.questions[0]
     assert predict.Prompter(terminal).ask(question) == predict.Answer("skip")
     assert capsys.readouterr().out == "(skipped)\n"

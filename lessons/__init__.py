@@ -1,0 +1,1 @@
+"""One teaching unit per kata (see coach/lesson.py): hints, quiz, graph views, points."""
