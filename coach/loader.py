@@ -5,11 +5,19 @@ imports <impl dir>/k01_polynomial.py the first time a test touches it. If that f
 parse, raises at import, never finishes importing, changes global torch state or lacks a
 name, the test that touched it fails with a message naming the file and line, and so does
 every other test of that kata. Nothing is raised at collection, so every other kata runs.
+
+The stand-in also keeps two laws for every kata, so that no test has to remember them:
+- it notes which kata functions each test touches (`touched`), so a failing test is charged
+  to the function it checks;
+- every call of a kata function must leave the caller's tensors as they were (values, .grad,
+  requires_grad, shape), unless the kata's lesson lists that parameter in `changes_inputs`.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib.util
+import inspect
 import sys
 import traceback
 from pathlib import Path
@@ -21,6 +29,7 @@ from coach.paths import display_path
 
 _impl_dir: Path | None = None
 _loaded: dict[str, object] = {}  # module name -> module, or the failure message
+touched: list[str] = []  # kata attributes the current test used, in order (plugin resets it)
 
 
 def set_impl_dir(path: Path) -> None:
@@ -147,9 +156,13 @@ class KataModule:
         # answer those without importing, so a broken kata can never abort collection.
         if attr.startswith(("_", "pytest")):
             raise AttributeError(attr)
+        touched.append(attr)
         module = load_module(self._name)
         try:
-            return getattr(module, attr)
+            value = getattr(module, attr)
+            if inspect.isfunction(value):
+                return _guarded(value, self._name)
+            return value
         except AttributeError:
             shown = display_path(Path(module.__file__))
             pytest.fail(
@@ -161,6 +174,25 @@ class KataModule:
 
     def __repr__(self) -> str:
         return f"<kata {self._name} from {display_path(impl_dir())}>"
+
+
+def _guarded(function, kata_name: str):
+    """`function`, checked after each call for changes to the tensors it was given."""
+    from coach import inputs, registry
+
+    kata = registry.BY_NAME.get(kata_name)
+    allowed = kata.lesson.changes_inputs.get(function.__name__, ()) if kata else ()
+
+    @functools.wraps(function)
+    def call(*args, **kwargs):
+        before = inputs.snapshot(function, args, kwargs, skip=allowed)
+        result = function(*args, **kwargs)
+        change = inputs.first_change(before)
+        if change:
+            pytest.fail(inputs.describe(function.__name__, change), pytrace=False)
+        return result
+
+    return call
 
 
 def load_kata(name: str) -> KataModule:

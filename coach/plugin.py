@@ -23,7 +23,8 @@ import torch
 from coach import explain, loader, registry, report, torch_state
 
 DEFAULT_SEED = 1234  # used when pytest-randomly is switched off
-_outcomes: dict[str, tuple] = {}  # test id -> (kata name, outcome, message, line)
+# test id -> (kata name, outcome, message, line, the kata function it checks or "")
+_outcomes: dict[str, tuple] = {}
 
 
 def pytest_addoption(parser):
@@ -85,6 +86,20 @@ def _kata_path(item) -> Path | None:
     return loader.impl_dir() / f"{kata.name}.py" if kata else None
 
 
+def pytest_runtest_setup(item):
+    loader.touched.clear()
+
+
+def checked_function(kata: registry.Kata | None, touched: list[str]) -> str:
+    """The kata function a test checks: of those it used, the last in the stub's order (the
+    others it called along the way are earlier steps the checked function builds on)."""
+    if kata is None:
+        return ""
+    order = registry.functions(kata.name)
+    used = [name for name in order if name in touched]
+    return used[-1] if used else ""
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item):
     torch.manual_seed(_seed(item.config))
@@ -109,8 +124,15 @@ def pytest_runtest_call(item):
         messages.append(torch_state.describe_replaced(replaced, path, shown, item.name))
     if isinstance(failure, pytest.exit.Exception) and _raised_in(failure, path):
         messages.append(f"{shown} called pytest.exit(): a kata must not stop the test run.")
+    if isinstance(failure, KeyboardInterrupt) and _raised_in(failure, path):
+        messages.append(
+            f"{shown} raised KeyboardInterrupt: a kata must not stop the test run (only you, "
+            f"pressing Ctrl-C, should)."
+        )
     if messages:
-        if failure is not None and not isinstance(failure, pytest.exit.Exception):
+        if failure is not None and not isinstance(
+            failure, (pytest.exit.Exception, KeyboardInterrupt)
+        ):
             messages.append(f"(The test also failed: {type(failure).__name__}: {failure})")
         pytest.fail("\n".join(messages), pytrace=False)
     if failure is not None:
@@ -153,6 +175,9 @@ def _function_name(excinfo, path) -> str:
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item, call):
     rep = yield
+    if rep.when == "call":
+        kata = registry.kata_of_test_path(str(item.path))
+        rep.coach_function = checked_function(kata, loader.touched)
     if call.excinfo is None or rep.when != "call":
         return rep
     frame = _learner_frame(call.excinfo, item)
@@ -207,7 +232,8 @@ def pytest_runtest_logreport(report):
     kata = registry.kata_of_test_path(report.fspath)
     message = "" if outcome == "passed" else _message(report)
     line = report.location[1] if report.location else 0
-    _outcomes[report.nodeid] = (kata.name if kata else None, outcome, message, line)
+    function = getattr(report, "coach_function", "") or (earlier[4] if earlier else "")
+    _outcomes[report.nodeid] = (kata.name if kata else None, outcome, message, line, function)
 
 
 def _message(report) -> str:
@@ -230,6 +256,7 @@ def pytest_collectreport(report):
             "error",
             f"collection failed: {_message(report)}",
             0,
+            "",
         )
 
 
@@ -237,8 +264,15 @@ def pytest_sessionfinish(session):
     target = session.config.getoption("--coach-json")
     if target:
         records = [
-            {"nodeid": nodeid, "kata": kata, "outcome": outcome, "message": message, "line": line}
-            for nodeid, (kata, outcome, message, line) in sorted(_outcomes.items())
+            {
+                "nodeid": nodeid,
+                "kata": kata,
+                "outcome": outcome,
+                "message": message,
+                "line": line,
+                "function": function,
+            }
+            for nodeid, (kata, outcome, message, line, function) in sorted(_outcomes.items())
         ]
         payload = {"impl": str(loader.impl_dir()), "tests": records}
         Path(target).write_text(json.dumps(payload, indent=2), encoding="utf-8")

@@ -11,6 +11,8 @@ finds it here and names no kata itself.
 
 from __future__ import annotations
 
+import ast
+import functools
 import importlib.util
 import re
 from dataclasses import dataclass
@@ -114,6 +116,24 @@ def kata_of_test_path(path: str) -> Kata | None:
     """The kata a test file belongs to, from its file name test_<name>.py."""
     match = re.search(r"test_(k\d\d_\w+)\.py$", str(path).replace("\\", "/"))
     return BY_NAME.get(match.group(1)) if match else None
+
+
+@functools.cache
+def functions(name: str) -> tuple[str, ...]:
+    """The public functions and classes of kata `name`'s stub, in the order the stub gives
+    them: the order a learner works in. Read with ast from katas/ (else solutions/)."""
+    for folder in ("katas", "solutions"):
+        try:
+            tree = ast.parse((ROOT / folder / f"{name}.py").read_text(encoding="utf-8"))
+        except (OSError, SyntaxError, ValueError):
+            continue
+        defined = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+        return tuple(
+            node.name
+            for node in tree.body
+            if isinstance(node, defined) and not node.name.startswith("_")
+        )
+    return ()
 
 
 def after(kata: Kata) -> Kata | None:

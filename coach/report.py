@@ -28,6 +28,9 @@ class KataResult:
     passed: int = 0
     total: int = 0
     failures: list[tuple[int, str, str]] = field(default_factory=list)  # (line, test id, message)
+    # kata function -> [tests passed, tests run], for the tests charged to that function
+    functions: dict[str, list[int]] = field(default_factory=dict)
+    _order: list[tuple[int, int]] = field(default_factory=list)  # failures' sort keys
 
     @property
     def ran(self) -> bool:
@@ -37,6 +40,32 @@ class KataResult:
     def green(self) -> bool:
         return self.ran and self.passed == self.total
 
+    def add(self, test_id: str, outcome: str, message: str, line: int, function: str) -> None:
+        self.total += 1
+        counts = self.functions.setdefault(function, [0, 0]) if function else [0, 0]
+        counts[1] += 1
+        if outcome == "passed":
+            self.passed += 1
+            counts[0] += 1
+        else:
+            order = registry.functions(self.kata.name)
+            rank = order.index(function) if function in order else len(order)
+            self._order.append((rank, line))
+            self.failures.append((line, test_id, message))
+
+    def sort_failures(self) -> None:
+        """The first failure is the one a learner working down the stub meets first: by the
+        stub's function order, then by the order of the test file (not the run's order)."""
+        keyed = sorted(zip(self._order, self.failures), key=lambda pair: (pair[0], pair[1]))
+        self.failures = [failure for _, failure in keyed]
+        self._order = [key for key, _ in keyed]
+
+    def functions_green(self) -> tuple[int, int]:
+        """(functions whose every test passes, functions of the stub that have tests)."""
+        order = registry.functions(self.kata.name)
+        known = [self.functions[name] for name in order if name in self.functions]
+        return sum(passed == run for passed, run in known), len(known)
+
 
 @dataclass
 class Progress:
@@ -44,26 +73,25 @@ class Progress:
 
     @classmethod
     def from_outcomes(cls, outcomes) -> Progress:
-        """outcomes: iterable of (test id, (kata name, outcome, message, line in test file))."""
+        """outcomes: iterable of (test id, (kata name, outcome, message, line in test file[,
+        the kata function the test checks]))."""
         by_name = {kata.name: KataResult(kata) for kata in registry.KATAS}
-        for test_id, (kata_name, outcome, message, line) in outcomes:
+        for test_id, (kata_name, outcome, message, line, *function) in outcomes:
             result = by_name.get(kata_name)
-            if result is None:
-                continue
-            result.total += 1
-            if outcome == "passed":
-                result.passed += 1
-            else:
-                result.failures.append((line, test_id, message))
+            if result is not None:
+                result.add(test_id, outcome, message, line, function[0] if function else "")
         for result in by_name.values():
-            result.failures.sort()  # in the order the test file teaches, not the run order
+            result.sort_failures()
         return cls([by_name[kata.name] for kata in registry.KATAS])
 
     @classmethod
     def from_json(cls, payload: dict) -> Progress:
         """From the file that `pytest --coach-json FILE` writes."""
         return cls.from_outcomes(
-            (t["nodeid"], (t["kata"], t["outcome"], t["message"], t.get("line", 0)))
+            (
+                t["nodeid"],
+                (t["kata"], t["outcome"], t["message"], t.get("line", 0), t.get("function", "")),
+            )
             for t in payload["tests"]
         )
 
@@ -92,8 +120,11 @@ def render(progress: Progress, impl: Path, color: bool = False) -> list[str]:
     for result in ran:
         kata = result.kata
         state = _paint("green", GREEN, color) if result.green else _paint("red  ", RED, color)
+        done, of = result.functions_green()
+        functions = f", {done} of {of} functions green" if of > 1 and not result.green else ""
         lines.append(
             f"  {state}  {kata.name:<20} {kata.title:<34} {result.passed:>2}/{result.total} tests"
+            f"{functions}"
         )
     green = sum(result.green for result in ran)
     lines.append(f"  {bar(green, len(ran))} {green}/{len(ran)} katas green")

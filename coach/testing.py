@@ -1,16 +1,39 @@
-"""What the kata tests share: loading the kata, watching autograd, checking returned values."""
+"""What the kata tests share: loading the kata, watching autograd, checking returned values.
+
+Diagnosis is data. A test states the law (`check_value(got, expected, ...)`) and lists the
+known wrong answers beside it: `Wrong(value, why)` is what a learner with one particular
+misunderstanding returns, computed independently in the test, and the sentence that names
+it. When the learner's answer is off, the message names the first wrong answer it matches.
+
+Two laws hold for every kata without a test asking: a kata function leaves its arguments as
+the caller passed them (coach/loader.py checks every call), and a test that a kata function
+fails is charged to that function (so progress is told function by function).
+"""
 
 from __future__ import annotations
 
 import contextlib
 import math
+from dataclasses import dataclass
 
 import pytest
+import torch
 from torch.autograd.variable import Variable
 
 from coach.loader import load_kata
 
-__all__ = ["backward_passes", "close", "expect_float", "fmt", "load_kata", "require"]
+__all__ = [
+    "Wrong",
+    "backward_passes",
+    "check_shape_like",
+    "check_value",
+    "close",
+    "expect_float",
+    "fmt",
+    "load_kata",
+    "matches",
+    "require",
+]
 
 
 class _CountingEngine:
@@ -46,13 +69,39 @@ def backward_passes():
 
 
 def fmt(value) -> str:
-    """A number as a learner would write it: 6.0, -2.5, 0.1234568."""
+    """A value as a learner would write it: 6.0, -2.5, 0.1234568, tensor([1.0, 2.5])."""
     if isinstance(value, float):
         if not math.isfinite(value):
             return str(value)
         text = f"{value:.7g}"
         return text if any(c in text for c in ".e") else text + ".0"
+    if isinstance(value, torch.Tensor):
+        return _fmt_tensor(value)
+    if isinstance(value, (list, tuple)) and not hasattr(value, "_fields"):
+        inner = ", ".join(fmt(item) for item in value)
+        return (
+            f"[{inner}]"
+            if isinstance(value, list)
+            else f"({inner}{',' if len(value) == 1 else ''})"
+        )
     return repr(value)
+
+
+def _fmt_tensor(tensor: torch.Tensor) -> str:
+    data = tensor.detach()
+    if data.is_complex() or data.numel() > 12:
+        return f"a tensor of shape {tuple(data.shape)}"
+    if data.dim() == 0:
+        return (
+            f"tensor({fmt(data.item())})" if data.is_floating_point() else f"tensor({data.item()})"
+        )
+
+    def nested(t):
+        if t.dim() == 0:
+            return fmt(t.item()) if t.is_floating_point() else str(t.item())
+        return "[" + ", ".join(nested(row) for row in t) + "]"
+
+    return f"tensor({nested(data)})"
 
 
 def expect_float(value, call: str, what: str):
@@ -80,6 +129,109 @@ def expect_float(value, call: str, what: str):
 def close(actual: float, expected: float, rel: float = 1e-5, abs_: float = 1e-5) -> bool:
     """Equal up to float32 rounding: the katas compute in float32, the tests in float64."""
     return math.isclose(actual, expected, rel_tol=rel, abs_tol=abs_)
+
+
+@dataclass(frozen=True)
+class Wrong:
+    """A known wrong answer: what a learner with one misunderstanding gets, and why.
+
+    `value` is that learner's result, computed independently in the test (a float, None, a
+    bool, a tensor, a list or tuple of those), or a predicate `got -> bool` for anything
+    that is easier to recognise than to compute. `why` names the misunderstanding and says
+    what to do instead.
+    """
+
+    value: object
+    why: str
+
+
+def matches(got, expected, rel: float = 1e-5, abs_: float = 1e-5) -> bool:
+    """Whether `got` is `expected`: None only as None, numbers and tensors up to rounding."""
+    if expected is None or got is None:
+        return got is None and expected is None
+    if isinstance(expected, bool) or isinstance(got, bool):
+        return isinstance(got, bool) and isinstance(expected, bool) and got == expected
+    if isinstance(expected, torch.Tensor) or isinstance(got, torch.Tensor):
+        if not (isinstance(got, torch.Tensor) and isinstance(expected, torch.Tensor)):
+            return False
+        if got.shape != expected.shape:
+            return False
+        a, b = got.detach().to(torch.float64), expected.detach().to(torch.float64)
+        return bool(torch.allclose(a, b, rtol=rel, atol=abs_, equal_nan=True))
+    if isinstance(expected, (list, tuple)):
+        return (
+            isinstance(got, (list, tuple))
+            and len(got) == len(expected)
+            and all(matches(g, e, rel, abs_) for g, e in zip(got, expected))
+        )
+    if isinstance(expected, (int, float)) and isinstance(got, (int, float)):
+        if math.isnan(expected) or math.isnan(got):
+            return math.isnan(expected) and math.isnan(got)
+        return math.isclose(got, expected, rel_tol=rel, abs_tol=abs_)
+    return got == expected
+
+
+def _is(got, wrong: Wrong, rel: float, abs_: float) -> bool:
+    if callable(wrong.value) and not isinstance(wrong.value, torch.Tensor):
+        try:
+            return bool(wrong.value(got))
+        except Exception:
+            return False
+    return matches(got, wrong.value, rel, abs_)
+
+
+def check_value(
+    got,
+    expected,
+    *,
+    call: str,
+    what: str,
+    wrong: tuple[Wrong, ...] | list[Wrong] = (),
+    rel: float = 1e-5,
+    abs_: float = 1e-5,
+) -> None:
+    """The law `what == expected`, with the misunderstandings that break it named.
+
+    Fails with "Called {call}. {what} is {got}, expected {expected}: {why}", where `why`
+    belongs to the first of `wrong` that `got` matches (and is left out when none does).
+    """
+    if matches(got, expected, rel, abs_):
+        return
+    message = f"Called {call}. {what} is {fmt(got)}, expected {fmt(expected)}"
+    why = next((w.why for w in wrong if _is(got, w, rel, abs_)), None)
+    pytest.fail(f"{message}: {why}" if why else f"{message}.", pytrace=False)
+
+
+def check_shape_like(result, like: torch.Tensor, *, call: str, what: str = "the result") -> None:
+    """The law of an elementwise or any-shape function: the input's shape and dtype back.
+
+    A 0-d input gives a 0-d result and an (n,) input an (n,) result, in the input's dtype.
+    """
+    if not isinstance(result, torch.Tensor):
+        pytest.fail(
+            f"Called {call}. {what} is {type(result).__name__}, expected a tensor.",
+            pytrace=False,
+        )
+    if result.shape != like.shape:
+        grew = result.dim() > like.dim()
+        why = (
+            "a broadcast against a tensor of another shape (a [1] or a (1, n) constant, or a "
+            "torch.tensor([...]) wrapper) changed it. Work on the input itself, elementwise."
+            if grew
+            else "something reduced it (a sum, mean, item() or indexing). Keep every element."
+        )
+        pytest.fail(
+            f"Called {call} with an input of shape {tuple(like.shape)}. {what} has shape "
+            f"{tuple(result.shape)}, expected {tuple(like.shape)}: {why}",
+            pytrace=False,
+        )
+    if result.dtype != like.dtype:
+        pytest.fail(
+            f"Called {call} with a {like.dtype} input. {what} is {result.dtype}, expected "
+            f"{like.dtype}: a constant built with another dtype (torch.tensor(..., "
+            f"dtype=...), .float(), .double()) changed it. Keep the input's dtype.",
+            pytrace=False,
+        )
 
 
 def require(condition: bool, message: str) -> None:

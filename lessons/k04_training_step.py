@@ -220,6 +220,7 @@ LESSON = Lesson(
     source="Seed notebook, Exercise 4",
     hints=HINTS,
     quiz=QUIZ,
+    changes_inputs={"train_step": ("w", "b")},  # the update happens in place, on purpose
     graph=graph_views,
     picture=training_picture,
 )
