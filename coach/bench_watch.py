@@ -34,8 +34,8 @@ class WatcherProcess:
     measurement does not include the time the caller took to look.
     """
 
-    def __init__(self, args: list[str]):
-        env = dict(os.environ, COACH_NO_VENV="1")  # this Python, as it is: no setup step
+    def __init__(self, args: list[str], env: dict[str, str] | None = None):
+        env = dict(os.environ if env is None else env, COACH_NO_VENV="1")  # no setup step
         self.process = subprocess.Popen(
             [sys.executable, "-m", "coach", "watch", *args],
             cwd=ROOT,
@@ -44,6 +44,8 @@ class WatcherProcess:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
+            # Windows: its own process group, so that stop() can send it Ctrl-Break alone
+            creationflags=getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0),
         )
         self.output: list[str] = []  # everything read so far, for error messages
         self._lines: queue.Queue = queue.Queue()
@@ -81,7 +83,8 @@ class WatcherProcess:
     def stop(self) -> int:
         """Ctrl-C, as a learner would; the exit code. Then `output` holds every line."""
         if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
+            # Ctrl-C; on Windows Ctrl-Break, which the watcher also takes as Ctrl-C
+            self.process.send_signal(getattr(signal, "CTRL_BREAK_EVENT", signal.SIGINT))
             try:
                 self.process.wait(timeout=10)
             except subprocess.TimeoutExpired:

@@ -6,7 +6,9 @@ already in memory, runs pytest in-process on the learner's latest file, writes e
 outcome to a JSON file and exits. The parent never imports a kata file, so every child reads
 the code as it is on disk now. A crash or an endless loop in the learner's code ends only that
 child: the watcher stops a run that outlives its time limit, or that a newer save made stale.
-Windows has no fork: there each run is a fresh `python -m pytest`, about a second slower.
+Windows has no fork, and on macOS forking a process that has loaded torch (and system
+frameworks with their own threads) can crash the child: there each run is a fresh
+`python -m pytest`, a second or two slower, and so it is everywhere with --no-fork.
 """
 
 from __future__ import annotations
@@ -31,7 +33,21 @@ from coach import registry, report
 from coach.bootstrap import ROOT
 from coach.paths import display_path
 
-CAN_FORK = hasattr(os, "fork")
+
+def fork_choice(
+    no_fork: bool = False, platform: str = sys.platform, has_fork: bool | None = None
+) -> tuple[bool, str]:
+    """(fork a child per run or not, why). Fork only where it exists and is safe."""
+    if no_fork:
+        return False, "you asked for it with --no-fork"
+    if not (hasattr(os, "fork") if has_fork is None else has_fork):
+        return False, "this platform cannot fork"
+    if platform == "darwin":
+        return False, "forking after torch is loaded is unsafe on macOS"
+    return True, "a forked child per run"
+
+
+CAN_FORK = fork_choice()[0]  # whether runs fork here by default
 LIMIT = 60.0  # seconds a run may take before the watcher stops it
 STILL_RUNNING_NOTICE = 3.0  # seconds per kata in a run before saying "still running"
 DEBOUNCE_MS = 400  # a burst of saves (editor: write temp, rename) becomes one run...
@@ -89,7 +105,7 @@ def parse_args(rest: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--no-fork",
         action="store_true",
-        help="start a fresh Python for every run, as on Windows (slower)",
+        help="start a fresh Python for every run, as on Windows and macOS (slower)",
     )
     return parser.parse_args(rest)
 
@@ -404,7 +420,7 @@ class Watcher:
         self.feed = feed
         self.screen = screen
         self.limit = options.limit
-        self.start_run = FreshPythonRun if options.no_fork or not CAN_FORK else ForkedRun
+        self.start_run = ForkedRun if fork_choice(options.no_fork)[0] else FreshPythonRun
         self.workdir = Path(workdir)
         self.runs = 0
         self.results: dict[str, report.KataResult] = {}  # latest verdict of each kata
@@ -548,14 +564,18 @@ def main(rest: list[str]) -> int:
 def watch(katas: list[registry.Kata], impl: Path, options: argparse.Namespace) -> int:
     """Watch until Ctrl-C (or `kill`, which stops the running child and the temp files too)."""
     screen = Screen(impl, color=sys.stdout.isatty())
-    screen.say("Starting the watcher: importing torch and pytest, once ...")
-    load_test_machinery()
+    forking, why_not = fork_choice(options.no_fork)
+    if forking:
+        screen.say("Starting the watcher: importing torch and pytest, once ...")
+        load_test_machinery()
+    else:
+        screen.say(f"Each run starts a fresh Python ({why_not}): as slow as `make test`.")
     signal.signal(signal.SIGTERM, signal.default_int_handler)
+    if hasattr(signal, "SIGBREAK"):  # Windows: Ctrl-Break, and how a program can stop us
+        signal.signal(signal.SIGBREAK, signal.default_int_handler)
     poll, why = polling_choice(options.poll)
     if poll:
         screen.say(f"Polling {display_path(impl)}/ every {POLL_DELAY_MS / 1000:.2f} s ({why}).")
-    if options.no_fork or not CAN_FORK:
-        screen.say("Each run starts a fresh Python (no fork here): as slow as `make test`.")
     with (
         tempfile.TemporaryDirectory(prefix="coach-watch-") as workdir,
         ChangeFeed(impl, {kata.name for kata in katas}, poll) as feed,

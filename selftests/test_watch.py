@@ -2,7 +2,9 @@
 
 One real watcher runs as a subprocess on a scratch folder (broken, then crashing, then fixed).
 The rest calls the pieces in-process: the file feed in both modes (change events, polling),
-and forked test runs that crash, loop forever or pass.
+and test runs that crash, loop forever or pass: forked where the platform forks safely, a fresh
+Python each where it does not (Windows, macOS), and both ways here. selftests/test_platforms.py
+runs the watcher on a simulated platform without fork.
 """
 
 from __future__ import annotations
@@ -23,8 +25,6 @@ SOLUTION = (ROOT / "solutions" / f"{K1.name}.py").read_text(encoding="utf-8")
 STUB = (ROOT / "katas" / f"{K1.name}.py").read_text(encoding="utf-8")
 CRASH = SOLUTION + "\nimport os\nos._exit(3)  # stops Python at once, no report\n"
 ENDLESS = SOLUTION + "\nwhile True:  # at import: beyond any single test's time limit\n    pass\n"
-
-pytestmark = pytest.mark.skipif(not watch.CAN_FORK, reason="the in-process runs fork")
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -118,8 +118,8 @@ class QuietFeed:
         time.sleep(timeout)
 
 
-def run_once(impl: Path, tmp_path: Path, limit: float = 30.0) -> watch.Outcome:
-    options = argparse.Namespace(limit=limit, no_fork=False)
+def run_once(impl: Path, tmp_path: Path, limit: float = 30.0, no_fork=False) -> watch.Outcome:
+    options = argparse.Namespace(limit=limit, no_fork=no_fork)
     screen = watch.Screen(impl, color=False)
     watcher = watch.Watcher(
         [K1], impl=impl, feed=QuietFeed(), screen=screen, options=options, workdir=tmp_path
@@ -182,3 +182,24 @@ def test_a_save_during_a_run_stops_it_and_starts_over(impl, tmp_path, capsys):
     outcome = watcher.test([K1])
     assert outcome.results[K1.name].green
     assert "saved again: starting over" in capsys.readouterr().out
+
+
+# --- where fork is missing or unsafe --------------------------------------------------------
+
+
+def test_fork_only_where_it_exists_and_is_safe():
+    assert watch.fork_choice(False, platform="linux", has_fork=True)[0]
+    assert not watch.fork_choice(True, platform="linux", has_fork=True)[0]
+    assert not watch.fork_choice(False, platform="win32", has_fork=False)[0]
+    on_macos = watch.fork_choice(False, platform="darwin", has_fork=True)
+    assert not on_macos[0]
+    assert "macOS" in on_macos[1]
+
+
+def test_without_fork_each_run_is_a_fresh_python(impl, tmp_path):
+    assert run_once(impl, tmp_path, no_fork=True).results[K1.name].green
+    (impl / f"{K1.name}.py").write_text(ENDLESS, encoding="utf-8")
+    started = time.perf_counter()
+    outcome = run_once(impl, tmp_path, limit=1.0, no_fork=True)
+    assert time.perf_counter() - started < 10
+    assert outcome.problem.startswith("still running after 1 s")

@@ -1,0 +1,106 @@
+"""A test's time limit on every platform (loaded by the root conftest.py).
+
+pyproject.toml asks pytest-timeout for its "signal" method: when a test runs past its limit,
+the test fails with the line the code was on, and the run goes on to the next test. That
+method needs SIGALRM, which Windows lacks; there pytest-timeout would stop with INTERNALERROR
+before any test ran, and its "thread" method ends the whole run (os._exit) at the first
+endless loop. So where SIGALRM is missing this plugin keeps the signal method's behaviour
+with a timer thread instead: when the limit passes, the timer raises the same failure in the
+thread running the test (CPython's PyThreadState_SetAsyncExc, which the interpreter checks
+between two bytecodes, as it checks for signals). Where SIGALRM exists, pytest-timeout runs
+as it always does.
+
+A test stuck inside one long C call (a sleep, a huge torch operation) only sees the failure
+when that call returns. If it has not arrived `GRACE` seconds after the limit, the timer falls
+back to pytest-timeout's thread method: it prints every thread's stack and ends the run.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import signal
+import threading
+
+import pytest
+
+GRACE = 10.0  # seconds past the limit before a stuck C call ends the whole run
+
+
+def have_sigalrm() -> bool:
+    """Looked up at each test, so a selftest can take SIGALRM away."""
+    return hasattr(signal, "SIGALRM") and hasattr(signal, "setitimer")
+
+
+def _failure_class(seconds: float) -> type[BaseException]:
+    """pytest's own test failure, with pytest-timeout's message, raisable without arguments
+    (an exception raised in another thread is given as a class)."""
+    import pytest_timeout
+
+    message = pytest_timeout.PYTEST_FAILURE_MESSAGE % seconds
+
+    class TimedOut(pytest.fail.Exception):
+        def __init__(self, msg: str = message, pytrace: bool = True):
+            super().__init__(msg, pytrace)
+
+    return TimedOut
+
+
+def _raise_in_thread(ident: int, exception: type[BaseException] | None) -> int:
+    """Make `exception` raise in thread `ident` at its next bytecode; None cancels one that is
+    pending. Returns how many threads were changed (1, or 0 if the thread is gone)."""
+    return ctypes.pythonapi.PyThreadState_SetAsyncExc(
+        ctypes.c_ulong(ident), ctypes.py_object(exception) if exception else ctypes.c_void_p(0)
+    )
+
+
+class ThreadTimer:
+    """Fails the test running in this thread after `settings.timeout` seconds."""
+
+    def __init__(self, item, settings, grace: float | None = None):
+        self.item = item
+        self.settings = settings
+        self.grace = GRACE if grace is None else grace
+        self.target = threading.get_ident()
+        self.lock = threading.Lock()
+        self.finished = threading.Event()
+        self.fired = False
+        self.thread = threading.Thread(
+            target=self._run, name=f"coach-timeout {item.nodeid}", daemon=True
+        )
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def _run(self) -> None:
+        if self.finished.wait(self.settings.timeout):
+            return
+        import pytest_timeout
+
+        with self.lock:
+            if self.finished.is_set():
+                return
+            if not self.settings.disable_debugger_detection and pytest_timeout.is_debugging():
+                return
+            self.fired = True
+            _raise_in_thread(self.target, _failure_class(self.settings.timeout))
+        if not self.finished.wait(self.grace):
+            pytest_timeout.timeout_timer(self.item, self.settings)  # stacks, then os._exit(1)
+
+    def cancel(self) -> None:
+        with self.lock:
+            self.finished.set()
+            if self.fired:  # raised but perhaps not delivered yet: it must not land elsewhere
+                _raise_in_thread(self.target, None)
+        if self.thread.is_alive() and self.thread is not threading.current_thread():
+            self.thread.join(timeout=1)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_timeout_set_timer(item, settings):
+    """Take over pytest-timeout's signal method where the platform has no SIGALRM."""
+    if settings.method != "signal" or have_sigalrm():
+        return None  # pytest-timeout's own timer
+    timer = ThreadTimer(item, settings)
+    item.cancel_timeout = timer.cancel  # what pytest-timeout's cancel hook calls
+    timer.start()
+    return True
