@@ -7,6 +7,11 @@
    so each test really tells a stub from a solution.
 4. Every test PASSES on solutions/, in random order; this run's pytest summary is printed.
 
+Before all of these, the authoring checks (coach/authoring.py): every kata has its four files,
+its stub is a stub (NotImplementedError and a # TODO in each function), its lesson has
+enough hints and quiz questions; after them, every stub function has a test that fails on it.
+`--quick` runs only the authoring checks and the two kata runs.
+
 Ends with one line "check: N passed, M failed" counting the steps; exits non-zero on any failure.
 """
 
@@ -18,7 +23,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from coach import classroom, registry
+from coach import authoring, classroom, registry
 from coach.bootstrap import ROOT
 
 
@@ -52,28 +57,6 @@ def check_lint() -> list[str]:
     return problems
 
 
-def check_files_exist() -> list[str]:
-    problems = []
-    for kata in registry.KATAS:
-        for path in (f"katas/{kata.name}.py", f"solutions/{kata.name}.py", kata.test_file):
-            if not (ROOT / path).is_file():
-                problems.append(f"{kata.name}: {path} is missing")
-    extra = sorted(
-        p.name
-        for p in (ROOT / "katas").iterdir()
-        if p.name not in {f"{k.name}.py" for k in registry.KATAS} and p.name != "__pycache__"
-    )
-    if extra:
-        problems.append(f"katas/ must hold only the stubs; it also has: {', '.join(extra)}")
-    listed = {Path(kata.test_file).name for kata in registry.KATAS}
-    unlisted = sorted(p.name for p in (ROOT / "tests").glob("test_*.py") if p.name not in listed)
-    if unlisted:
-        problems.append(
-            f"tests/ has files no kata in coach/registry.py owns: {', '.join(unlisted)}"
-        )
-    return problems
-
-
 def check_selftests() -> list[str]:
     # The selftests start pytest in subprocesses: give them more than a kata test's 10 s.
     result = _pytest(["selftests", "-q", "-o", "timeout=300", "--coach-summary", "off"])
@@ -98,10 +81,10 @@ def check_stubs(workdir: Path) -> tuple[list[str], set[str]]:
             )
     failed = sum(t["outcome"] == "failed" for t in outcomes.values())
     print(f"stubs: {failed} of {len(outcomes)} tests fail on katas/, as they should.")
-    return problems, set(outcomes)
+    return problems, outcomes
 
 
-def check_solutions(workdir: Path, stub_tests: set[str]) -> tuple[list[str], int]:
+def check_solutions(workdir: Path, stub_tests: dict) -> tuple[list[str], int, dict]:
     code, outcomes = run_katas("solutions", workdir / "solutions.json", capture=False, extra=[])
     problems = []
     if code != 0:
@@ -109,7 +92,7 @@ def check_solutions(workdir: Path, stub_tests: set[str]) -> tuple[list[str], int
     for nodeid, test in sorted(outcomes.items()):
         if test["outcome"] != "passed":
             problems.append(f"{nodeid} {test['outcome']} on solutions/: {test['message']}")
-    if stub_tests and set(outcomes) != stub_tests:
+    if stub_tests and set(outcomes) != set(stub_tests):
         problems.append("the stub run and the solution run collected different tests")
     per_kata = {}
     for test in outcomes.values():
@@ -117,20 +100,28 @@ def check_solutions(workdir: Path, stub_tests: set[str]) -> tuple[list[str], int
     for kata in registry.KATAS:
         if per_kata.get(kata.name, 0) == 0:
             problems.append(f"{kata.name} has no tests")
-    return problems, len(outcomes)
+    return problems, len(outcomes), outcomes
 
 
 def main(rest: list[str]) -> int:
+    quick = "--quick" in rest  # authoring and kata runs only: for a kata author's loop
     steps: list[tuple[str, list[str]]] = []
-    steps.append(("files", check_files_exist()))
-    steps.append(("lint", check_lint()))
-    steps.append(("grading files up to date", classroom.check_generated()))
-    steps.append(("selftests", check_selftests()))
+    steps.append(("every kata whole: four files, stub, lesson", authoring.check_units()))
+    if not quick:
+        steps.append(("lint", check_lint()))
+        steps.append(("grading files up to date", classroom.check_generated()))
+        steps.append(("selftests", check_selftests()))
     with tempfile.TemporaryDirectory() as tmp:
-        stub_problems, stub_tests = check_stubs(Path(tmp))
+        stub_problems, stub_outcomes = check_stubs(Path(tmp))
         steps.append(("stubs red", stub_problems))
-        solution_problems, count = check_solutions(Path(tmp), stub_tests)
+        solution_problems, count, solution_outcomes = check_solutions(Path(tmp), stub_outcomes)
         steps.append((f"solutions green ({count} tests)", solution_problems))
+        steps.append(
+            (
+                "every function tested, every test tied to a function",
+                authoring.check_tests_cover_functions(stub_outcomes, solution_outcomes),
+            )
+        )
     failed = [(name, problems) for name, problems in steps if problems]
     print()
     for name, problems in steps:

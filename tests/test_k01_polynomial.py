@@ -2,7 +2,15 @@
 
 import torch
 
-from coach.testing import backward_passes, close, expect_float, fmt, load_kata, require
+from coach.testing import (
+    backward_passes,
+    check_shape_like,
+    close,
+    expect_float,
+    fmt,
+    load_kata,
+    require,
+)
 
 kata = load_kata("k01_polynomial")
 
@@ -87,15 +95,11 @@ def test_polynomial_keeps_the_graph_for_autograd(rng):
 
 
 def test_polynomial_works_elementwise_on_any_shape(rng):
-    for shape in [(5,), (2, 3)]:
+    for shape, dtype in [((), torch.float32), ((5,), torch.float32), ((2, 3), torch.float64)]:
         values = [rng.uniform(-4.0, 4.0) for _ in range(torch.Size(shape).numel())]
-        x = torch.tensor(values).reshape(shape)
+        x = torch.tensor(values, dtype=dtype).reshape(shape)
         y = kata.polynomial(x)
-        require(
-            isinstance(y, torch.Tensor) and y.shape == x.shape,
-            f"polynomial(x) with x of shape {tuple(shape)} returned "
-            f"{getattr(y, 'shape', type(y).__name__)}; expected one value per element.",
-        )
+        check_shape_like(y, x, call=f"polynomial(x) with x of shape {tuple(shape)}")
         for got, x0 in zip(y.flatten().tolist(), values):
             require(
                 close(got, y_of(x0)),

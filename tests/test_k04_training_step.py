@@ -583,6 +583,7 @@ def test_train_losses_never_increase(rng):
                 )
 
 
+@pytest.mark.checks("train")  # notebook_run() is cached across tests
 def test_train_on_the_notebook_data_reproduces_its_numbers():
     w, b, losses = notebook_run()
     if len(losses) != 200:
@@ -601,6 +602,7 @@ def test_train_on_the_notebook_data_reproduces_its_numbers():
             )
 
 
+@pytest.mark.checks("train")  # notebook_run() is cached across tests
 def test_train_on_the_notebook_data_lands_near_the_least_squares_line():
     X, y = recipe(20, 0.3, 42)
     xs, ys = X.tolist(), y.tolist()

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch.overrides import TorchFunctionMode
 
-from coach.testing import backward_passes, close, expect_float, fmt, load_kata
+from coach.testing import backward_passes, check_shape_like, close, expect_float, fmt, load_kata
 
 kata = load_kata("k05_detach")
 
@@ -358,13 +358,13 @@ def random_tensor(rng, shape, requires_grad=True):
 
 def checked_round(x):
     y = kata.straight_through_round(x)
-    if not (isinstance(y, torch.Tensor) and y.shape == x.shape):
-        pytest.fail(
-            f"straight_through_round(x) with x of shape {tuple(x.shape)} returned "
-            f"{getattr(y, 'shape', type(y).__name__)}; expected a tensor of the same shape.",
-            pytrace=False,
-        )
+    check_shape_like(y, x, call=f"straight_through_round(x) with x of shape {tuple(x.shape)}")
     return y
+
+
+def test_straight_through_round_keeps_shape_and_dtype(rng):
+    for shape in [(), (4,)]:
+        checked_round(random_tensor(rng, shape).detach().double().requires_grad_())
 
 
 def backward_through_round(x, weights=None):
