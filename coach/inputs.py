@@ -130,7 +130,7 @@ WHY = {
 
 def describe(name: str, change: tuple[Seen, str, str, str]) -> str:
     seen, what, old, new = change
-    field = f"{seen.where}.grad" if what == ".grad" else f"{seen.where}'s {what}"
+    field = seen.where if what == "values" else f"{seen.where}.{what.lstrip('.')}"
     return (
         f"{name}() changed its argument `{seen.where}`: {field} was {old} before the call and "
         f"is {new} after it. A kata function must leave the caller's tensors as they were; the "
