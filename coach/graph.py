@@ -147,7 +147,7 @@ def leaf(value: float) -> torch.Tensor:
 
 
 def _where(error: BaseException, module) -> str:
-    """' (katas/k02_backprop.py:12)' for the deepest frame in the learner's file, or ''."""
+    """' (katas/kNN_topic.py:12)' for the deepest frame in the learner's file, or ''."""
     path = Path(getattr(module, "__file__", "") or "")
     line = None
     for frame in traceback.extract_tb(error.__traceback__):

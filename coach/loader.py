@@ -1,7 +1,7 @@
 """Load the implementation under test, so that a broken kata breaks only itself.
 
-Tests never import `katas` directly. `load_kata("k01_polynomial")` returns a stand-in that
-imports <impl dir>/k01_polynomial.py the first time a test touches it. If that file does not
+Tests never import `katas` directly. `load_kata("kNN_topic")` returns a stand-in that
+imports <impl dir>/kNN_topic.py the first time a test touches it. If that file does not
 parse, raises at import, never finishes importing, changes global torch state or lacks a
 name, the test that touched it fails with a message naming the file and line, and so does
 every other test of that kata. Nothing is raised at collection, so every other kata runs.
