@@ -190,6 +190,8 @@ def pytest_runtest_makereport(item, call):
         return rep
     frame = _learner_frame(call.excinfo, item)
     if frame is None:
+        if not call.excinfo.errisinstance((pytest.fail.Exception, AssertionError)):
+            rep.longrepr = _raised_in_test(call.excinfo, item, rep.coach_function)
         return rep
     path, lineno, code = frame
     shown = f"{loader.display_path(path)}:{lineno}"
@@ -209,6 +211,29 @@ def pytest_runtest_makereport(item, call):
     elif not call.excinfo.errisinstance(pytest.fail.Exception):
         rep.longrepr = _raised_in_learner_code(call.excinfo, path, shown, code)
     return rep
+
+
+def _raised_in_test(excinfo, item, function: str) -> str:
+    """One short report for an error raised while the test used what the kata returned
+    (backward() on a returned tensor, say): the learner's code had already finished."""
+    error = excinfo.value
+    text = str(error).strip().splitlines()
+    summary = f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
+    test_path = Path(str(item.path))
+    where = ""
+    for entry in excinfo.traceback:
+        if Path(str(entry.path)) == test_path:
+            lineno = entry.lineno + 1
+            code = loader.source_line(test_path, lineno)
+            where = f"{loader.display_path(test_path)}:{lineno}: {code}"
+    used = f"what {function}() returned" if function else "what your code returned"
+    lines = [f"The test used {used}, and that raised {summary}"]
+    if where:
+        lines.append(f"  at {where}")
+    meaning = explain.explain(error)
+    if meaning:
+        lines.append(meaning)
+    return "\n".join(lines)
 
 
 def _raised_in_learner_code(excinfo, path: Path, shown: str, code: str) -> str:
@@ -252,7 +277,7 @@ def _message(report) -> str:
         return str(longrepr[-1])
     crash = getattr(longrepr, "reprcrash", None)
     if crash is not None:
-        return crash.message
+        return crash.message.removeprefix("Failed: ")
     return str(longrepr)
 
 

@@ -208,8 +208,9 @@ def check_shape_like(result, like: torch.Tensor, *, call: str, what: str = "the 
     A 0-d input gives a 0-d result and an (n,) input an (n,) result, in the input's dtype.
     """
     if not isinstance(result, torch.Tensor):
+        why = " (a function with no `return` gives None)" if result is None else ""
         pytest.fail(
-            f"Called {call}. {what} is {type(result).__name__}, expected a tensor.",
+            f"Called {call}. It returned {fmt(result)}, expected a tensor{why}.",
             pytrace=False,
         )
     if result.shape != like.shape:

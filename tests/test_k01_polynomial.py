@@ -83,9 +83,7 @@ def test_value_and_grad_gets_the_gradient_from_autograd(rng):
 def test_polynomial_keeps_the_graph_for_autograd(rng):
     x = torch.tensor(rng.uniform(-4.0, 4.0), requires_grad=True)
     y = kata.polynomial(x)
-    require(
-        isinstance(y, torch.Tensor), f"polynomial(x) returned {type(y).__name__}, not a tensor."
-    )
+    check_shape_like(y, x, call=f"polynomial(x) at x = {fmt(x.item())}")
     require(
         y.grad_fn is not None,
         "polynomial(x) returned a tensor with no grad_fn: autograd has no record of how it was "
