@@ -2,6 +2,7 @@
 
 import inspect
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -95,8 +96,22 @@ def likely_mistake(name: str, got: float, point) -> str:
     return ""
 
 
+def leaves_without_grad(error: BaseException) -> list[tuple[str, torch.Tensor]]:
+    """(name, tensor) for each tensor whose .grad is None among the variables of the
+    learner's frames where `error` was raised: the inputs autograd_grads could not read."""
+    found: dict[str, torch.Tensor] = {}
+    tb = error.__traceback__
+    while tb is not None:
+        if Path(tb.tb_frame.f_code.co_filename).stem == "k02_backprop":
+            for name, value in tb.tb_frame.f_locals.items():
+                if isinstance(value, torch.Tensor) and value.is_leaf and value.grad is None:
+                    found.setdefault(name, value)
+        tb = tb.tb_next
+    return sorted(found.items(), key=lambda item: NAMES.index(item[0]) if item[0] in NAMES else 9)
+
+
 def run(function: str, args):
-    """kata.<function>(*args), with a hint when autograd_grads reads a .grad that is None."""
+    """kata.<function>(*args); when autograd_grads reads a .grad that is None, say whose."""
     missing_grad = None
     try:
         return getattr(kata, function)(*args)
@@ -104,11 +119,28 @@ def run(function: str, args):
         if function != "autograd_grads" or "'NoneType'" not in str(error):
             raise
         missing_grad = error
+    call = call_text(function, args)
+    reasons = []
+    for name, tensor in leaves_without_grad(missing_grad):
+        if not tensor.requires_grad:
+            reasons.append(
+                f"{name}.grad is None because {name} was made without requires_grad=True: "
+                f"autograd never tracked it, so backward() has no gradient to give it. Make it "
+                f"with torch.tensor(float({name}), requires_grad=True)."
+            )
+        else:
+            reasons.append(
+                f"{name}.grad is None although {name} requires grad: y does not depend on "
+                f"{name}, so backward() never reached it. Check that forward uses {name} and "
+                f"keeps the graph (its tests come first)."
+            )
+    if not reasons:
+        reasons.append(
+            "A .grad was None: after backward(), a leaf's .grad is still None when it was made "
+            "without requires_grad=True or when y does not depend on it."
+        )
     pytest.fail(
-        f"Was that a .grad? After backward(), a leaf's .grad is still None when y does not "
-        f"depend on that leaf. Check that forward uses all four inputs and keeps the graph (its "
-        f"tests come first).\n{call_text(function, args)} raised AttributeError: {missing_grad}.",
-        pytrace=False,
+        "\n".join([*reasons, f"{call} raised AttributeError: {missing_grad}."]), pytrace=False
     )
 
 
