@@ -441,7 +441,8 @@ def test_straight_through_round_passes_a_gradient_of_ones(rng):
         )
         if torch.equal(x.grad, torch.zeros_like(x)):
             why = (
-                "No gradient reaches x. Either round's zero derivative is in the path (autograd "
+                "x.grad is all zeros: a gradient does reach x (it is not None), but every "
+                "path adds up to 0. Either round's zero derivative is in the path (autograd "
                 "gives torch.round a derivative of 0 everywhere), or the x terms cancel (x - x, "
                 "as in x + round(x).detach() - x). Detach the whole correction (round(x) - x) "
                 "as one unit and keep one undetached x."
