@@ -32,8 +32,8 @@ def value_and_grad(x0: float) -> tuple[float, float]:
     grad, compute y with `polynomial`, call `y.backward()` (or `torch.autograd.grad`) and
     read the gradient. `.item()` turns a one-element tensor into a float.
 
-    x0 may arrive as an int (value_and_grad(3)). Autograd only tracks floating-point
-    tensors, so build x from float(x0).
+    x0 may arrive as an int (value_and_grad(3)). Only floating-point (and complex) tensors
+    can require grad, so build x from float(x0).
 
     Example: value_and_grad(3.0) == (31.0, 34.0)
     """

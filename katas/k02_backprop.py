@@ -45,8 +45,8 @@ def autograd_grads(x: float, w1: float, w2: float, b: float) -> dict[str, float]
     backpropagate from y (`y.backward()` or `torch.autograd.grad`) and read the four
     gradients as plain Python floats (`.item()`).
 
-    The arguments may arrive as ints (autograd_grads(2, 3, -1, 1)); autograd only tracks
-    floating-point tensors, so build the tensors from float(...).
+    The arguments may arrive as ints (autograd_grads(2, 3, -1, 1)); only floating-point (and
+    complex) tensors can require grad, so build the tensors from float(...).
 
     Predict before you run: at (2, 3, -1, 0.5), what does each .grad hold?
     """

@@ -5,9 +5,10 @@ holds. The first call finds `.grad` empty (None) and fills it; every later call 
 
 Why would PyTorch do that? Because one parameter update is often built from several backward
 calls. A batch too big for memory is split into micro-batches, each gets its own backward(),
-and the update uses the sum. A recurrent network, or a model with several losses, may likewise
-send gradient into the same weights from more than one backward(). Adding up is what all of
-these need, so it is the default. The price: in an ordinary training loop you must clear the
+and the update uses the sum. A model trained on several losses, each with its own backward()
+(to save memory, or because they come at different times), likewise sends gradient into the
+same weights more than once before one update. Adding up is what all of these need, so it is
+the default. The price: in an ordinary training loop you must clear the
 gradients yourself before each step (`optimizer.zero_grad()` does it for you), or every update
 also carries all the old gradients.
 
@@ -24,9 +25,10 @@ from torch import Tensor
 def grads_without_zeroing(x0: float, n: int) -> list[float]:
     """Watch gradients pile up: x.grad after each of n backward() calls, never cleared.
 
-    Make one x = x0 that requires grad. Then, n times: build y = x**2 anew (backward() frees
-    the graph it walked, so an old y cannot be used twice), call y.backward() and write down
-    x.grad's value.
+    Make one x = x0 that requires grad. Then, n times: build y = x**2 anew, call y.backward()
+    and write down x.grad's value. (Why anew? To differentiate x**2, the graph saved x; backward()
+    frees what the graph saved once it has used it, so a second backward() through the same y
+    raises.)
 
     Write down a plain float (`x.grad.item()`), not the tensor `x.grad` itself: backward()
     updates that tensor in place, so a list holding it would show only its latest value.

@@ -9,7 +9,7 @@ HINTS = (
     """,
     """
         grads_without_zeroing: create x once, before the loop. Inside the loop build a fresh
-        y = x**2 each time (backward() frees the graph it walked), call y.backward() and
+        y = x**2 each time (backward() frees the x that y's graph saved), call y.backward() and
         record x.grad.item(). grads_with_zeroing is the same loop with one more line at the
         top of each pass: x.grad = None. (x.grad.zero_() fails on the first pass, because
         x.grad is None until the first backward().)
@@ -74,9 +74,10 @@ QUIZ = Quiz(
             "same_graph_twice",
             "Call backward() twice on the same y. What happens?",
             "y = x**2\ny.backward()\ny.backward()\nresult = x.grad.item()",
-            "It raises RuntimeError: backward() frees the values the graph saved for it, "
-            "so the same graph cannot be walked twice. Build a new y each time (or pass "
-            "retain_graph=True to the first call).",
+            "It raises RuntimeError: to differentiate x**2 the graph saved x, and backward() "
+            "frees saved values once it has used them, so this graph cannot be walked twice. "
+            "(A graph that saved nothing, like y = x + 1, can.) Build a new y each time, or "
+            "pass retain_graph=True to the first call.",
             claim=RuntimeError,
         ),
         Question(

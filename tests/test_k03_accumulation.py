@@ -36,8 +36,9 @@ def recorded_grads(name: str, x0, n: int) -> tuple[str, list[float]]:
         if "backward through the graph a second time" not in str(error):
             raise
         reused_graph = (
-            f"backward() ran twice on the same y: it frees the graph it has just walked, so "
-            f"each backward() needs a fresh y. Build y = x**2 inside the loop.\n"
+            f"backward() ran twice on the same y: the first one freed the x that y's graph "
+            f"saved to differentiate x**2, so each backward() needs a fresh y. Build y = x**2 "
+            f"inside the loop.\n"
             f"Called {call}; torch raised 'Trying to backward through the graph a second time'."
         )
     if reused_graph:  # failed outside the except, so pytest shows no chained traceback

@@ -533,8 +533,9 @@ def test_train_returns_leaves_that_still_require_grad(rng):
                 f"The {name} that {call} returned is not a leaf: it has grad_fn="
                 f"{type(tensor.grad_fn).__name__}, so it was computed from other tensors, as "
                 f"`{name} = {name} - lr * {name}.grad` outside torch.no_grad() does. Such a "
-                f"tensor gets no .grad from backward(), so training it stalls. Update in place "
-                f"instead: `{name} -= lr * {name}.grad` inside `with torch.no_grad():`.",
+                f"tensor gets no .grad from backward() (it stays None), so the next update, "
+                f"which reads {name}.grad, fails. Update in place instead: "
+                f"`{name} -= lr * {name}.grad` inside `with torch.no_grad():`.",
                 pytrace=False,
             )
         if not tensor.requires_grad:

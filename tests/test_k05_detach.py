@@ -143,7 +143,8 @@ def test_chain_accepts_an_int():
     if not (a.is_floating_point() and a.requires_grad):
         pytest.fail(
             f"Called {call}. a is a {a.dtype} tensor with requires_grad={a.requires_grad}; "
-            f"autograd only tracks floating-point tensors, so build a from float(a0).",
+            f"only floating-point (and complex) tensors can require grad, so build a from "
+            f"float(a0).",
             pytrace=False,
         )
     if (b.item(), c.item()) != (6.0, 36.0):
