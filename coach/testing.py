@@ -37,18 +37,36 @@ __all__ = [
 
 
 class _CountingEngine:
-    """Wraps the autograd engine and counts its backward passes."""
+    """Wraps the autograd engine: counts its backward passes and notes the leaves each reaches."""
 
     def __init__(self, engine):
         self._engine = engine
         self.passes = 0
+        self.leaves: list[list[torch.Tensor]] = []  # per pass, the leaves its graph ends in
 
-    def run_backward(self, *args, **kwargs):
+    def run_backward(self, outputs, *args, **kwargs):
         self.passes += 1
-        return self._engine.run_backward(*args, **kwargs)
+        self.leaves.append(_leaves_of(outputs))
+        return self._engine.run_backward(outputs, *args, **kwargs)
 
     def __getattr__(self, name):
         return getattr(self._engine, name)
+
+
+def _leaves_of(outputs) -> list[torch.Tensor]:
+    """The leaf tensors (AccumulateGrad nodes) that a backward pass from `outputs` reaches."""
+    roots = [t.grad_fn for t in outputs if isinstance(t, torch.Tensor) and t.grad_fn is not None]
+    leaves, seen, stack = [], set(), roots
+    while stack:
+        node = stack.pop()
+        if node is None or id(node) in seen:
+            continue
+        seen.add(id(node))
+        if hasattr(node, "variable"):
+            leaves.append(node.variable)
+        stack.extend(next_node for next_node, _ in node.next_functions)
+    leaves += [t for t in outputs if isinstance(t, torch.Tensor) and t.grad_fn is None]
+    return leaves
 
 
 @contextlib.contextmanager
@@ -58,6 +76,8 @@ def backward_passes():
     Every route into autograd ends in the engine: `y.backward()`, `torch.autograd.backward`,
     `torch.autograd.grad` (however it was imported) and torch.func all do. So the count says
     whether gradients really came from autograd, and how many times it was asked.
+    `engine.leaves[k]` holds the leaf tensors the k-th pass reached (the same tensor objects
+    the learner made), so a test can tell one x cleared between passes from a new x each time.
     """
     engine = Variable._execution_engine
     counter = _CountingEngine(engine)

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from coach.testing import backward_passes, close, expect_float, fmt, load_kata
+from coach.testing import backward_passes, close, expect_float, fmt, load_kata, require
 
 kata = load_kata("k03_accumulation")
 
@@ -193,6 +193,24 @@ def test_every_entry_comes_from_its_own_backward(name, rng):
         f"Autograd ran {passes} backward pass(es), expected exactly {n}: one y.backward() per "
         f"recorded x.grad. Each value must be read from x.grad after a real backward(), not "
         f"worked out with a formula.\nCalled {name}({x0!r}, {n})."
+    )
+
+
+def test_zeroing_clears_one_x_rather_than_making_a_new_one(rng):
+    # A new x in every pass also gives 2x each time, but nothing was cleared: in a training
+    # loop the parameters are the same tensors from step to step, and only clearing their
+    # .grad keeps each step's gradient fresh.
+    x0, n = random_x0(rng), 3
+    with backward_passes() as engine:
+        call, _ = recorded_grads("grads_with_zeroing", x0, n)
+    reached = [{id(leaf) for leaf in leaves} for leaves in engine.leaves]
+    require(
+        len(reached) == n and all(ids == reached[0] for ids in reached),
+        f"Each backward() reached a different x: a new x is made in every pass, so there is "
+        f"nothing to clear and each gradient is fresh by construction. That hides the point: "
+        f"an optimizer's parameters are the same tensors from one step to the next, and their "
+        f".grad must be cleared. Make x once, before the loop, and clear x.grad before each "
+        f"backward().\nCalled {call}.",
     )
 
 
