@@ -78,7 +78,7 @@ QUIZ = Quiz(
                 before = torch.tensor([3.0, 4.0])
                 result = bool(torch.allclose(a.grad / a.grad.norm(), before / before.norm()))
             """),
-            "False: [3, 4] became [2, 2]. Clipping by value shrinks the big elements more than "
+            "No: [3, 4] became [2, 2]. Clipping by value shrinks the big elements more than "
             "the small ones, so the direction changes; clipping by norm keeps it.",
             claim=False,
             kind=YES_NO,
