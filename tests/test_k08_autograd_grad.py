@@ -1,0 +1,376 @@
+"""Kata 8: torch.autograd.grad returns gradients and leaves .grad alone; a walk frees the graph."""
+
+import math
+
+import pytest
+import torch
+
+from coach.testing import (
+    Wrong,
+    backward_passes,
+    check_shape_like,
+    check_value,
+    fmt,
+    load_kata,
+    require,
+)
+
+kata = load_kata("k08_autograd_grad")
+
+SHAPES = [(), (3,), (2, 3)]
+SECOND_WALK = "backward through the graph a second time"
+UNUSED = "appears to not have been used in the graph"
+
+A_TUPLE = (
+    "torch.autograd.grad returns a tuple with one gradient per input, even for one input. "
+    "Unpack it: (grad,) = torch.autograd.grad(...), or take [0]."
+)
+
+
+def not_written_into_grad(name: str) -> str:
+    return (
+        f"torch.autograd.grad returns the gradients (a tuple, one per input) and never writes "
+        f"{name}.grad, so {name}.grad still holds what it held before the call (None, or the "
+        f"caller's gradients). Use what autograd.grad returns."
+    )
+
+
+def random_leaf(rng, shape, dtype=torch.float32, low=-2.0, high=2.0) -> torch.Tensor:
+    values = [rng.uniform(low, high) for _ in range(math.prod(shape))]
+    return torch.tensor(values, dtype=dtype).reshape(shape).requires_grad_()
+
+
+def with_collected_grad(rng, x: torch.Tensor) -> torch.Tensor:
+    """Give x a .grad, as if the caller were in the middle of accumulating gradients."""
+    x.grad = random_leaf(rng, tuple(x.shape), x.dtype).detach()
+    return x
+
+
+def is_tuple_of_tensors(got) -> bool:
+    return isinstance(got, (tuple, list)) and all(isinstance(g, torch.Tensor) for g in got)
+
+
+def second_walk_failure(call: str, error: RuntimeError, why: str):
+    """Re-word torch's 'backward through the graph a second time' (others are re-raised)."""
+    if SECOND_WALK not in str(error):
+        raise error
+    return (
+        f"Called {call}; torch raised 'Trying to backward through the graph a second time'. {why}"
+    )
+
+
+# --- cube_sum_grad ---------------------------------------------------------------------------
+
+
+def check_cube_sum_grad(x: torch.Tensor, call: str) -> None:
+    collected = x.grad  # the caller's own gradients, or None
+    got = kata.cube_sum_grad(x)
+    expected = 3 * x.detach().double() ** 2
+    wrong = (
+        Wrong(lambda got: got is None or got is collected, not_written_into_grad("x")),
+        Wrong(is_tuple_of_tensors, A_TUPLE),
+    )
+    if not isinstance(got, torch.Tensor) or got is collected:
+        check_value(got, expected, call=call, what="the result", wrong=wrong)
+    check_shape_like(got, x, call=call)
+    check_value(got, expected, call=call, what="the result", wrong=wrong)
+
+
+def test_cube_sum_grad_is_3x_squared(rng):
+    for shape in SHAPES:
+        x = random_leaf(rng, shape)
+        check_cube_sum_grad(x, f"cube_sum_grad(x) with x = {fmt(x)}")
+
+
+def test_cube_sum_grad_keeps_float64(rng):
+    x = random_leaf(rng, (3,), torch.float64)
+    check_cube_sum_grad(x, f"cube_sum_grad(x) with the float64 x = {fmt(x)}")
+
+
+def test_cube_sum_grad_leaves_the_callers_grad_alone(rng):
+    # The kata loader fails the call if x.grad changes; the value check catches a learner who
+    # returns x.grad, which autograd.grad never wrote.
+    for shape in SHAPES:
+        x = with_collected_grad(rng, random_leaf(rng, shape))
+        check_cube_sum_grad(x, f"cube_sum_grad(x) with x = {fmt(x)} and x.grad = {fmt(x.grad)}")
+
+
+def test_cube_sum_grad_asks_autograd(rng):
+    x = random_leaf(rng, (3,))
+    with backward_passes() as engine:
+        kata.cube_sum_grad(x)
+    require(
+        engine.passes == 1,
+        f"Autograd ran {engine.passes} backward pass(es), expected 1: the point is to ask "
+        f"torch.autograd.grad, not to write 3 * x**2 down yourself.\n"
+        f"Called cube_sum_grad(x) with x = {fmt(x)}.",
+    )
+
+
+# --- two_losses_one_forward ------------------------------------------------------------------
+
+# Elementwise forwards whose graphs save tensors for backward, with their derivatives.
+FORWARDS = {
+    "x * sin(x)": (lambda x: x * torch.sin(x), lambda x: torch.sin(x) + x * torch.cos(x)),
+    "x**3 - 2*x": (lambda x: x**3 - 2 * x, lambda x: 3 * x**2 - 2),
+    "exp(x / 2) * x": (
+        lambda x: torch.exp(x / 2) * x,
+        lambda x: torch.exp(x / 2) * (1 + x / 2),
+    ),
+}
+
+
+class Forward:
+    """The expensive forward pass: counts its calls and keeps what it returned."""
+
+    def __init__(self, formula: str):
+        self.formula = formula
+        self.function, self.derivative = FORWARDS[formula]
+        self.outputs = []
+
+    def __call__(self, x):
+        h = self.function(x)
+        self.outputs.append(h)
+        return h
+
+    def expected(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(d h.sum()/dx, d (h**2).sum()/dx) in float64: h' and 2 * h * h'."""
+        x64 = x.detach().double()
+        slope = self.derivative(x64)
+        return slope, 2 * self.function(x64) * slope
+
+    def graph_is_alive(self) -> bool:
+        """Whether a graph behind any h that forward returned still holds its saved values."""
+        for h in self.outputs:
+            try:
+                # backward(), not autograd.grad(..., x): h may come from the kata's copy of x.
+                h.sum().backward()
+            except RuntimeError as error:
+                if SECOND_WALK not in str(error):
+                    raise
+            else:
+                return True
+        return False
+
+
+def random_forward(rng) -> Forward:
+    return Forward(rng.choice(sorted(FORWARDS)))
+
+
+def call_two_losses(forward: Forward, x: torch.Tensor):
+    call = f"two_losses_one_forward(forward, x) with forward(x) = {forward.formula}, x = {fmt(x)}"
+    failure = None
+    try:
+        result = kata.two_losses_one_forward(forward, x)
+    except RuntimeError as error:
+        failure = second_walk_failure(
+            call,
+            error,
+            "The first autograd.grad call freed forward's graph, and loss_b's walk goes "
+            "through it again. Pass retain_graph=True to the first call (only the first).",
+        )
+    if failure:  # failed outside the except, so pytest shows no chained traceback
+        pytest.fail(failure, pytrace=False)
+    return call, result
+
+
+def check_two_gradients(forward: Forward, x: torch.Tensor) -> None:
+    collected = x.grad
+    call, got = call_two_losses(forward, x)
+    grad_a, grad_b = forward.expected(x)
+    if isinstance(got, (tuple, list)):
+        got = tuple(got)
+    wrong = (
+        Wrong(
+            lambda got: isinstance(got, tuple) and any(g is None or g is collected for g in got),
+            not_written_into_grad("x"),
+        ),
+        Wrong(
+            lambda got: isinstance(got, tuple) and any(is_tuple_of_tensors(g) for g in got),
+            A_TUPLE,
+        ),
+        Wrong(
+            (grad_a + grad_b, grad_a + grad_b),
+            "that is the gradient of loss_a + loss_b: handing both losses to one "
+            "autograd.grad call sums their gradients. Ask once per loss.",
+        ),
+        Wrong(
+            (grad_a, grad_a + grad_b),
+            "the second gradient still holds the first: gradients accumulated in .grad "
+            "between the two walks. autograd.grad returns each loss's gradient on its own.",
+        ),
+    )
+    check_value(got, (grad_a, grad_b), call=call, what="(grad_a, grad_b)", wrong=wrong)
+
+
+def test_each_loss_gets_its_own_gradient(rng):
+    for shape in SHAPES:
+        x = random_leaf(rng, shape)
+        check_two_gradients(random_forward(rng), x)
+
+
+def test_each_loss_gets_its_own_gradient_with_the_callers_grad_in_place(rng):
+    for formula in sorted(FORWARDS):
+        x = with_collected_grad(rng, random_leaf(rng, (3,)))
+        check_two_gradients(Forward(formula), x)
+
+
+def test_the_forward_pass_runs_once(rng):
+    forward, x = random_forward(rng), random_leaf(rng, (3,))
+    call, _ = call_two_losses(forward, x)
+    runs = len(forward.outputs)
+    if runs == 1:
+        return
+    if runs == 0:
+        why = "Build h with the forward function you are given: h = forward(x)."
+    else:
+        why = (
+            "Rebuilding the forward pass to get a fresh graph for the second gradient costs a "
+            "whole forward pass; keeping the first graph costs nothing. Run forward once, and "
+            "pass retain_graph=True to the first autograd.grad call."
+        )
+    pytest.fail(f"forward ran {runs} times, expected once. {why}\nCalled {call}.", pytrace=False)
+
+
+def test_the_graph_is_freed_after_the_last_gradient(rng):
+    forward, x = random_forward(rng), random_leaf(rng, (3,))
+    with backward_passes() as engine:
+        call, _ = call_two_losses(forward, x)
+    require(
+        engine.passes >= 1,
+        f"Autograd ran no backward pass: the gradients were worked out by hand. Ask "
+        f"torch.autograd.grad for them.\nCalled {call}.",
+    )
+    require(
+        not forward.graph_is_alive(),
+        f"After {call} returned, the graph behind h could still be walked: the last walk "
+        f"kept it too, with retain_graph=True. Kept values stay in memory for as long as the "
+        f"graph's outputs live (in a training loop that carries a tensor across steps, every "
+        f"step's graph). Retain the graph only for a walk that another walk will follow: the "
+        f"first call, not the last.",
+    )
+
+
+# --- unused_parameters -----------------------------------------------------------------------
+
+
+class Model:
+    """A loss built from some of its parameters; the test knows which ones it used."""
+
+    def __init__(self, rng, roles: list[str]):
+        # role: "used" (a plain path), "dead" (a path through a relu that is off: gradient 0)
+        # or "unused" (no path at all).
+        self.roles = roles
+        self.params = [random_leaf(rng, rng.choice(SHAPES), low=-1.0, high=1.0) for _ in roles]
+        terms, self.parts = [], []
+        for index, (role, param) in enumerate(zip(roles, self.params)):
+            if role == "used":
+                weights = random_leaf(rng, tuple(param.shape)).detach()
+                terms.append((param * weights).sum())
+                self.parts.append(f"(params[{index}] * c{index}).sum()")
+            elif role == "dead":
+                terms.append(torch.relu(param - 5).sum())  # params lie in [-1, 1]
+                self.parts.append(f"relu(params[{index}] - 5).sum()")
+        self.loss = sum(terms[1:], terms[0])
+        self.call = f"unused_parameters(loss, params) with loss = {' + '.join(self.parts)}"
+
+    @classmethod
+    def random(cls, rng) -> "Model":
+        roles = ["used", rng.choice(["dead", "unused"]), "unused", "dead"]
+        roles += [rng.choice(["used", "dead", "unused"]) for _ in range(rng.randint(0, 2))]
+        rng.shuffle(roles)
+        return cls(rng, roles)
+
+    def expected(self) -> list[bool]:
+        return [role == "unused" for role in self.roles]
+
+    def expected_grads(self) -> list[torch.Tensor | None]:
+        """What loss.backward() leaves in each .grad: c for a used one, 0 for a dead one."""
+        return [
+            None if role == "unused" else torch.autograd.grad(self.loss, p, retain_graph=True)[0]
+            for role, p in zip(self.roles, self.params)
+        ]
+
+    def ask(self) -> list:
+        failure = None
+        try:
+            result = kata.unused_parameters(self.loss, self.params)
+        except RuntimeError as error:
+            if UNUSED in str(error):
+                failure = (
+                    f"Called {self.call}; torch raised 'One of the differentiated Tensors "
+                    f"appears to not have been used in the graph'. By default autograd.grad "
+                    f"refuses an input the output does not depend on; allow_unused=True makes "
+                    f"it return None for that input instead, and None is the answer here."
+                )
+            else:
+                failure = second_walk_failure(
+                    self.call,
+                    error,
+                    "Each walk frees the graph it went through. Ask one autograd.grad call "
+                    "for all the parameters at once (it takes a list of inputs).",
+                )
+        if failure:
+            pytest.fail(failure, pytrace=False)
+        return list(result) if isinstance(result, tuple) else result
+
+    def check(self) -> None:
+        got = self.ask()
+        zero_means_unused = [role != "used" for role in self.roles]
+        wrong = (
+            Wrong(
+                zero_means_unused,
+                "a parameter whose gradient is exactly 0 was called unused, but a relu "
+                "that is off still lies on the path from the loss: its gradient is a tensor of "
+                "zeros. autograd.grad(..., allow_unused=True) returns None only where no path "
+                "leads; test `grad is None`, not whether it is zero (and do not pass "
+                "materialize_grads=True, which turns None into zeros).",
+            ),
+            Wrong(
+                lambda got: isinstance(got, list) and any(isinstance(g, torch.Tensor) for g in got),
+                "the answer is one bool per parameter: True where autograd.grad gave None.",
+            ),
+        )
+        check_value(got, self.expected(), call=self.call, what="the result", wrong=wrong)
+
+
+def test_unused_parameters_finds_the_unreached_ones(rng):
+    for _ in range(4):
+        Model.random(rng).check()
+
+
+def test_a_parameter_with_a_zero_gradient_is_still_reached(rng):
+    Model(rng, ["used", "dead", "unused"]).check()
+
+
+def test_the_callers_backward_still_works_afterwards(rng):
+    model = Model.random(rng)
+    expected_grads = model.expected_grads()
+    model.ask()
+    failure = None
+    try:
+        model.loss.backward()
+    except RuntimeError as error:
+        failure = second_walk_failure(
+            f"{model.call}, then loss.backward()",
+            error,
+            "unused_parameters freed the loss's graph, so the caller's own backward() "
+            "failed. The caller walks this graph again: pass retain_graph=True here.",
+        )
+    if failure:
+        pytest.fail(failure, pytrace=False)
+    for index, (param, expected) in enumerate(zip(model.params, expected_grads)):
+        check_value(
+            param.grad,
+            expected,
+            call=f"{model.call}, then loss.backward()",
+            what=f"params[{index}].grad",
+        )
+
+
+def test_unused_parameters_leaves_the_callers_grads_alone(rng):
+    # The kata loader fails the call if any params[i].grad changes (a backward() would).
+    model = Model.random(rng)
+    for param in model.params:
+        with_collected_grad(rng, param)
+    model.check()
