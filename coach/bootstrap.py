@@ -96,13 +96,16 @@ def cpu_torch_command(python: str | None = None) -> str:
     return f"{shlex.quote(python)} -m pip install {torch_pin()} --index-url {TORCH_CPU_INDEX}"
 
 
-def torch_build(python: str, env: dict[str, str] | None = None) -> str | None:
+def torch_build(
+    python: str, env: dict[str, str] | None = None, ignore_installed: bool = False
+) -> str | None:
     """Which torch build `pip install` would fetch into `python`'s environment: "cuda",
-    "cpu", or None (torch already installed, or pip could not tell). Reads only metadata
-    (pip's --dry-run --report): no wheel is downloaded."""
+    "cpu", or None (torch already installed, or pip could not tell: too old for --dry-run,
+    or offline). Reads only metadata (pip's --dry-run --report): no wheel is downloaded."""
     with tempfile.TemporaryDirectory(prefix="coach-pip-") as folder:
         report = Path(folder) / "report.json"
         command = [python, "-m", "pip", "install", "--dry-run", "--no-deps", "--quiet"]
+        command += ["--ignore-installed"] if ignore_installed else []
         command += ["--disable-pip-version-check", "--report", str(report), torch_pin()]
         try:
             subprocess.run(command, capture_output=True, check=True, timeout=120, env=env)
@@ -196,8 +199,11 @@ def ensure(profile: str, argv: list[str]) -> None:
         if problem:
             sys.exit(problem)
         return
-    if sys.version_info < (3, 10):  # noqa: UP036 (this file runs under any Python)
-        sys.exit("autograd-katas needs Python 3.10 or newer.")
+    if sys.version_info < (3, 11):
+        sys.exit(
+            "autograd-katas needs Python 3.11, 3.12 or 3.13 (the pinned numpy, networkx and "
+            "pytest-randomly do not install on older ones); see README.md, Platforms."
+        )
     if not _installed(profile):
         install(profile)
     if _in_venv():
