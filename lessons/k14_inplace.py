@@ -1,0 +1,143 @@
+"""Kata 14's teaching unit: in-place edits and the version counter."""
+
+from coach.lesson import Lesson, Question, Quiz, code
+
+HINTS = (
+    """
+        An in-place edit breaks backward() only when it overwrites a tensor that some
+        operation saved for its backward. Ask of each operation: what does its derivative
+        need? exp needs its output, sin its input, x + 1 nothing at all.
+    """,
+    """
+        edit_breaks_backward: a = x.detach().clone().requires_grad_(True) is your leaf. You
+        cannot edit a itself in place (torch refuses at once), so build inp = a.clone() and
+        out = op(inp), then call add_(1) on whichever of the two `edit` names.
+    """,
+    """
+        Only backward() belongs in the try block: a RuntimeError whose message contains
+        "modified by an inplace operation" means True; anything else should propagate
+        (re-raise it). If backward() returns normally, the answer is False.
+    """,
+    """
+        softmax, nearly the code: shift, exponentiate, then divide by the sum, with no
+        in-place step anywhere (no /=, no -=, no .data):
+
+            exps = torch.exp(x - ...)
+            return exps / ...
+    """,
+)
+
+QUIZ = Quiz(
+    setup="x = torch.tensor([0.0, 1.0], requires_grad=True)",
+    questions=(
+        Question(
+            "inplace_exp_output",
+            "y = x.exp(), then y.add_(1), then y.sum().backward(). What happens?",
+            "y = x.exp()\ny.add_(1)\ny.sum().backward()\nresult = x.grad[1].item()",
+            "It raises RuntimeError: exp saved its output y for backward (the derivative of "
+            "exp is exp), add_ bumped y's version counter, and backward() refuses to use a "
+            "saved tensor whose version changed.",
+            claim=RuntimeError,
+        ),
+        Question(
+            "inplace_exp_input",
+            "h = x * 2, y = h.exp(), then h.add_(1) and y.sum().backward(). x.grad[1]?",
+            code("""
+                    h = x * 2
+                    y = h.exp()
+                    h.add_(1)
+                    y.sum().backward()
+                    result = x.grad[1].item()
+                """),
+            "14.778112: 2 * exp(2), the right gradient. exp saved its output, not its input "
+            "h, and x * 2 saved only the constant 2, so editing h overwrote nothing backward "
+            "needs.",
+            claim=14.778112,
+        ),
+        Question(
+            "inplace_through_detach",
+            "y = x.exp(), then y.detach().zero_() and y.sum().backward(). What happens?",
+            "y = x.exp()\ny.detach().zero_()\ny.sum().backward()\nresult = x.grad[1].item()",
+            "It raises RuntimeError: detach() shares y's memory and its version counter, so "
+            "the edit through it is seen and backward() refuses the overwritten output.",
+            claim=RuntimeError,
+        ),
+        Question(
+            "inplace_through_data",
+            "y = x.exp(), then y.data.zero_() and y.sum().backward(). x.grad[1]? (The right "
+            "gradient is exp(1) = 2.718.)",
+            "y = x.exp()\ny.data.zero_()\ny.sum().backward()\nresult = x.grad[1].item()",
+            "0.0: .data shares the memory but not the version counter, so nothing is caught; "
+            "backward() multiplies by the zeroed output it saved and gives a wrong gradient "
+            "without any error.",
+            claim=0.0,
+        ),
+        Question(
+            "inplace_on_a_leaf",
+            "x is a leaf that requires grad. What does x.add_(1) do?",
+            "x.add_(1)\nresult = x[0].item()",
+            "It raises RuntimeError: 'a leaf Variable that requires grad is being used in an "
+            "in-place operation'. Weights are updated in place only under torch.no_grad().",
+            claim=RuntimeError,
+        ),
+    ),
+)
+
+
+def graph_views(module) -> list:
+    """The learner's softmax as autograd recorded it, and whether backward could still run."""
+    import torch
+
+    from coach import graph as g
+
+    x = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    call = "softmax(torch.tensor([1.0, 2.0, 3.0], requires_grad=True))"
+    with g.learner_code(module, call):
+        result = module.softmax(x)
+    g.require_grad_fn(result, f"{call}'s result")
+    notes = []
+    exp_nodes = [node for node in _nodes(result.grad_fn) if type(node).__name__ == "ExpBackward0"]
+    for node in exp_nodes:
+        try:
+            node._saved_result  # noqa: B018 - reading it runs the version check
+            notes.append(
+                "ExpBackward0 saved exp's output; its version counter says no in-place edit "
+                "has touched it since (an edit through .data would go unseen)."
+            )
+        except RuntimeError:
+            notes.append(
+                "ExpBackward0 saved exp's output, and an in-place edit has changed it since "
+                "(its version counter moved): backward() will raise."
+            )
+    if not any(type(n).__name__ == "SumBackward0" for n in _nodes(result.grad_fn)):
+        notes.append(
+            "No SumBackward0: autograd never saw the sum you divided by (was it taken "
+            "through .data, .detach() or .item()?), so x's gradient will be wrong."
+        )
+    view = g.GraphView(
+        f"s = {call}",
+        g.walk(result.grad_fn, {"s": result, "x": x}),
+        notes or ["The graph below s is what backward() will walk."],
+    )
+    return [view]
+
+
+def _nodes(root) -> list:
+    found, todo = [], [root]
+    while todo:
+        node = todo.pop()
+        if node is None or any(node is seen for seen in found):
+            continue
+        found.append(node)
+        todo.extend(child for child, _ in node.next_functions)
+    return found
+
+
+LESSON = Lesson(
+    title="In-place edits and the version counter",
+    concept="what autograd saves, and why .data hides edits that detach() does not",
+    source="PyTorch docs, Autograd mechanics: In-place correctness checks",
+    hints=HINTS,
+    quiz=QUIZ,
+    graph=graph_views,
+)

@@ -1,0 +1,304 @@
+"""Kata 14: autograd's version counter catches in-place edits of saved tensors; .data does not."""
+
+from dataclasses import dataclass
+
+import pytest
+import torch
+from torch.overrides import TorchFunctionMode
+
+from coach.testing import (
+    Wrong,
+    backward_passes,
+    check_shape_like,
+    check_value,
+    fmt,
+    load_kata,
+    require,
+)
+
+kata = load_kata("k14_inplace")
+
+VERSION_ERROR = "modified by an inplace operation"
+LEAF_ERROR = "a leaf Variable that requires grad is being used in an in-place operation"
+
+
+@dataclass(frozen=True)
+class Op:
+    """An operation for the experiment, and what it saves for backward (by its derivative)."""
+
+    shown: str
+    apply: object
+    saves: str  # "input", "output" or "nothing"
+    because: str
+
+
+SAVES_OUTPUT = [
+    Op("torch.exp", torch.exp, "output", "the derivative of exp(x) is exp(x), its own output"),
+    Op("torch.sigmoid", torch.sigmoid, "output", "its derivative s * (1 - s) needs only s"),
+    Op("torch.tanh", torch.tanh, "output", "its derivative 1 - tanh(x)**2 needs only tanh(x)"),
+    Op("torch.relu", torch.relu, "output", "its output tells where the gradient passes"),
+    Op("torch.sqrt", torch.sqrt, "output", "its derivative 1 / (2 * sqrt(x)) needs sqrt(x)"),
+]
+SAVES_INPUT = [
+    Op("torch.sin", torch.sin, "input", "its derivative cos(x) needs x"),
+    Op("torch.log", torch.log, "input", "its derivative 1 / x needs x"),
+    Op("lambda t: t * t", lambda t: t * t, "input", "each factor's gradient is the other factor"),
+    Op("lambda t: t ** 2", lambda t: t**2, "input", "its derivative 2 * x needs x"),
+]
+SAVES_NOTHING = [
+    Op("lambda t: t + 1", lambda t: t + 1, "nothing", "its derivative is 1 whatever t is"),
+    Op("lambda t: t * 3", lambda t: t * 3, "nothing", "its derivative is the constant 3"),
+    Op("torch.neg", torch.neg, "nothing", "its derivative is -1 whatever t is"),
+    Op("lambda t: t / 2", lambda t: t / 2, "nothing", "its derivative is the constant 1/2"),
+]
+
+
+class LeafEdits(TorchFunctionMode):
+    """Notes in-place calls (add_, +=, ...) on a leaf that requires grad."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen = False
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        name = getattr(func, "__name__", "")
+        in_place = (name.endswith("_") and not name.startswith("_")) or name.startswith("__i")
+        first = args[0] if args else None
+        if in_place and isinstance(first, torch.Tensor) and first.is_leaf and first.requires_grad:
+            self.seen = True
+        return func(*args, **(kwargs or {}))
+
+
+LEAF_WHY = (
+    "torch refuses any in-place edit of a leaf that requires grad ('a leaf Variable that "
+    "requires grad is being used in an in-place operation'), at the edit itself, before "
+    "backward() ever runs. Edit a non-leaf made from the leaf instead: inp = a.clone()."
+)
+
+
+def random_input(rng) -> torch.Tensor:
+    # Positive, so that log and sqrt are defined; 2 to 4 elements.
+    return torch.tensor([round(rng.uniform(0.5, 2.0), 2) for _ in range(rng.randint(2, 4))])
+
+
+def expected_break(op: Op, edit: str) -> bool:
+    return op.saves == edit
+
+
+def why_wrong(op: Op, edit: str) -> str:
+    if expected_break(op, edit):
+        return (
+            f"{op.shown} saves its {edit} for backward ({op.because}), and add_(1) on it "
+            f"bumps its version counter, so backward() must raise 'modified by an inplace "
+            f"operation'. Edit the {edit} itself: not a copy (clone()), and not through "
+            f".data, whose edits the version counter never sees."
+        )
+    if op.saves == "nothing":
+        return (
+            f"not every in-place edit breaks backward. {op.shown} saves nothing for backward "
+            f"({op.because}), so no saved tensor was overwritten and backward() runs. Only an "
+            f"edit of a tensor that some operation saved trips the version check."
+        )
+    return (
+        f"{op.shown} saves its {op.saves} ({op.because}), not its {edit}: editing the {edit} "
+        f"in place overwrites nothing backward needs, so backward() runs. Only an edit of a "
+        f"tensor that some operation saved trips the version check."
+    )
+
+
+def check_experiment(op: Op, x: torch.Tensor, edit: str) -> None:
+    call = f"edit_breaks_backward({op.shown}, {fmt(x)}, {edit!r})"
+    spy, escaped = LeafEdits(), None
+    with backward_passes() as engine:
+        try:
+            with spy:
+                got = kata.edit_breaks_backward(op.apply, x, edit)
+        except RuntimeError as error:  # NotImplementedError is one too: re-raised below
+            if LEAF_ERROR in str(error):
+                escaped = f"It raised RuntimeError at the edit, before any backward(): {LEAF_WHY}"
+            elif VERSION_ERROR in str(error):
+                escaped = (
+                    "It raised the 'modified by an inplace operation' RuntimeError instead of "
+                    "returning True: that error is the answer. Catch it around backward() "
+                    "(try/except RuntimeError) and return True."
+                )
+            else:
+                raise
+    if escaped:
+        pytest.fail(f"Called {call}. {escaped}", pytrace=False)
+    if engine.passes == 0:
+        why = (
+            LEAF_WHY
+            if spy.seen
+            else (
+                "Run the experiment: backward() must really run (or raise the version check) "
+                "for the answer to mean anything. Another error caught by a broad except (like "
+                "'grad can be implicitly created only for scalar outputs') also stops it before "
+                "it starts: call out.sum().backward()."
+            )
+        )
+        pytest.fail(
+            f"Called {call}. Autograd ran no backward pass, expected one. {why}", pytrace=False
+        )
+    if spy.seen and not expected_break(op, edit) and got is True:
+        pytest.fail(f"Called {call}. It returned True, expected False: {LEAF_WHY}", pytrace=False)
+    expected = expected_break(op, edit)
+    check_value(
+        got,
+        expected,
+        call=call,
+        what="The result",
+        wrong=[Wrong(not expected, why_wrong(op, edit))],
+    )
+
+
+# --- edit_breaks_backward ---------------------------------------------------------------------
+
+
+def test_editing_the_output_exp_saved_breaks_backward():
+    check_experiment(SAVES_OUTPUT[0], torch.tensor([1.0, 2.0]), "output")
+
+
+def test_editing_the_input_of_exp_is_safe_because_exp_saved_its_output():
+    check_experiment(SAVES_OUTPUT[0], torch.tensor([1.0, 2.0]), "input")
+
+
+def test_ops_that_save_their_output_break_only_on_an_output_edit(rng):
+    for op in rng.sample(SAVES_OUTPUT, 3):
+        for edit in ("output", "input"):
+            check_experiment(op, random_input(rng), edit)
+
+
+def test_ops_that_save_their_input_break_only_on_an_input_edit(rng):
+    for op in rng.sample(SAVES_INPUT, 3):
+        for edit in ("input", "output"):
+            check_experiment(op, random_input(rng), edit)
+
+
+def test_ops_that_save_nothing_survive_any_in_place_edit(rng):
+    for op in rng.sample(SAVES_NOTHING, 3):
+        for edit in ("output", "input"):
+            check_experiment(op, random_input(rng), edit)
+
+
+# --- softmax ----------------------------------------------------------------------------------
+
+
+def random_logits(rng, offset: float = 0.0) -> torch.Tensor:
+    values = [round(offset + rng.uniform(-3.0, 3.0), 3) for _ in range(rng.randint(3, 6))]
+    return torch.tensor(values, requires_grad=True)
+
+
+def call_softmax(x: torch.Tensor) -> tuple[str, torch.Tensor]:
+    call = f"softmax({fmt(x.detach())}) with x a leaf that requires grad"
+    leaf_edit = None
+    try:
+        result = kata.softmax(x)
+    except RuntimeError as error:
+        if LEAF_ERROR not in str(error):
+            raise
+        leaf_edit = (
+            f"Called {call}. It raised RuntimeError: {LEAF_ERROR}. x is a leaf that requires "
+            f"grad, and autograd forbids editing one in place (`x -= x.max()`): its .grad "
+            f"must describe the values it holds. Compute a new tensor: x - x.max()."
+        )
+    if leaf_edit:
+        pytest.fail(leaf_edit, pytrace=False)
+    require(
+        isinstance(result, torch.Tensor),
+        f"Called {call}. It returned {type(result).__name__}, expected a tensor.",
+    )
+    require(
+        result.grad_fn is not None,
+        f"Called {call}. The result has no grad_fn, so no gradient can flow back to x: it was "
+        f"computed without autograd watching (under torch.no_grad(), from x.detach() or "
+        f"x.data, or rebuilt with torch.tensor(...)). Compute it from x itself.",
+    )
+    return call, result
+
+
+def softmax_vjp(x: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """v^T J of softmax at x, by torch.softmax on a copy of x."""
+    leaf = x.detach().clone().requires_grad_(True)
+    # Through a scalar: a non-scalar output with grad_outputs imports sympy on first use (1 s).
+    (grad,) = torch.autograd.grad((torch.softmax(leaf, dim=0) * v).sum(), leaf)
+    return grad
+
+
+def hidden_division(x: torch.Tensor, v: torch.Tensor) -> list[torch.Tensor]:
+    """x's gradient when autograd saw only exp(x - max(x)) and a constant divisor."""
+    probs = torch.softmax(x.detach(), dim=0)
+    plain = v * probs
+    at_max = torch.zeros_like(plain)
+    at_max[x.detach().argmax()] = plain.sum()
+    return [plain, plain - at_max]
+
+
+def test_softmax_values_match_torch(rng):
+    x = random_logits(rng)
+    call, result = call_softmax(x)
+    expected = torch.softmax(x.detach(), dim=0)
+    check_value(result.detach(), expected, call=call, what="The result")
+
+
+def test_softmax_of_large_values_does_not_overflow(rng):
+    x = random_logits(rng, offset=100.0)
+    call, result = call_softmax(x)
+    expected = torch.softmax(x.detach(), dim=0)
+    check_value(
+        result.detach(),
+        expected,
+        call=call,
+        what="The result",
+        wrong=[
+            Wrong(
+                lambda got: bool(got.isnan().any()),
+                "exp(x) overflowed to inf (exp(100.0) is inf in float32) and inf / inf is "
+                "nan. Subtract x.max() before exp(): the result does not change, the numbers "
+                "stay small.",
+            )
+        ],
+    )
+
+
+def test_softmax_gradient_matches_torch(rng):
+    x = random_logits(rng)
+    v = torch.randn(x.shape)
+    call, result = call_softmax(x)
+    broke = None
+    try:
+        (got,) = torch.autograd.grad((result * v).sum(), x)
+    except RuntimeError as error:
+        if VERSION_ERROR not in str(error):
+            raise
+        broke = (
+            f"Called {call}. Backward through the result raised 'one of the variables needed "
+            f"for gradient computation has been modified by an inplace operation': exp saved "
+            f"its output for backward (the derivative of exp is exp), and the in-place "
+            f"division (e /= e.sum()) overwrote it. Divide out of place: e / e.sum(). (Doing "
+            f"the edit through e.detach() does not help: detach() shares the version counter, "
+            f"so backward still notices.)"
+        )
+    if broke:
+        pytest.fail(broke, pytrace=False)
+    data_why = (
+        "that is the gradient of exp(x - max) times a constant: autograd never saw the "
+        "division by the sum. Edits through .data (e.data /= ...) skip the version check, so "
+        "backward runs without an error and gives this silently wrong gradient; a sum taken "
+        "out of the graph (.detach(), .item(), .data) does the same. Divide out of place, by "
+        "the sum autograd can see: e / e.sum()."
+    )
+    check_value(
+        got,
+        softmax_vjp(x, v),
+        call=f"{call}, then torch.autograd.grad((result * v).sum(), x) with v = {fmt(v)}",
+        what="x's gradient",
+        wrong=[Wrong(wrong, data_why) for wrong in hidden_division(x, v)],
+    )
+
+
+def test_softmax_keeps_the_shape_and_dtype(rng):
+    for dtype in (torch.float32, torch.float64):
+        x = random_logits(rng).detach().to(dtype).requires_grad_(True)
+        call, result = call_softmax(x)
+        check_shape_like(result, x, call=call)
