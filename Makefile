@@ -5,8 +5,8 @@ PYTHON ?= python3
 COACH = $(PYTHON) -m coach
 
 .PHONY: test progress next hint predict watch solution plots graph grade manifest check bench classroom classroom50 student-repo
-test:     ## run the katas' tests: all, or one with K=3
-	@$(COACH) test $(K) $(ARGS)
+test:     ## run the katas' tests: all (the first failure; ALL=1 every one), or one with K=3
+	@$(COACH) test $(K) $(if $(ALL),--all) $(ARGS)
 progress: ## every kata, green or red, and the next one
 	@$(COACH) progress
 next:     ## the first red kata, its first failing test, what to edit

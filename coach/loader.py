@@ -26,16 +26,22 @@ import pytest
 
 from coach import torch_state
 from coach.paths import display_path
+from coach.report import AS_ABOVE
 
 _impl_dir: Path | None = None
 _loaded: dict[str, object] = {}  # module name -> module, or the failure message
 touched: list[str] = []  # kata attributes the current test used, in order (plugin resets it)
+current_test = ""  # the running test's name (the plugin sets it)
+_reported: set[str] = set()  # katas whose load failure has been shown in full once
+_stuck: dict[tuple[str, str], str] = {}  # (kata, function) -> the first test it timed out in
 
 
 def set_impl_dir(path: Path) -> None:
     global _impl_dir
     _impl_dir = path
     _loaded.clear()
+    _reported.clear()
+    _stuck.clear()
 
 
 def impl_dir() -> Path:
@@ -141,6 +147,10 @@ def load_module(name: str):
         _loaded[name] = _load(name)
     result = _loaded[name]
     if isinstance(result, str):
+        if name in _reported:  # one full report per kata; then one line per test
+            first = result.splitlines()[0]
+            pytest.fail(f"{AS_ABOVE}The kata's file cannot be loaded: {first}", pytrace=False)
+        _reported.add(name)
         pytest.fail(result, pytrace=False)
     return result
 
@@ -183,10 +193,24 @@ def _guarded(function, kata_name: str):
     kata = registry.BY_NAME.get(kata_name)
     allowed = kata.lesson.changes_inputs.get(function.__name__, ()) if kata else ()
 
+    key = (kata_name, function.__name__)
+
     @functools.wraps(function)
     def call(*args, **kwargs):
+        if key in _stuck:
+            pytest.fail(
+                f"{AS_ABOVE}{function.__name__}() was not called again: it was still running "
+                f"when the time limit struck in {_stuck[key]}, where the report shows the line "
+                f"it was stuck on. Fix that endless loop first.",
+                pytrace=False,
+            )
         before = inputs.snapshot(function, args, kwargs, skip=allowed)
-        result = function(*args, **kwargs)
+        try:
+            result = function(*args, **kwargs)
+        except pytest.fail.Exception as error:
+            if "Timeout" in str(error):
+                _stuck[key] = current_test or "an earlier test"
+            raise
         change = inputs.first_change(before)
         if change:
             pytest.fail(inputs.describe(function.__name__, change), pytrace=False)

@@ -36,6 +36,11 @@ def pytest_addoption(parser):
     )
     group.addoption("--coach-json", default=None, help="write each test's outcome to this file")
     group.addoption(
+        "--coach-brief",
+        action="store_true",
+        help="print no failure reports; the summary shows the first failure in full",
+    )
+    group.addoption(
         "--coach-summary",
         default="on",
         choices=("on", "off"),
@@ -62,6 +67,8 @@ def resolve_impl(config) -> Path:
 
 
 def pytest_configure(config):
+    if config.getoption("--coach-brief"):
+        config.option.tbstyle = "no"  # the summary shows the one failure that matters now
     config.addinivalue_line(
         "markers",
         "checks(function): the kata function this test checks, where the test cannot show it "
@@ -93,6 +100,7 @@ def _kata_path(item) -> Path | None:
 
 def pytest_runtest_setup(item):
     loader.touched.clear()
+    loader.current_test = item.name
 
 
 def checked_function(kata: registry.Kata | None, touched: list[str]) -> str:
@@ -190,7 +198,8 @@ def pytest_runtest_makereport(item, call):
         return rep
     frame = _learner_frame(call.excinfo, item)
     if frame is None:
-        if not call.excinfo.errisinstance((pytest.fail.Exception, AssertionError)):
+        is_kata_test = registry.kata_of_test_path(str(item.path)) is not None
+        if is_kata_test and not call.excinfo.errisinstance((pytest.fail.Exception, AssertionError)):
             rep.longrepr = _raised_in_test(call.excinfo, item, rep.coach_function)
         return rep
     path, lineno, code = frame
@@ -317,7 +326,9 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         if not progress.ran:
             return
         terminalreporter.write_line("")
-        for line in report.render(progress, impl=loader.impl_dir(), color=_use_color(config)):
+        brief = config.getoption("--coach-brief")
+        color = _use_color(config)
+        for line in report.render(progress, impl=loader.impl_dir(), color=color, brief=brief):
             terminalreporter.write_line(line)
         seed = getattr(config.option, "randomly_seed", None)
         if isinstance(seed, int) and progress.next_red() is not None:

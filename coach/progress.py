@@ -26,7 +26,7 @@ def next_kata(rest: list[str]) -> int:
     if red is None:
         print("Every kata is green. Run `make solution K=N` to compare with the reference.")
         return 0
-    _, test_id, message = red.failures[0]
+    _, test_id, message = report.first_failure(red)
     stub = display_path(_impl_dir(rest) / f"{red.kata.name}.py")
     print(f"Next kata: {red.kata.number} {red.kata.name}: {red.kata.title}")
     print(f"  ({red.passed}/{red.total} tests pass)")

@@ -13,10 +13,15 @@ from coach import registry
 from coach.paths import display_path
 
 ALL_GREEN = (
-    "All katas green. Well done! `make solution K=N` shows another way next to yours"
-    " (where the course ships its reference solutions)."
+    "The whole course is green: every kata passes. Well done!",
+    "`make solution K=N` shows the reference next to your code (where the course ships it).",
+    "Read next, in PyTorch's own words:",
+    "  Autograd mechanics        https://pytorch.org/docs/stable/notes/autograd.html",
+    "  Extending PyTorch         https://pytorch.org/docs/stable/notes/extending.html",
+    "  torch.func (grad, vmap)   https://pytorch.org/docs/stable/func.html",
 )
 
+AS_ABOVE = "(as above) "  # starts the short repeats of a message shown in full once (loader)
 SHOWN_LINES = 4  # of the first failure's message, in the summary
 
 GREEN, RED, DIM, BOLD, RESET = "\033[32m", "\033[31m", "\033[2m", "\033[1m", "\033[0m"
@@ -103,6 +108,13 @@ class Progress:
         return next((result for result in self.ran if not result.green), None)
 
 
+def first_failure(result: KataResult) -> tuple[int, str, str]:
+    """The failure to show first: the first in the stub's order, unless it only repeats a
+    message another test shows in full (a file that cannot load, a function that hung)."""
+    full = [failure for failure in result.failures if not failure[2].startswith(AS_ABOVE)]
+    return (full or result.failures)[0]
+
+
 def _paint(text: str, colour: str, color: bool) -> str:
     return f"{colour}{text}{RESET}" if color else text
 
@@ -112,43 +124,69 @@ def bar(done: int, total: int, width: int = 20) -> str:
     return "[" + "#" * filled + "." * (width - filled) + "]"
 
 
-def render(progress: Progress, impl: Path, color: bool = False) -> list[str]:
+def render(progress: Progress, impl: Path, color: bool = False, brief: bool = False) -> list[str]:
+    """The summary: a line per kata that ran, a bar, and the next step. `brief` is for a run
+    whose failures were not printed above it: the first failure is then shown in full."""
     ran = progress.ran
     if not ran:
         return []
     lines = [_paint("Katas", BOLD, color) + f" ({_relative(impl)}):"]
+    name_width = max(len(result.kata.name) for result in ran)
+    title_width = max(len(result.kata.title) for result in ran)
     for result in ran:
         kata = result.kata
         state = _paint("green", GREEN, color) if result.green else _paint("red  ", RED, color)
         done, of = result.functions_green()
         functions = f", {done} of {of} functions green" if of > 1 and not result.green else ""
         lines.append(
-            f"  {state}  {kata.name:<20} {kata.title:<34} {result.passed:>2}/{result.total} tests"
+            f"  {state}  {kata.name:<{name_width}} {kata.title:<{title_width}} "
+            f"{result.passed:>2}/{result.total} tests"
             f"{functions}"
         )
     green = sum(result.green for result in ran)
     lines.append(f"  {bar(green, len(ran))} {green}/{len(ran)} katas green")
-    lines.extend(next_step(progress, impl))
+    lines.extend(next_step(progress, impl, brief))
     return lines
 
 
-def next_step(progress: Progress, impl: Path) -> list[str]:
+def next_step(progress: Progress, impl: Path, brief: bool = False) -> list[str]:
     red = progress.next_red()
     if red is None:
-        everything = len(progress.ran) == len(registry.KATAS)
-        if everything:
-            return [ALL_GREEN]
-        return ["These katas are green. Run `make test` to see all of them."]
-    _, test_id, message = red.failures[0]
+        if len(progress.ran) == len(registry.KATAS):
+            return list(ALL_GREEN)
+        return after_green(progress.ran[-1].kata)
+    _, test_id, message = first_failure(red)
     lines = message.strip().splitlines() or ["failed"]
-    shown = [f"  {line}" for line in lines[:SHOWN_LINES]]
-    if len(lines) > SHOWN_LINES:
+    limit = len(lines) if brief else SHOWN_LINES
+    shown = [f"  {line}" for line in lines[:limit]]
+    if len(lines) > limit:
         shown.append(f"  ... (the full message is above, under {test_id.split('::')[-1]})")
-    return [
+    number = red.kata.number
+    steps = [
         f"Next: {red.kata.name} ({red.kata.title}). Edit {_relative(impl / red.kata.name)}.py,"
-        f" then run `make test K={red.kata.number}`.",
+        f" then run `make test K={number}`.",
         f"  First failing test: {test_id.split('::')[-1]}",
         *shown,
+    ]
+    if brief:
+        steps.append(
+            f"  (Only this failure is shown. `make test K={number}` shows every failure of kata "
+            f"{number}; `make test ALL=1` every failure of every kata.)"
+        )
+    return steps
+
+
+def after_green(kata: registry.Kata) -> list[str]:
+    """What to do once `kata`, the last one that ran, is green."""
+    following = registry.after(kata)
+    if following is None:
+        return [
+            f"Kata {kata.number} is green, and it is the last of the course. `make progress` "
+            f"shows whether every kata is green."
+        ]
+    return [
+        f"Kata {kata.number} is green. Next in the course: kata {following.number}, "
+        f"{following.name} ({following.title}): `make test K={following.number}`."
     ]
 
 

@@ -27,9 +27,14 @@ def split_args(rest: list[str]) -> tuple[list[str], list[str]]:
 
 
 def test(rest: list[str]) -> int:
+    """All katas: the summary and the first failure of the kata you are on (`--all` prints
+    every failure). One kata (`make test K=3`): every failure of that kata."""
     import pytest
 
-    selectors, pytest_args = split_args(rest)
+    everything = "--all" in rest
+    selectors, pytest_args = split_args([arg for arg in rest if arg != "--all"])
+    if not selectors and not everything:
+        pytest_args = ["--coach-brief", "-q", *pytest_args]
     try:
         files = test_files(selectors)
     except LookupError as error:

@@ -65,11 +65,19 @@ def append(name: str, code: str) -> str:
 
 
 def assert_all_fail(tests: list[dict], *fragments: str) -> None:
+    """Every test fails; the full message (with every fragment) is shown once per kata, and
+    each other test says in one line that it is the same failure."""
     assert tests, "no tests ran for this kata"
+    full = [test for test in tests if not test["message"].startswith("(as above) ")]
+    assert len(full) == 1, [test["message"] for test in full]
+    for fragment in fragments:
+        assert fragment in full[0]["message"], (fragment, full[0]["message"])
+    first_line = full[0]["message"].splitlines()[0]
     for test in tests:
         assert test["outcome"] == "failed", test
-        for fragment in fragments:
-            assert fragment in test["message"], (fragment, test["message"])
+        if test is not full[0]:
+            assert test["message"].endswith(first_line), test["message"]
+            assert len(test["message"].splitlines()) == 1, test["message"]
 
 
 def assert_all_pass(tests: list[dict]) -> None:
@@ -166,9 +174,13 @@ def test_an_endless_loop_in_a_call_fails_only_the_tests_that_call_it(call_failur
     failed = [t for t in outcomes[K3] if t["outcome"] == "failed"]
     assert failed, outcomes[K3]
     assert len(failed) < len(outcomes[K3]), "tests that never call the loop must still pass"
+    timed_out = [t for t in failed if "still running after 2" in t["message"]]
+    assert len(timed_out) == 1, "only the first call waits for the time limit"
+    assert any(line in timed_out[0]["message"] for line in loop_lines), timed_out
     for test in failed:
-        assert "still running after 2" in test["message"], test
-        assert any(line in test["message"] for line in loop_lines), test
+        if test is not timed_out[0]:
+            assert test["message"].startswith("(as above) grads_with_zeroing() was not called")
+            assert timed_out[0]["nodeid"].split("::")[-1] in test["message"]
 
 
 def test_katas_that_are_not_broken_still_pass(call_failures):

@@ -93,7 +93,8 @@ def test_red_katas_are_named_and_nothing_is_installed(tmp_path, monkeypatch, cap
 
 def test_a_kata_without_plots_is_refused(capsys):
     assert plots.main(["3"]) == 2
-    assert "Plots exist for katas 2, 4, 5" in capsys.readouterr().out
+    numbers = ", ".join(str(kata.number) for kata in plots.plotted_katas())
+    assert f"Kata 3 has no plot. Plots exist for katas {numbers}." in capsys.readouterr().out
 
 
 class FakePip:
