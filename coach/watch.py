@@ -510,7 +510,7 @@ class Watcher:
             following = next((k for k in registry.KATAS if k.number > katas[0].number), None)
             if following is not None:
                 return f"Green! Ctrl-C, then `make watch K={following.number}` for the next kata."
-        return report.ALL_GREEN
+        return "\n".join(report.ALL_GREEN)
 
     def _first_red(self) -> registry.Kata | None:
         return next((kata for kata in self.katas if not self.results[kata.name].green), None)
