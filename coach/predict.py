@@ -29,6 +29,10 @@ from coach.report import BOLD, DIM, GREEN, RED, RESET
 
 SKIP_WORDS = {"", "skip", "s", "?", "pass"}
 WIDTH = 88  # wrap long explanations for an ordinary terminal
+ANSWER_FORMS = (
+    "Answers: a number (34, -2.5, 1e-3), None, raises (the code raises an error), yes or no, "
+    "or one of the names a question offers."
+)
 Paint = Callable[[str, str], str]  # (text, style) -> text, styled only on a terminal
 
 
@@ -194,6 +198,7 @@ def quiz_learner(kata: registry.Kata, prompter: Prompter, color: bool = False) -
     total = len(quiz.questions)
     print(paint(f"Kata {kata.number}: {kata.title}. Predict, then see.", BOLD))
     print("Write your answer before the code runs. Enter skips a question.")
+    print(ANSWER_FORMS)
     print("\nEvery question starts from:")
     print(_indent(quiz.setup))
     try:

@@ -140,11 +140,20 @@ def test_global_torch_settings_come_back(tmp_path, capsys):
 
 @pytest.mark.parametrize(
     ("args", "expected"),
-    [([], "Which kata?"), (["3"], "has no graph"), (["9"], "No kata called '9'")],
+    [([], "Which kata?"), (["99"], "No kata called '99'")],
 )
-def test_asking_for_no_graph_or_a_missing_one(capsys, args, expected):
+def test_asking_for_no_kata_or_a_missing_one(capsys, args, expected):
     assert graph.main(args) == 2
     assert expected in capsys.readouterr().out
+
+
+def test_a_kata_without_a_graph_is_an_answer_not_an_error(capsys):
+    """`make graph K=3` must not end in make's `Error 2`: nothing to draw is an answer."""
+    assert graph.main(["3"]) == 0
+    out = capsys.readouterr().out
+    assert "Kata 3 (The accumulation trap) has nothing to draw" in out
+    numbers = ", ".join(str(kata.number) for kata in graph.graph_katas())
+    assert f"Graphs exist for katas {numbers}." in out
 
 
 def test_a_node_reached_twice_is_drawn_once():

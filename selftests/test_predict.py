@@ -18,9 +18,7 @@ from coach.report import Progress
 ROOT = registry.ROOT
 K1, K5 = "k01_polynomial", "k05_detach"
 EVERY_QUESTION = [
-    (kata.name, question)
-    for kata in registry.KATAS
-    for question in kata.lesson.quiz.questions
+    (kata.name, question) for kata in registry.KATAS for question in kata.lesson.quiz.questions
 ]
 
 
@@ -113,7 +111,11 @@ def test_the_other_numbers_the_explanations_quote():
     mean_square = (torch.linspace(-3, 3, 20) ** 2).mean().item()
     assert round(mean_square, 1) == 3.3 and "about 3.3" in slower.why
 
-    halves = next(q for q in registry.BY_NAME["k03_accumulation"].lesson.quiz.questions if q.id.startswith("h"))
+    halves = next(
+        q
+        for q in registry.BY_NAME["k03_accumulation"].lesson.quiz.questions
+        if q.id.startswith("h")
+    )
     X, y = torch.tensor([1.0, 2.0, 3.0, 4.0]), torch.tensor([2.0, 4.0, 6.0, 8.0])
     half_grads = [
         (2 * (0 - part_y) * part_x).mean().item()
@@ -293,3 +295,10 @@ def test_on_a_terminal_ctrl_d_skips_the_question(monkeypatch, capsys):
     question = registry.BY_NAME[K1].lesson.quiz.questions[0]
     assert predict.Prompter(terminal).ask(question) == predict.Answer("skip")
     assert capsys.readouterr().out == "(skipped)\n"
+
+
+def test_the_accepted_answer_forms_are_said_before_the_first_question(monkeypatch, capsys):
+    out = predict_with(monkeypatch, capsys, "1", "")
+    forms = out.index("Answers: a number (34, -2.5, 1e-3), None, raises")
+    assert forms < out.index("Question 1 of")
+    assert "yes or no, or one of the names a question offers." in out
