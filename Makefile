@@ -4,9 +4,11 @@
 PYTHON ?= python3
 COACH = $(PYTHON) -m coach
 
-.PHONY: test progress next hint predict watch solution plots graph grade manifest check bench classroom classroom50 student-repo
+.PHONY: help test progress next hint predict watch solution reset plots graph grade manifest check bench classroom classroom50 student-repo
 test:     ## run the katas' tests: all (the first failure; ALL=1 every one), or one with K=3
 	@$(COACH) test $(K) $(if $(ALL),--all) $(ARGS)
+help:     ## this list
+	@sed -n 's/^\([a-z0-9-]*\): *## \(.*\)/  make \1\t\2/p' $(MAKEFILE_LIST) | expand -t 22
 progress: ## every kata, green or red, and the next one
 	@$(COACH) progress
 next:     ## the first red kata, its first failing test, what to edit
@@ -19,6 +21,8 @@ watch:    ## re-run the tests on every save (all, or K=3)
 	@$(COACH) watch $(K) $(ARGS)
 solution: ## the reference next to your code, once kata K is green
 	@$(COACH) solution $(K)
+reset:    ## put kata K's stub back, your file kept in .coach/backups/ (YES=1: no question)
+	@$(COACH) reset $(K) $(if $(YES),--yes)
 plots:    ## PNG pictures from your code: training curve, backward graphs
 	@$(COACH) plots $(K) $(if $(OUT),--out $(OUT))
 graph:    ## kata K's backward graph as text (make graph K=2)

@@ -22,6 +22,7 @@ COMMANDS = {
     "predict": ("learner", "coach.predict:main", "predict, then see what torch does (K=3)"),
     "watch": ("learner", "coach.watch:main", "re-run a kata's tests on every save"),
     "solution": ("learner", "coach.solution:main", "the reference next to yours, once green"),
+    "reset": ("learner", "coach.reset:main", "put a kata's stub back, keeping yours (K=3)"),
     "plots": ("learner", "coach.plots:main", "draw the training curve and backward graphs"),
     "graph": ("learner", "coach.graph:main", "print a kata's backward graph as text (K=2)"),
     "grade": ("learner", "coach.grade:main", "points per kata, with Gradescope and JUnit results"),
