@@ -217,6 +217,11 @@ def plot_graphs(kata: registry.Kata, views: list[graph.GraphView], path: Path) -
     plt.close(fig)
 
 
+def picture_paths(kata: registry.Kata, out: Path) -> list[Path]:
+    """Where `make plots` writes the kata's pictures."""
+    return [out / f"{kata.name}.png", out / f"{kata.name}_graph.png"]
+
+
 def draw(kata: registry.Kata, impl: Path, out: Path) -> Path:
     """Write kata's picture into `out`; return its path (raises graph.KataBroken)."""
     if kata.lesson.picture is not None:
@@ -271,12 +276,16 @@ def main(rest: list[str]) -> int:
         result = results[kata.name]
         if result.green:
             green.append(kata)
-        else:
-            print(
-                f"  kata {kata.number} ({kata.name}) is not green yet "
-                f"({result.passed}/{result.total} tests pass): no plot. "
-                f"`make test K={kata.number}` shows what is left."
-            )
+            continue
+        print(
+            f"  kata {kata.number} ({kata.name}) is not green yet "
+            f"({result.passed}/{result.total} tests pass): no plot. "
+            f"`make test K={kata.number}` shows what is left."
+        )
+        for old in picture_paths(kata, out):
+            if old.exists():  # drawn from code that passed then; it would mislead now
+                old.unlink()
+                print(f"    removed {display_path(old)}: it showed an earlier, green version.")
     if not green:
         return 0
     if not ensure_matplotlib():

@@ -91,6 +91,20 @@ def test_red_katas_are_named_and_nothing_is_installed(tmp_path, monkeypatch, cap
     assert not out.exists()
 
 
+def test_a_picture_from_an_earlier_green_run_is_removed_once_red(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(
+        plots.outcomes, "collect", lambda katas, impl: red_progress("k04_training_step")
+    )
+    monkeypatch.setattr(plots, "ensure_matplotlib", lambda: pytest.fail("must not install"))
+    out = tmp_path / "plots"
+    out.mkdir()
+    old = out / "k04_training_step.png"
+    old.write_bytes(b"an old picture")
+    assert plots.main(["4", "--impl", str(ROOT / "solutions"), "--out", str(out)]) == 0
+    assert not old.exists()
+    assert "removed" in capsys.readouterr().out
+
+
 def test_a_kata_without_plots_is_refused(capsys):
     assert plots.main(["3"]) == 2
     numbers = ", ".join(str(kata.number) for kata in plots.plotted_katas())
