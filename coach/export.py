@@ -30,8 +30,20 @@ from pathlib import Path
 from coach import classroom, manifest, registry
 from coach.registry import ROOT
 
-# Copied as they are (folders whole, minus caches and the modules below).
-COPIED = ("katas", "tests", "coach", "requirements", "conftest.py", "pyproject.toml", ".gitignore")
+# Copied as they are (folders whole, minus caches and the modules below). lessons/ holds each
+# kata's teaching unit (hints, quiz, points): learners need it, where it exists.
+COPIED = (
+    "katas",
+    "tests",
+    "lessons",
+    "coach",
+    "requirements",
+    "conftest.py",
+    "pyproject.toml",
+    ".gitignore",
+)
+# Never exported, whatever else changes: the answers, and the maintainers' own CI workflow.
+NEVER = ("solutions", ".github/workflows/ci.yml")
 OPTIONAL = ("LICENSE", "LICENSE.md", "LICENSE.txt")
 # Tooling that needs solutions/ or builds exports: of no use to a learner.
 MAINTAINER_MODULES = frozenset({"check", "bench", "bench_watch", "classroom", "export"})
@@ -60,10 +72,11 @@ GRADING_SECTION = """\
 ## Grading
 
 `make grade` shows the points your instructor's grader gives: per kata, in proportion to the
-tests that pass. Grading runs the tests in `tests/` exactly as they are here; changing a test
-file, `conftest.py`, `pyproject.toml`, `coach/`, `requirements/`, a `.py` file at the top of
-this folder or the workflow in `.github/` is reported by name in every grade (see
-`grading-manifest.json`).
+tests that pass. Grading runs each kata's tests in a process of its own, with its own pytest
+options: every test listed in `grading-manifest.json` counts, and one that does not run
+counts as failed. Changing a test file, `conftest.py`, `pyproject.toml`, `lessons/`, `coach/`,
+`requirements/`, a `.py` file at the top of this folder or the workflow in `.github/` is
+reported by name in every grade.
 
 Opening this repository in GitHub Codespaces installs everything: run `make test` at once.
 """
@@ -182,7 +195,8 @@ def write_export(dest: Path, with_workflow: bool = True) -> list[str]:
     for relative, text in generated.items():
         (dest / relative).parent.mkdir(parents=True, exist_ok=True)
         (dest / relative).write_text(text, encoding="utf-8", newline="\n")
-    manifest.write_manifest(dest)  # last: it hashes the finished tree
+    # Last: it hashes the finished tree, and records the expected tests of the pristine ones.
+    manifest.write_manifest(dest, classroom.expected_tests())
     return sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*") if p.is_file())
 
 
@@ -200,6 +214,9 @@ def leaks(dest: Path) -> list[str]:
     problems = []
     if (dest / "solutions").exists():
         problems.append("the export has a solutions/ folder")
+    for never in NEVER[1:]:
+        if (dest / never).exists():
+            problems.append(f"the export has {never}, which is the maintainers' own")
     references = {
         (ROOT / "solutions" / f"{kata.name}.py").read_bytes()
         for kata in registry.KATAS

@@ -1,8 +1,13 @@
 """`make grade`: points per kata, for a grader, in three machine-readable formats.
 
-Runs every kata's tests once, in a separate pytest process, so that nothing a learner's code
-does (an endless loop, exit(), a crash) can take the grader down with it. A kata earns its
-points (`Kata.points` in coach/registry.py) in proportion to the tests it passes.
+Each kata's tests run in a process of their own (coach/grading_runner.py: a warm parent forks
+one child per kata), so nothing a kata's code does (an endless loop, exit(), a crash, patching
+pytest) can touch another kata's grade or this process. This process never imports torch,
+pytest or learner code: it reads the reports and decides (coach/verify_results.py). A kata
+earns its points (`Kata.points`) in proportion to its EXPECTED tests that pass: the tests
+recorded in grading-manifest.json at export (collected now where there is no manifest); a
+test without an outcome counts as failed, and a kata whose process ended any other way than
+the grader ends it, or replaced pytest's functions, scores 0 with a note saying why.
 
 Prints a table and writes, into --out (default grading/):
 - grade.json: this project's own record, per kata and per test, with the tamper check;
@@ -11,7 +16,7 @@ Prints a table and writes, into --out (default grading/):
 All of them come from one `Grade`, so they cannot disagree with the table.
 
 Exits 0 whatever the score: a low grade is a result, not an error. Exits non-zero only when
-grading itself broke (no such folder, pytest could not run, no outcomes came back).
+grading itself broke (no such folder, the runner could not run).
 """
 
 from __future__ import annotations
@@ -31,22 +36,13 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from coach import manifest, registry
+from coach import grading_runner, manifest, registry, verify_results
 from coach.paths import display_path
 from coach.registry import ROOT
 
 GREEN, RED, BOLD, RESET = "\033[32m", "\033[31m", "\033[1m", "\033[0m"
-DEFAULT_MAX_SECONDS = 600  # a last resort: pytest-timeout already stops each slow test
+DEFAULT_MAX_SECONDS = grading_runner.DEFAULT_LIMIT  # per kata; pytest-timeout stops a test
 BROKEN = 2  # exit code when grading itself could not be done
-# pytest exit codes that still mean "every test ran": 0 all passed, 1 some failed, 5 none found.
-COMPLETED_RUN = {0, 1, 5}
-# `python -P` (3.11+) keeps the working folder off sys.path: a root-level module cannot shadow
-# an installed one. pytest still adds the root when it loads conftest.py (for coach.plugin).
-SAFE_PATH = sys.version_info >= (3, 11)
-NO_OUTCOME = (
-    "No outcome: the test run ended before this test reported (pytest.exit(), os._exit(), "
-    "sys.exit() or a crash), so it counts as failed."
-)
 
 
 @dataclass
@@ -134,154 +130,110 @@ class Grade:
 # --- running the tests ---------------------------------------------------------------------
 
 
-def _randomly_installed() -> bool:
-    return importlib.util.find_spec("pytest_randomly") is not None
+def run_grading(
+    impl: Path,
+    seed: int | None,
+    limit: float,
+    log: list[str],
+    *,
+    collect: bool,
+    fork: bool = True,
+    katas: list[registry.Kata] | None = None,
+) -> dict | None:
+    """run.json of coach/grading_runner.py: one process per kata; None if it could not run.
 
-
-def run_pytest(
-    test_files: list[str], impl: Path, seed: int | None, max_seconds: float, log: list[str]
-) -> list[dict] | None:
-    """Per-test outcomes of one pytest process, or None if that run did not complete."""
+    This process never imports torch, pytest or a kata: the runner does the running, its
+    children run the tests, and this process only reads what they wrote.
+    """
     with tempfile.TemporaryDirectory() as tmp:
-        target = Path(tmp) / "outcomes.json"
-        command = [
-            *[sys.executable, *(["-P"] if SAFE_PATH else []), "-m", "pytest", *test_files],
-            *[f"--impl={impl}", "--coach-json", str(target)],
-            *["-p", "no:cacheprovider", "-q", "--continue-on-collection-errors"],
-        ]
-        if seed is not None:
-            command.append(f"--randomly-seed={seed}")
+        out, pytest_log = Path(tmp) / "run.json", Path(tmp) / "pytest.log"
+        args = ["run", f"--impl={impl}", "--out", str(out), "--limit", str(limit)]
+        args += ["--log", str(pytest_log)]
+        args += ["--seed", str(seed)] if seed is not None else []
+        args += ["--collect"] if collect else []
+        args += [] if fork else ["--no-fork"]
+        chosen = list(katas or registry.KATAS)
+        if len(chosen) < len(registry.KATAS):
+            args += [f"--kata={kata.name}" for kata in chosen]
+        command = grading_runner.command(*args)
+        budget = limit * (len(chosen) + 2) + 60
         try:
             run = subprocess.run(
-                command,
-                cwd=ROOT,
-                capture_output=True,
-                text=True,
-                errors="replace",
-                timeout=max_seconds,
-                check=False,
-            )
+                command, cwd=ROOT, env=grading_runner.clean_env(), capture_output=True,
+                text=True, errors="replace", timeout=budget, check=False,
+            )  # fmt: skip
         except subprocess.TimeoutExpired:
-            log.append(f"$ {' '.join(command)}\n(stopped after {max_seconds} s)\n")
+            log.append(f"$ {' '.join(command)}\n(stopped after {budget} s)\n")
             return None
         log.append(f"$ {' '.join(command)}\n{run.stdout}{run.stderr}(exit {run.returncode})\n")
-        if run.returncode not in COMPLETED_RUN or not target.is_file():
+        if pytest_log.is_file():
+            log.append(pytest_log.read_text(encoding="utf-8", errors="replace"))
+        try:
+            return verify_results.load_run(out)
+        except (OSError, ValueError):
             return None
-        return json.loads(target.read_text(encoding="utf-8"))["tests"]
 
 
-def _results(records: list[dict]) -> list[TestResult]:
-    return [
-        TestResult(r["nodeid"], r["kata"], r["outcome"], r.get("message", ""), r.get("line", 0))
-        for r in records
-        if r.get("kata")
-    ]
-
-
-def collect_test_ids(
-    test_files: list[str], impl: Path, max_seconds: float, log: list[str]
-) -> dict[str, list[str]] | None:
-    """Every test id pytest collects, per kata; None when collection itself did not run.
-
-    Collection imports the test files but never a kata (coach/loader.py loads a kata when a
-    test first touches it), so nothing a learner wrote can shorten this list.
-    """
-    command = [sys.executable, *(["-P"] if SAFE_PATH else []), "-m", "pytest", "--collect-only"]
-    command += ["-q", *test_files, f"--impl={impl}", "-p", "no:cacheprovider", "-p", "no:randomly"]
-    try:
-        run = subprocess.run(
-            command, cwd=ROOT, capture_output=True, text=True, errors="replace",
-            timeout=max_seconds, check=False,
-        )  # fmt: skip
-    except subprocess.TimeoutExpired:
-        log.append(f"$ {' '.join(command)}\n(stopped after {max_seconds} s)\n")
-        return None
-    log.append(f"$ {' '.join(command)}\n{run.stdout}{run.stderr}(exit {run.returncode})\n")
-    if run.returncode not in COMPLETED_RUN:
-        return None
-    ids: dict[str, list[str]] = {}
-    for line in run.stdout.splitlines():
-        kata = registry.kata_of_test_path(line.split("::", 1)[0]) if "::" in line else None
-        if kata is not None:
-            ids.setdefault(kata.name, []).append(line.strip())
-    return ids
-
-
-def _missing(kata: registry.Kata, results: list[TestResult], expected: dict) -> list[str]:
-    reported = {result.nodeid for result in results}
-    return [nodeid for nodeid in expected.get(kata.name, []) if nodeid not in reported]
+def ignored_settings(impl: Path) -> list[str]:
+    """What a learner could have meant to change the run with, and the grader ignores."""
+    found = (
+        [f"PYTEST_ADDOPTS={os.environ['PYTEST_ADDOPTS']!r}"]
+        if "PYTEST_ADDOPTS" in os.environ
+        else []
+    )
+    candidates = [ROOT / name for name in ("pytest.ini", ".pytest.ini", "tox.ini", "setup.cfg")]
+    candidates += [impl / "conftest.py", *sorted((ROOT / "tests").rglob("conftest.py"))]
+    found += [_shown(path).rstrip("/") for path in candidates if path.is_file()]
+    return found
 
 
 def collect_results(
-    impl: Path, seed: int | None, max_seconds: float, log: list[str], notes: list[str]
+    impl: Path,
+    seed: int | None,
+    limit: float,
+    log: list[str],
+    notes: list[str],
+    *,
+    fork: bool = True,
+    only: list[registry.Kata] | None = None,
 ) -> list[KataGrade] | None:
-    """Every kata's test results; None when pytest could not be made to run at all.
+    """Every kata's grade over its EXPECTED tests; None when the runner could not run at all.
 
-    One run grades everything. A run can end early with a misleading exit code: a learner's
-    file that calls os._exit(), or `pytest.exit(..., returncode=0)`, a crash inside torch. So
-    the outcomes are compared with the tests pytest collects, and each kata with a test
-    missing is run again on its own; a test still missing then counts as failed, with a note.
+    The expected tests come from grading-manifest.json (recorded from the pristine tests at
+    export); without a manifest (the maintainers' repository), from collecting tests/ now.
     """
-    grades = {kata.name: KataGrade(kata) for kata in registry.KATAS}
-    present = [kata for kata in registry.KATAS if (ROOT / kata.test_file).is_file()]
-    for kata in registry.KATAS:
-        if kata not in present:
-            grades[kata.name].note = f"No tests ran: {kata.test_file} is missing."
-    if not present:
-        return list(grades.values())
-    files = [k.test_file for k in present]
-    expected = collect_test_ids(files, impl, max_seconds, log)
+    expected = manifest.expected_tests(ROOT)
+    katas = list(only or registry.KATAS)
+    run = run_grading(impl, seed, limit, log, collect=expected is None, fork=fork, katas=katas)
+    if run is None:
+        return None
     if expected is None:
-        expected = {}
-        notes.append("Could not list the tests up front; a run that ends early may go unseen.")
-    records = run_pytest(files, impl, seed, max_seconds, log)
-    results = _results(records or [])
-    for kata in present:
-        grades[kata.name].tests = [r for r in results if r.kata == kata.name]
-    again = [
-        kata
-        for kata in present
-        if records is None or _missing(kata, grades[kata.name].tests, expected)
-    ]
-    if not again:
-        return list(grades.values())
-    names = ", ".join(kata.name for kata in again)
-    notes.append(f"The test run ended before every test reported; graded alone: {names}.")
-    completed = len(again) < len(present)
-    for kata in again:
-        alone = run_pytest([kata.test_file], impl, seed, max_seconds, log)
-        completed = completed or alone is not None
-        grades[kata.name] = _graded_alone(kata, alone, expected)
-    return list(grades.values()) if completed else None
-
-
-def _graded_alone(kata: registry.Kata, records: list[dict] | None, expected: dict) -> KataGrade:
-    """A kata's grade from its own run; every collected test without an outcome fails."""
-    grade = KataGrade(kata, _results(records or []))
-    missing = _missing(kata, grade.tests, expected)
-    if records is None and not missing:
-        crash = _crashed(kata)
-        grade.tests, grade.note = [crash], crash.message
-        return grade
-    grade.tests += [TestResult(nodeid, kata.name, "error", NO_OUTCOME) for nodeid in missing]
-    if records is None:
-        grade.note = _crashed(kata).message
-    elif missing:
-        grade.note = (
-            f"{len(missing)} of {grade.total} tests never reported an outcome (the run ended "
-            f"early: pytest.exit(), os._exit(), a crash?); they count as failed."
+        expected = run.get("expected") or {}
+        notes.append("Expected tests: collected from tests/ now (no grading-manifest.json).")
+    else:
+        notes.append(f"Expected tests: the {sum(map(len, expected.values()))} recorded in "
+                     f"{manifest.MANIFEST_NAME}.")  # fmt: skip
+    ignored = ignored_settings(impl)
+    if ignored:
+        notes.append(
+            "Ignored (the grader runs pytest with its own options and configuration, and "
+            "loads no conftest.py): " + ", ".join(ignored) + "."
         )
-    return grade
-
-
-def _crashed(kata: registry.Kata) -> TestResult:
-    return TestResult(
-        kata.test_file,
-        kata.name,
-        "error",
-        f"The tests of {kata.name} stopped Python before they finished (an exit() call, a "
-        f"crash, or code still running after the time limit), so none of them count.",
-    )
+    grades = []
+    for kata in katas:
+        ids = list(expected.get(kata.name, []))
+        found = verify_results.verdict(run["katas"].get(kata.name), ids, run.get("limit"))
+        tests = [
+            TestResult(nodeid, kata.name, status, message, line)
+            for nodeid, (status, message, line) in found.outcomes.items()
+        ]
+        note = found.note or " ".join(found.remarks)
+        if not (ROOT / kata.test_file).is_file():
+            note = (
+                f"No tests ran: {kata.test_file} is missing; its {len(ids)} tests count as failed."
+            )
+        grades.append(KataGrade(kata, tests, note))
+    return grades
 
 
 # --- the code scan -------------------------------------------------------------------------
@@ -290,7 +242,7 @@ def _crashed(kata: registry.Kata) -> TestResult:
 # never takes points away.
 ALLOWED_IMPORTS = frozenset(
     {"torch", "math", "typing", "__future__", "collections", "functools", "itertools"}
-    | {"dataclasses", "random"}
+    | {"dataclasses", "random", "re", "operator", "numbers", "statistics", "enum"}
 )
 # Names that can reach the grader from inside the pytest process: end the run early (and with
 # exit code 0), rewrite the results at exit, or patch pytest itself.
@@ -422,8 +374,18 @@ def table(grade: Grade, color: bool = False) -> list[str]:
     lines += [f"  {kata.kata.name}: {kata.note}" for kata in grade.katas if kata.note]
     lines += grade.notes
     lines += manifest.describe(grade.mismatches)
+    lines.append(manifest_line(grade.manifest_sha256))
     lines += describe_scan(grade.scan)
     return lines
+
+
+def manifest_line(sha256: str | None) -> str:
+    if sha256 is None:
+        return f"Manifest SHA-256: none ({manifest.MANIFEST_NAME} is absent)."
+    return (
+        f"Manifest SHA-256: {sha256} (compare with the one `make student-repo` printed; "
+        f"docs/INSTRUCTORS.md, section 5)."
+    )
 
 
 def _shown(path: Path) -> str:
@@ -485,12 +447,13 @@ def grade_json(grade: Grade) -> dict:
 def _kata_output(kata: KataGrade, findings: list[Finding]) -> str:
     """What Gradescope shows under a kata: which tests failed and why, and the scan's hits."""
     scan = [f"Code scan: {finding}" for finding in findings if finding.kata == kata.kata.name]
-    if kata.note:
+    if kata.note and (kata.passed == 0 or kata.full):
         return "\n".join([kata.note, *scan])
     if kata.full:
         return "\n".join([f"All {kata.total} tests pass.", *scan])
     failures = kata.failures
-    parts = [f"{len(failures)} of {kata.total} tests did not pass:"]
+    parts = [kata.note] if kata.note else []
+    parts.append(f"{len(failures)} of {kata.total} tests did not pass:")
     for test in failures:
         message = test.message.strip() or test.status
         parts.append(f"\n{test.name} ({test.status})\n{message}")
@@ -555,6 +518,7 @@ def junit_xml(grade: Grade) -> ET.ElementTree:
             ("points", f"{kata.points:.2f}"),
             ("max_points", str(kata.max_points)),
             ("tamper", grade.tamper_status),
+            ("manifest_sha256", grade.manifest_sha256 or "none"),
             *[(f"tamper.{m.kind}", m.path) for m in grade.mismatches if m.is_tampering],
             *[("note", note) for note in grade.notes],
             *[("scan", str(f)) for f in grade.scan if f.kata == kata.kata.name],
@@ -598,7 +562,18 @@ def parse_args(rest: list[str]) -> argparse.Namespace:
         "--max-seconds",
         type=float,
         default=DEFAULT_MAX_SECONDS,
-        help="stop a test run that takes longer than this (default: %(default)s)",
+        help="stop a kata's tests that take longer than this (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--kata",
+        action="append",
+        default=[],
+        help="grade only this kata (repeatable); default: every kata",
+    )
+    parser.add_argument(
+        "--no-fork",
+        action="store_true",
+        help="a fresh Python per kata instead of a fork (what systems without fork() get)",
     )
     return parser.parse_args(rest)
 
@@ -619,23 +594,24 @@ def main(rest: list[str]) -> int:
         print(f"Cannot grade: no folder {args.impl or 'katas'} here or in {ROOT}.", file=sys.stderr)
         return BROKEN
     seed = args.seed
-    if seed is None and _randomly_installed():
+    if seed is None and importlib.util.find_spec("pytest_randomly") is not None:
         seed = random.randrange(10**6)  # recorded in the outputs, so a grade can be replayed
     log: list[str] = []
     notes: list[str] = []
     started = time.monotonic()
-    katas = collect_results(impl, seed, args.max_seconds, log, notes)
+    try:
+        chosen = [registry.find(name) for name in args.kata]
+    except LookupError as error:
+        print(error, file=sys.stderr)
+        return BROKEN
+    katas = collect_results(
+        impl, seed, args.max_seconds, log, notes, fork=not args.no_fork, only=chosen
+    )
     if katas is None:
-        print("Grading failed: pytest did not run the kata tests. Its last words:", file=sys.stderr)
+        print("Grading failed: the kata tests did not run. Last words:", file=sys.stderr)
         for line in "\n".join(log).strip().splitlines()[-15:]:
             print(f"  {line}", file=sys.stderr)
         return BROKEN
-    if not SAFE_PATH:
-        notes.append(
-            f"Python {sys.version_info.major}.{sys.version_info.minor} has no `-P`: pytest ran "
-            f"with the working folder on sys.path, where a root-level .py file could shadow an "
-            f"installed module (the tamper check still names any such file)."
-        )
     grade = Grade(
         katas,
         impl,

@@ -6,6 +6,10 @@ changed, went missing or was added (a new test file or conftest.py changes what 
 surely as an edited one). The maintainers' repository has no manifest: there the check says
 "no manifest" and nothing else.
 
+The manifest also records the EXPECTED tests of every kata (their ids, collected from the
+pristine tests at export): every grader counts a test missing from a kata's report as failed,
+so deselecting or deleting tests cannot raise a score.
+
 This is evidence, not a lock: whoever can edit the tests can also rewrite the manifest. So the
 grade reports the manifest's own hash too, for a grader to compare with the exported one.
 """
@@ -29,6 +33,7 @@ MANIFEST_NAME = "grading-manifest.json"
 # or setup.cfg it finds from the tests' folder upwards, so adding one of those is a change too.
 GRADED_PATTERNS = (
     "tests/**/*",  # the tests, and any conftest.py or configuration file among them
+    "lessons/**/*",  # each kata's teaching material, and its points
     "conftest.py",
     "pyproject.toml",
     "pytest.ini",
@@ -36,7 +41,7 @@ GRADED_PATTERNS = (
     "tox.ini",
     "setup.cfg",
     "Makefile",  # `make grade` runs whatever its recipe says
-    ".github/workflows/classroom.yml",
+    ".github/workflows/classroom.yml",  # the grading workflow only (not the maintainers' CI)
     # Every coach module, not a hand-kept list of those a grading run imports: a new module
     # (coach/paths.py, imported by the loader) would otherwise be editable with a clean check.
     "coach/**/*",
@@ -100,12 +105,26 @@ def hashes(root: Path) -> dict[str, str]:
     return {relative: file_hash(root / relative) for relative in graded_files(root)}
 
 
-def write_manifest(root: Path = ROOT) -> Path:
-    """Record the graded files of an export; returns the manifest's path."""
+def write_manifest(root: Path = ROOT, expected: dict[str, list[str]] | None = None) -> Path:
+    """Record the graded files of an export, and each kata's expected test ids."""
     target = Path(root) / MANIFEST_NAME
-    text = json.dumps({"sha256": hashes(Path(root))}, indent=2, sort_keys=True)
+    record: dict = {"sha256": hashes(Path(root))}
+    if expected is not None:
+        record["tests"] = {name: list(ids) for name, ids in expected.items()}
+    text = json.dumps(record, indent=2, sort_keys=True)
     target.write_text(text + "\n", encoding="utf-8", newline="\n")
     return target
+
+
+def expected_tests(root: Path = ROOT) -> dict[str, list[str]] | None:
+    """Each kata's expected test ids from the manifest; None without one (or without ids)."""
+    try:
+        tests = json.loads((Path(root) / MANIFEST_NAME).read_text(encoding="utf-8"))["tests"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if not isinstance(tests, dict):
+        return None
+    return {str(k): [str(i) for i in v] for k, v in tests.items() if isinstance(v, list)}
 
 
 def manifest_hash(root: Path = ROOT) -> str | None:
@@ -170,22 +189,32 @@ def github_annotations(mismatches: list[Mismatch]) -> list[str]:
     ]
 
 
-def step_summary(mismatches: list[Mismatch]) -> str:
+def hash_line(root: Path = ROOT) -> str:
+    sha = manifest_hash(root)
+    if sha is None:
+        return f"Manifest SHA-256: none ({MANIFEST_NAME} is absent)."
+    return f"Manifest SHA-256: {sha} (compare with the one `make student-repo` printed)."
+
+
+def step_summary(mismatches: list[Mismatch], manifest_path: Path | None = None) -> str:
     """Markdown for $GITHUB_STEP_SUMMARY: the verdict an instructor sees on the run's page."""
     lines = ["### Tamper check", "", *describe(mismatches)[:1]]
+    if manifest_path is not None:
+        sha = file_hash(manifest_path) if Path(manifest_path).is_file() else "none"
+        lines += ["", f"Manifest SHA-256: `{sha}` (`{Path(manifest_path).as_posix()}`)"]
     rows = [f"| `{m.path}` | {EXPLANATIONS[m.kind]} |" for m in mismatches if m.is_tampering]
     if rows:
         lines += ["", "| file | what |", "|------|------|", *rows]
     return "\n".join(lines) + "\n"
 
 
-def _report_to_github(mismatches: list[Mismatch]) -> None:
+def _report_to_github(mismatches: list[Mismatch], manifest_path: Path) -> None:
     for line in github_annotations(mismatches):
         print(line)
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary:
         with open(summary, "a", encoding="utf-8") as handle:
-            handle.write(step_summary(mismatches))
+            handle.write(step_summary(mismatches, manifest_path))
 
 
 def main(rest: list[str]) -> int:
@@ -207,11 +236,14 @@ def main(rest: list[str]) -> int:
         print(f"Wrote {path.name}: the SHA-256 of {count} graded files.")
         return 0
     if args.action == "verify":
-        mismatches = verify(root, Path(args.manifest) if args.manifest else None)
+        trusted = Path(args.manifest) if args.manifest else root / MANIFEST_NAME
+        mismatches = verify(root, trusted)
         for line in describe(mismatches):
             print(line)
+        sha = file_hash(trusted) if trusted.is_file() else None
+        print(f"Manifest SHA-256: {sha or 'none'} ({trusted.as_posix()}).")
         if args.github:
-            _report_to_github(mismatches)
+            _report_to_github(mismatches, trusted)
         return 1 if status(mismatches) == "tampered" else 0
     print(f"Unknown action {args.action!r}: use `write` or `verify`.", file=sys.stderr)
     return 2

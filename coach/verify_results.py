@@ -1,68 +1,183 @@
-"""Check a kata's --coach-json file before an exit-code grader awards its points.
+"""Turn a grading run into per-test outcomes and points, without running any learner code.
 
-GitHub Classroom's command grader gives a kata its points when the command exits 0. pytest
-also exits 0 when a kata ends the run early on purpose (`pytest.exit("bye", returncode=0)`,
-or `os._exit(0)`), so the grader's command runs this after pytest:
+coach/grading_runner.py runs each kata's tests in a process of its own and writes run.json:
+per kata, how its process ended and what its report says. This module reads that file and
+decides; it is the only judge on every route (`make grade`, the GitHub Classroom workflow,
+the Classroom 50 bundle). Standard library only, and run by path with `-I`, so nothing in
+the learner's working folder is imported.
 
-    python -P coach/verify_results.py .grade-k01.json tests/test_k01_polynomial.py 7
+The rules, for every kata:
+- the tests that count are the EXPECTED ones, recorded from the pristine tests (in
+  grading-manifest.json, in the workflow, in the Classroom 50 files); a test the report does
+  not list (deselected, skipped at collection, deleted, never reached) counts as failed;
+- a kata whose process did not end the way the grader ends it (killed, os._exit(), any exit
+  code, interrupted, over its time limit, no report) scores 0, and so does one whose process
+  replaced pytest's or the coach's functions while its tests ran; the note says which.
 
-It exits 0 only when the file exists and records exactly EXPECTED tests of that test file,
-every one of them passed. EXPECTED is the number of tests pytest collected from the test file
-when `make classroom` generated the workflow, so a run that stopped early, or a test file with
-tests removed, earns nothing.
+As a command, for GitHub Classroom's command grader (points on exit code 0 alone):
 
-Standard library only, and run by its path with `-P`: nothing in the learner's working folder
-is imported. (Code running inside the pytest process can still rewrite this file at exit: that
-is a residual risk docs/INSTRUCTORS.md names, and `make grade` scans for it.)
+    python -I coach/verify_results.py RUN.json KATA COUNT DIGEST
+
+exits 0 only when KATA's process ended cleanly and exactly COUNT tests reported, whose ids
+hash to DIGEST (`ids_digest`), all passed.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
-USAGE = "usage: python -P coach/verify_results.py RESULTS.json TEST_FILE EXPECTED_COUNT"
+USAGE = "usage: python -I coach/verify_results.py RUN.json KATA EXPECTED_COUNT EXPECTED_DIGEST"
+COMPLETED = (0, 1)  # pytest's exit codes for a run that went to its end with tests
+EXIT_CODES = {
+    2: "the run was interrupted (KeyboardInterrupt, or pytest.exit())",
+    3: "pytest hit an internal error",
+    4: "pytest was called wrongly (a usage error)",
+    5: "pytest collected no tests",
+}
+NEVER_RAN = "No outcome: this test never ran (deselected, skipped at collection, or deleted?)."
 
 
-def problems(results: Path, test_file: str, expected: int) -> list[str]:
-    """Why these results must not earn points; empty when every expected test passed."""
-    try:
-        records = json.loads(results.read_text(encoding="utf-8"))["tests"]
-        if not isinstance(records, list):
-            raise TypeError(type(records).__name__)
-    except FileNotFoundError:
-        return [f"{results} is missing: pytest stopped before it wrote its results."]
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        return [f"{results} is not a results file ({type(error).__name__})."]
-    prefix = test_file.replace("\\", "/") + "::"
-    mine = [
-        record
-        for record in records
-        if isinstance(record, dict) and str(record.get("nodeid", "")).startswith(prefix)
-    ]
-    found = []
-    if len(mine) != expected:
-        found.append(
-            f"{len(mine)} of the {expected} tests of {test_file} reported an outcome: the run "
-            f"ended early (pytest.exit(), os._exit()?) or the test file changed."
+def ids_digest(ids: list[str]) -> str:
+    """A short fingerprint of a set of test ids, baked into the workflow's commands."""
+    return hashlib.sha256("\n".join(sorted(ids)).encode()).hexdigest()[:16]
+
+
+@dataclass
+class Verdict:
+    """One kata's outcome per expected test, and why the kata scored 0 if it did."""
+
+    outcomes: dict[str, tuple[str, str, int]] = field(default_factory=dict)  # id -> status...
+    note: str = ""  # set when the whole kata is void
+    remarks: list[str] = field(default_factory=list)  # worth saying, costs nothing
+
+    @property
+    def passed(self) -> int:
+        return sum(status == "passed" for status, _, _ in self.outcomes.values())
+
+    @property
+    def total(self) -> int:
+        return len(self.outcomes)
+
+
+def _ending(status: dict, limit: float | None) -> str:
+    if status.get("timed_out"):
+        return f"its tests were still running after {limit or '?'} s and were stopped"
+    if status.get("signal"):
+        return f"its test process was killed by signal {status['signal']}"
+    code = status.get("exit")
+    return (
+        f"its test process ended with exit code {code} before writing its report "
+        f"(os._exit(), a crash?)"
+    )
+
+
+def void_reason(entry: dict | None, limit: float | None = None) -> str:
+    """Why a kata's run cannot be trusted at all, or "" when it can."""
+    if entry is None:
+        return "its tests did not run (no test file?)"
+    status, report = entry.get("status") or {}, entry.get("report")
+    if status.get("timed_out") or status.get("signal") or report is None:
+        return _ending(status, limit)
+    if status.get("exit") != 0:
+        return f"its test process ended with exit code {status.get('exit')} after its report"
+    if report.get("tampered"):
+        names = ", ".join(report["tampered"][:4])
+        more = f" and {len(report['tampered']) - 4} more" if len(report["tampered"]) > 4 else ""
+        return (
+            f"code running in its test process replaced {names}{more}: what pytest reported "
+            f"cannot be trusted"
         )
-    failed = [r.get("nodeid") for r in mine if r.get("outcome") != "passed"]
+    if report.get("crash"):
+        return f"pytest itself failed: {report['crash']}"
+    if report.get("interrupted"):
+        return f"the run was interrupted ({report['interrupted']})"
+    code = report.get("exitstatus")
+    if code not in COMPLETED:
+        return EXIT_CODES.get(code, f"pytest ended with exit code {code}")
+    return ""
+
+
+def verdict(entry: dict | None, expected: list[str], limit: float | None = None) -> Verdict:
+    """Every expected test's (status, message, line), and the note when the kata is void."""
+    result = Verdict()
+    reason = void_reason(entry, limit)
+    if reason:
+        result.note = f"0 points: {reason}."
+        result.outcomes = {nodeid: ("error", result.note, 0) for nodeid in expected}
+        return result
+    tests = (entry.get("report") or {}).get("tests") or {}
+    missing = 0
+    for nodeid in expected:
+        record = tests.get(nodeid)
+        if isinstance(record, dict):
+            status = str(record.get("outcome", "error"))
+            result.outcomes[nodeid] = (
+                status,
+                str(record.get("message", "")),
+                record.get("line", 0),
+            )
+        else:
+            missing += 1
+            result.outcomes[nodeid] = ("error", NEVER_RAN, 0)
+    if missing:
+        result.remarks.append(
+            f"{missing} of {len(expected)} expected tests never ran (deselected or deleted?); "
+            f"they count as failed."
+        )
+    extra = sorted(set(tests) - set(expected))
+    if extra:
+        result.remarks.append(f"{len(extra)} test(s) not in the expected list were ignored.")
+    return result
+
+
+def load_run(path: Path) -> dict:
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    if not isinstance(data, dict) or not isinstance(data.get("katas"), dict):
+        raise ValueError("not a run.json written by coach/grading_runner.py")
+    return data
+
+
+def problems(run_path: Path, kata: str, count: int, digest: str) -> list[str]:
+    """Why this kata must not earn its points; empty when every expected test passed."""
+    try:
+        run = load_run(run_path)
+    except FileNotFoundError:
+        return [f"{run_path} is missing: the grading runner did not finish."]
+    except (OSError, ValueError) as error:
+        return [f"{run_path} is not a grading run ({type(error).__name__})."]
+    entry = run["katas"].get(kata)
+    reason = void_reason(entry, run.get("limit"))
+    if reason:
+        return [f"{kata}: {reason}."]
+    tests = entry["report"].get("tests") or {}
+    mine = sorted(tests)
+    found = []
+    if len(mine) != count or ids_digest(mine) != digest:
+        found.append(
+            f"{len(mine)} tests of {kata} reported, not the {count} expected ones "
+            f"(deselected, deleted or added tests?)."
+        )
+    failed = [nodeid for nodeid in mine if tests[nodeid].get("outcome") != "passed"]
     if failed:
-        found.append(f"{len(failed)} test(s) did not pass, e.g. {failed[0]}.")
+        message = str(tests[failed[0]].get("message", "")).strip()[:500]
+        found.append(f"{len(failed)} test(s) did not pass, e.g. {failed[0]}:\n{message}")
     return found
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 3 or not argv[2].isdigit():
+    if len(argv) != 4 or not argv[2].isdigit():
         print(USAGE, file=sys.stderr)
         return 2
-    results, test_file, expected = Path(argv[0]), argv[1], int(argv[2])
-    found = problems(results, test_file, expected)
+    run_path, kata, count, digest = Path(argv[0]), argv[1], int(argv[2]), argv[3]
+    found = problems(run_path, kata, count, digest)
     for problem in found:
         print(f"No points: {problem}", file=sys.stderr)
     if not found:
-        print(f"All {expected} tests of {test_file} passed.")
+        print(f"All {count} tests of {kata} passed, in a clean run.")
     return 1 if found else 0
 
 

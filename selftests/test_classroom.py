@@ -27,13 +27,14 @@ needs_node = pytest.mark.skipif(
 )
 
 
+def with_points(kata: registry.Kata, points: int) -> registry.Kata:
+    return dataclasses.replace(kata, lesson=dataclasses.replace(kata.lesson, points=points))
+
+
 @pytest.fixture
 def other_points(monkeypatch):
     """The registry after an instructor gives kata 2 more points."""
-    changed = tuple(
-        dataclasses.replace(kata, points=25) if kata.number == 2 else kata
-        for kata in registry.KATAS
-    )
+    changed = tuple(with_points(kata, 25) if kata.number == 2 else kata for kata in registry.KATAS)
     monkeypatch.setattr(registry, "KATAS", changed)
     return changed
 
@@ -70,16 +71,16 @@ def test_one_grader_per_kata_with_the_registrys_points():
     assert len(blocks) == len(registry.KATAS)
     for kata, block in zip(registry.KATAS, blocks):
         assert f"id: {classroom.step_id(kata)}\n" in block
-        assert f"test-name: '{kata.name}: {kata.title}'" in block
+        assert f"test-name: {classroom._quoted(classroom.test_name(kata))}" in block
         lines = [line.strip() for line in block.splitlines()]
         assert f"max-score: {kata.points}" in lines
         assert f"timeout: {classroom.GRADER_TIMEOUT_MINUTES}" in lines
         results = f".grade-{classroom.step_id(kata)}.json"
-        expected = classroom.collected_counts()[kata.test_file]
+        ids = classroom.expected_tests()[kata.name]
         command = (
-            f"command: rm -f {results} && python -P -m pytest {kata.test_file} --impl=katas "
-            f"-p no:cacheprovider -q --coach-json={results} && python -P "
-            f"coach/verify_results.py {results} {kata.test_file} {expected}"
+            f"command: rm -f {results} && python -I coach/grading_runner.py run --kata "
+            f"{kata.name} --impl=katas --out {results} && python -I coach/verify_results.py "
+            f"{results} {kata.name} {len(ids)} {verify_results.ids_digest(ids)}"
         )
         assert command in lines
 
@@ -165,10 +166,10 @@ def test_a_missing_generated_file_is_reported(tmp_path):
 
 def test_structural_problems_catch_what_a_platform_would_reject(monkeypatch):
     assert classroom.structural_problems() == []
-    zero = tuple(dataclasses.replace(k, points=0) for k in registry.KATAS[:1])
+    zero = tuple(with_points(k, 0) for k in registry.KATAS[:1])
     monkeypatch.setattr(registry, "KATAS", zero + registry.KATAS[1:])
     assert any("points must be positive" in p for p in classroom.structural_problems())
-    monkeypatch.setattr(classroom, "CLASSROOM50_KATA_SECONDS", 600)
+    monkeypatch.setattr(classroom, "CLASSROOM50_MIN_KATA_SECONDS", 600)
     assert any("not inside its 15 minute job" in p for p in classroom.structural_problems())
 
 
@@ -195,8 +196,8 @@ def test_classroom50_tests_are_setup_then_one_python_test_per_kata():
     for kata, test in zip(registry.KATAS, katas):
         assert test["type"] == "python"
         assert test["points"] == kata.points
-        assert f'"$CLASSROOM50_BUNDLE_DIR"/{kata.test_file}' in test["run"]
-        assert "--impl=katas" in test["run"]
+        assert f'"$CLASSROOM50_BUNDLE_DIR"/{classroom.grader_file(kata)}' in test["run"]
+        assert '-c "$CLASSROOM50_BUNDLE_DIR"/graders/pytest.ini --noconftest' in test["run"]
         assert test["run"].startswith("python3 -P -m pytest ")
     for test in tests:
         assert set(test) <= CLASSROOM50_FIELDS
@@ -209,8 +210,11 @@ def test_the_bundle_holds_tests_and_tooling_but_no_solutions(tmp_path):
     bundle = tests_file.parent / "bundle"
     files = {p.relative_to(bundle).as_posix() for p in bundle.rglob("*") if p.is_file()}
     assert {k.test_file for k in registry.KATAS} <= files
-    assert {"conftest.py", "pyproject.toml", "requirements/learner.txt"} <= files
+    assert {classroom.grader_file(k) for k in registry.KATAS} <= files
+    assert {"requirements/learner.txt", "graders/pytest.ini"} <= files
     assert {"coach/plugin.py", "coach/loader.py", "coach/testing.py"} <= files
+    assert {"coach/grading_runner.py", "coach/verify_results.py", "coach/registry.py"} <= files
+    assert {f"lessons/{k.name}.py" for k in registry.KATAS} <= files
     assert not any(f.startswith(("solutions/", "katas/")) for f in files)
     assert "tests.json" not in files and "autograder.py" not in files  # Classroom 50's names
     assert json.loads(tests_file.read_text()) == json.loads(classroom.render_classroom50_tests())
@@ -240,12 +244,14 @@ def test_a_bundle_kata_grades_the_learners_katas_with_the_bundles_own_code(tmp_p
     tests_file = classroom.write_classroom50(tmp_path / "c50")
     learner = tmp_path / "learner"
     shutil.copytree(ROOT / "katas", learner / "katas")
-    shutil.copyfile(ROOT / "solutions" / "k01_polynomial.py", learner / "katas/k01_polynomial.py")
+    first = f"{registry.KATAS[0].name}.py"
+    shutil.copyfile(ROOT / "solutions" / first, learner / "katas" / first)
     (learner / "coach").mkdir()
     (learner / "coach" / "__init__.py").write_text("raise SystemExit('learner coach used')\n")
     for conftest in (learner / "conftest.py", learner / "katas" / "conftest.py"):
         conftest.write_text(f"raise SystemExit('{conftest} used')\n")
     command = json.loads(tests_file.read_text())[1]["run"]
+    assert "$CLASSROOM50_BUNDLE_DIR" in command
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env["CLASSROOM50_BUNDLE_DIR"] = str(tests_file.parent / "bundle")
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"  # python3 = ours
@@ -253,7 +259,8 @@ def test_a_bundle_kata_grades_the_learners_katas_with_the_bundles_own_code(tmp_p
         command, shell=True, cwd=learner, env=env, capture_output=True, text=True, check=False
     )
     assert run.returncode == 0, run.stdout + run.stderr
-    assert "7 passed" in run.stdout
+    expected = len(classroom.expected_tests()[registry.KATAS[0].name])
+    assert f"{expected} passed" in run.stdout
 
 
 # --- actionlint ----------------------------------------------------------------------------
@@ -285,47 +292,64 @@ def test_actionlint_can_be_skipped_or_says_why_it_cannot_run(monkeypatch, tmp_pa
     assert "Node.js" in problem and classroom.SKIP_ACTIONLINT_ENV in problem
 
 
-# --- the results check behind each GitHub Classroom grader ---------------------------------
+# --- the verdict behind each GitHub Classroom grader --------------------------------------
 
 
-def _results(path: Path, outcomes: list[str], test_file: str = "tests/test_k01_polynomial.py"):
-    tests = [
-        {"nodeid": f"{test_file}::t{i}", "kata": "k01_polynomial", "outcome": outcome}
-        for i, outcome in enumerate(outcomes)
-    ]
-    path.write_text(json.dumps({"impl": "katas", "tests": tests}))
+def _run_file(path: Path, outcomes: list[str], kata: str = "k01_x", **status) -> Path:
+    tests = {f"tests/test_{kata}.py::t{i}": {"outcome": o} for i, o in enumerate(outcomes)}
+    report = {"exitstatus": 0, "tests": tests, "tampered": [], "crash": "", "interrupted": ""}
+    entry = {"status": {"exit": 0, "signal": None, "timed_out": False, **status}, "report": report}
+    path.write_text(json.dumps({"limit": 60, "katas": {kata: entry}}))
     return path
 
 
-def test_verify_results_passes_only_every_expected_test_passed(tmp_path, capsys):
-    test_file = "tests/test_k01_polynomial.py"
-    full = _results(tmp_path / "full.json", ["passed"] * 3)
-    assert verify_results.main([str(full), test_file, "3"]) == 0
-    short = _results(tmp_path / "short.json", ["passed"] * 2)  # pytest.exit(returncode=0)
-    assert verify_results.main([str(short), test_file, "3"]) == 1
-    assert "ended early" in capsys.readouterr().err
-    failed = _results(tmp_path / "failed.json", ["passed", "failed", "passed"])
-    assert verify_results.main([str(failed), test_file, "3"]) == 1
-    other = _results(tmp_path / "other.json", ["passed"] * 3, "tests/test_k02_backprop.py")
-    assert verify_results.main([str(other), test_file, "3"]) == 1
-    assert verify_results.main([str(tmp_path / "none.json"), test_file, "3"]) == 1  # os._exit
+def test_verify_results_passes_only_every_expected_test_passed_in_a_clean_run(tmp_path, capsys):
+    ids = [f"tests/test_k01_x.py::t{i}" for i in range(3)]
+    digest = verify_results.ids_digest(ids)
+    full = _run_file(tmp_path / "full.json", ["passed"] * 3)
+    assert verify_results.main([str(full), "k01_x", "3", digest]) == 0
+    short = _run_file(tmp_path / "short.json", ["passed"] * 2)  # a test deselected
+    assert verify_results.main([str(short), "k01_x", "3", digest]) == 1
+    assert "not the 3 expected ones" in capsys.readouterr().err
+    failed = _run_file(tmp_path / "failed.json", ["passed", "failed", "passed"])
+    assert verify_results.main([str(failed), "k01_x", "3", digest]) == 1
+    other = _run_file(tmp_path / "other.json", ["passed"] * 3, kata="k02_y")
+    assert verify_results.main([str(other), "k01_x", "3", digest]) == 1
+    died = _run_file(tmp_path / "died.json", ["passed"] * 3, signal=9)
+    assert verify_results.main([str(died), "k01_x", "3", digest]) == 1
+    assert "signal 9" in capsys.readouterr().err
+    assert verify_results.main([str(tmp_path / "none.json"), "k01_x", "3", digest]) == 1
     (tmp_path / "junk.json").write_text("{")
-    assert verify_results.main([str(tmp_path / "junk.json"), test_file, "3"]) == 1
-    assert verify_results.main([str(full), test_file]) == 2
+    assert verify_results.main([str(tmp_path / "junk.json"), "k01_x", "3", digest]) == 1
+    assert verify_results.main([str(full), "k01_x", "3"]) == 2
 
 
-def test_verify_results_needs_nothing_but_the_standard_library():
-    tree = ast.parse((ROOT / "coach" / "verify_results.py").read_text())
+@pytest.mark.parametrize("module", ["verify_results.py", "grading_runner.py"])
+def test_the_judge_and_the_runner_import_only_the_standard_library_at_first(module):
+    """Run by path with -I; the runner imports torch and pytest only inside its functions."""
+    tree = ast.parse((ROOT / "coach" / module).read_text())
     imported = {
         (node.module if isinstance(node, ast.ImportFrom) else alias.name).split(".")[0]
-        for node in ast.walk(tree)
+        for node in tree.body
         if isinstance(node, ast.Import | ast.ImportFrom)
         for alias in node.names
     }
     assert imported <= set(sys.stdlib_module_names) | {"__future__"}
 
 
-def test_collected_counts_match_the_test_files():
-    counts = classroom.collected_counts()
-    assert set(counts) == {k.test_file for k in registry.KATAS if (ROOT / k.test_file).is_file()}
-    assert all(count > 0 for count in counts.values())
+def test_expected_tests_match_the_test_files():
+    expected = classroom.expected_tests()
+    present = {k.name for k in registry.KATAS if (ROOT / k.test_file).is_file()}
+    assert {name for name, ids in expected.items() if ids} == present
+    for name, ids in expected.items():
+        assert ids == sorted(ids)
+        assert all(i.startswith(f"tests/test_{name}.py::") for i in ids)
+
+
+def test_classroom50_time_limits_share_the_job(monkeypatch):
+    many = registry.KATAS * 4  # a course four times as long
+    monkeypatch.setattr(registry, "KATAS", many)
+    seconds = classroom.classroom50_kata_seconds()
+    assert seconds * len(many) + classroom.CLASSROOM50_SETUP_SECONDS <= 15 * 60 or (
+        seconds == classroom.CLASSROOM50_MIN_KATA_SECONDS
+    )

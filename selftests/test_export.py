@@ -114,10 +114,15 @@ def test_an_export_has_no_solutions_and_proves_itself(tmp_path):
         "Makefile",
     } <= set(files)
     assert {f"katas/{k.name}.py" for k in registry.KATAS} <= set(files)
+    assert {f"lessons/{k.name}.py" for k in registry.KATAS} <= set(files)  # hints, quizzes
+    assert ".github/workflows/ci.yml" not in files  # the maintainers' CI stays here
     assert export.leaks(dest) == []
     assert manifest.verify(dest) == []
-    recorded = json.loads((dest / manifest.MANIFEST_NAME).read_text())["sha256"]
-    assert classroom.WORKFLOW_PATH in recorded and "tests/test_k01_polynomial.py" in recorded
+    record = json.loads((dest / manifest.MANIFEST_NAME).read_text())
+    recorded = record["sha256"]
+    assert classroom.WORKFLOW_PATH in recorded and registry.KATAS[0].test_file in recorded
+    assert registry.KATAS[0].lesson_file in recorded
+    assert record["tests"] == classroom.expected_tests()  # from the pristine tests
 
     result = export.verify_export(dest)
     assert result.problems == []
@@ -137,4 +142,7 @@ def test_a_leaked_reference_is_found(tmp_path):
     (dest / "solutions").mkdir()
     problems = export.leaks(dest)
     assert any("solutions/ folder" in p for p in problems)
+    (dest / ".github" / "workflows").mkdir(parents=True)
+    (dest / ".github" / "workflows" / "ci.yml").write_text("name: CI\n")
+    assert any("ci.yml" in p for p in export.leaks(dest))
     assert any(f"katas/{name}.py is a copy" in p for p in problems)

@@ -1,29 +1,31 @@
 """`make grade`: the table and the three result files tell one story.
 
-One real grading run (a single pytest subprocess) on a scratch folder where the first three
-katas are solved (copied from solutions/) and the last two are the pristine stubs (from
-katas/), with a tampered manifest simulated. Everything else calls the functions in-process.
+One real grading run (in a Python of its own, which must never import torch, pytest or a kata
+itself) of the first five katas on a scratch folder where the first three are solved (copied
+from solutions/) and the others are the pristine stubs, with a tampered manifest simulated.
+Everything else calls the functions in-process. The attacks themselves are planted in
+selftests/test_grading_isolation.py.
 """
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import re
 import shutil
+import subprocess
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 
-from coach import grade, registry
+from coach import grade, grading_runner, registry, verify_results
 from coach.manifest import Mismatch
 
 ROOT = Path(__file__).resolve().parent.parent
-SOLVED = [kata.name for kata in registry.KATAS[:3]]
-STUBS = [kata.name for kata in registry.KATAS[3:]]
+GRADED = registry.KATAS[:5]
+SOLVED = [kata.name for kata in GRADED[:3]]
+STUBS = [kata.name for kata in GRADED[3:]]
 TAMPERING = [
     Mismatch("conftest.py", "changed"),
     Mismatch("tests/conftest.py", "added"),
@@ -36,26 +38,48 @@ def has_tests(name: str) -> bool:
     return (ROOT / registry.BY_NAME[name].test_file).is_file()
 
 
+GRADE_IN_A_PROCESS = """
+import json, re, sys
+from coach import grade, manifest
+from coach.manifest import Mismatch
+tampering = [Mismatch(*pair) for pair in json.loads(sys.argv[1])]
+manifest.verify = lambda root: list(tampering)
+code = grade.main(sys.argv[2:])
+loaded = sorted(name for name in sys.modules if name.split(".")[0] in
+                {"torch", "pytest", "_pytest", "pluggy"} or re.match(r"k[0-9][0-9]_", name))
+print(json.dumps({"code": code, "loaded": loaded}))
+"""
+
+
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
-    """Grade the mixed folder once: (exit code, printed lines, output folder)."""
+    """Grade the mixed folder once: (exit code, printed lines, output folder, loaded modules)."""
     tmp = tmp_path_factory.mktemp("grade")
     impl = tmp / "impl"
     shutil.copytree(ROOT / "solutions", impl, ignore=shutil.ignore_patterns("__pycache__"))
     for name in STUBS:
         shutil.copyfile(ROOT / "katas" / f"{name}.py", impl / f"{name}.py")
     out = tmp / "out"
-    printed = io.StringIO()
-    with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(printed):
-        patch.setattr(grade.manifest, "verify", lambda root: list(TAMPERING))
-        code = grade.main(["--impl", str(impl), "--out", str(out)])
-    return code, printed.getvalue().splitlines(), out
+    tampering = json.dumps([[m.path, m.kind] for m in TAMPERING])
+    args = ["--impl", str(impl), "--out", str(out), *[f"--kata={kata.name}" for kata in GRADED]]
+    run = subprocess.run(
+        [sys.executable, "-c", GRADE_IN_A_PROCESS, tampering, *args],
+        cwd=ROOT, capture_output=True, text=True, check=False, timeout=600,
+    )  # fmt: skip
+    *lines, last = run.stdout.splitlines() or [""]
+    result = json.loads(last) if last.startswith("{") else {"code": None, "loaded": []}
+    assert result["code"] is not None, run.stdout + run.stderr
+    return result["code"], lines, out, result["loaded"]
+
+
+def test_the_grading_process_imports_no_torch_pytest_or_kata(graded):
+    assert graded[3] == []
 
 
 @pytest.fixture(scope="module")
 def rows(graded) -> dict[str, tuple[int, int, float, int]]:
     """The printed table: name -> (tests passed, tests, points, max points)."""
-    _, lines, _ = graded
+    _, lines, _, _ = graded
     found = {}
     for line in lines:
         match = ROW.match(line)
@@ -66,9 +90,9 @@ def rows(graded) -> dict[str, tuple[int, int, float, int]]:
 
 
 def test_grading_exits_0_and_prints_a_row_per_kata_and_the_total(graded, rows):
-    code, lines, _ = graded
+    code, lines, _, _ = graded
     assert code == 0, lines
-    assert list(rows) == [*(kata.name for kata in registry.KATAS), "total"]
+    assert list(rows) == [*(kata.name for kata in GRADED), "total"]
 
 
 def test_solved_katas_earn_full_points_and_stubs_none(rows):
@@ -78,10 +102,10 @@ def test_solved_katas_earn_full_points_and_stubs_none(rows):
             assert (passed, points) == (total, max_points) and total > 0, name
     for name in STUBS:
         assert rows[name][0] == 0 and rows[name][2] == 0.0, name
-    kata_rows = [rows[kata.name] for kata in registry.KATAS]
+    kata_rows = [rows[kata.name] for kata in GRADED]
     assert rows["total"][2] == round(sum(row[2] for row in kata_rows), 2)
-    assert rows["total"][3] == sum(kata.points for kata in registry.KATAS)
-    if all(has_tests(kata.name) for kata in registry.KATAS):
+    assert rows["total"][3] == sum(kata.points for kata in GRADED)
+    if all(has_tests(kata.name) for kata in GRADED):
         full = [row for row in kata_rows if row[1] > 0 and row[0] == row[1]]
         assert len(full) == 3
         assert rows["total"][2] == sum(registry.BY_NAME[n].points for n in SOLVED)
@@ -109,8 +133,8 @@ def test_gradescope_results_agree_with_the_table(graded, rows):
     results = json.loads((graded[2] / "results.json").read_text())
     assert results["score"] == rows["total"][2]
     assert results["visibility"] in {"hidden", "after_due_date", "after_published", "visible"}
-    assert len(results["tests"]) == len(registry.KATAS)
-    for kata, entry in zip(registry.KATAS, results["tests"]):
+    assert len(results["tests"]) == len(GRADED)
+    for kata, entry in zip(GRADED, results["tests"]):
         passed, total, points, max_points = rows[kata.name]
         assert kata.name in entry["name"]
         assert (entry["score"], entry["max_score"]) == (points, max_points)
@@ -122,7 +146,7 @@ def test_gradescope_results_agree_with_the_table(graded, rows):
 
 def test_junit_agrees_with_the_table(graded, rows):
     suites = ET.parse(graded[2] / "junit.xml").getroot()
-    assert [suite.get("name") for suite in suites] == [kata.name for kata in registry.KATAS]
+    assert [suite.get("name") for suite in suites] == [kata.name for kata in GRADED]
     for suite in suites:
         passed, total, points, max_points = rows[suite.get("name")]
         not_passed = sum(int(suite.get(key)) for key in ("failures", "errors", "skipped"))
@@ -135,7 +159,7 @@ def test_junit_agrees_with_the_table(graded, rows):
 
 
 def test_every_tamper_mismatch_is_named_in_the_table_and_every_output(graded):
-    _, lines, out = graded
+    _, lines, out, _ = graded
     record = json.loads((out / "grade.json").read_text())["tamper"]
     results = json.loads((out / "results.json").read_text())
     junit = (out / "junit.xml").read_text()
@@ -193,73 +217,90 @@ def test_outputs_survive_control_characters_and_empty_katas(tmp_path):
     )
 
 
-def _records(kata: registry.Kata, names: list[str], status: str = "passed") -> list[dict]:
-    return [
-        {"nodeid": f"{kata.test_file}::{name}", "kata": kata.name, "outcome": status}
-        for name in names
-    ]
+def _entry(tests: dict | None = None, **status) -> dict:
+    """A run.json entry: how the kata's process ended, and its report (None: none written)."""
+    report = None
+    if tests is not None:
+        report = {"exitstatus": 1, "tests": tests, "tampered": [], "crash": "", "interrupted": ""}
+        report.update(status.pop("report", {}))
+    return {"status": {"exit": 0, "signal": None, "timed_out": False, **status}, "report": report}
 
 
-@pytest.fixture
-def two_tests_each(monkeypatch):
-    """Collection finds tests `a` and `b` in every kata's test file."""
-
-    def fake_collect(files, impl, max_seconds, log):
-        return {
-            kata.name: [f"{kata.test_file}::a", f"{kata.test_file}::b"]
-            for kata in registry.KATAS
-            if kata.test_file in files
-        }
-
-    monkeypatch.setattr(grade, "collect_test_ids", fake_collect)
+EXPECTED = ["tests/test_x.py::a", "tests/test_x.py::b", "tests/test_x.py::c"]
+PASSED = {"outcome": "passed", "message": "", "line": 1}
 
 
-def test_a_run_that_dies_is_graded_kata_by_kata(monkeypatch, two_tests_each):
-    """os._exit() in one kata must cost that kata its points, not the whole grade."""
-    killer = registry.KATAS[1]
+def test_a_test_without_an_outcome_counts_as_failed():
+    """Deselected, skipped at collection or deleted: the expected list decides what counts."""
+    found = verify_results.verdict(
+        _entry({EXPECTED[0]: PASSED, "tests/test_x.py::extra": PASSED}), EXPECTED
+    )
+    assert (found.passed, found.total, found.note) == (1, 3, "")
+    assert found.outcomes[EXPECTED[1]][:2] == ("error", verify_results.NEVER_RAN)
+    assert "2 of 3 expected tests never ran" in found.remarks[0]
+    assert "not in the expected list were ignored" in found.remarks[1]
 
-    def fake_run(files, impl, seed, max_seconds, log):
-        if len(files) > 1 or files == [killer.test_file]:
-            return None  # the process died before writing its outcomes
-        return _records(registry.kata_of_test_path(files[0]), ["a", "b"])
 
-    monkeypatch.setattr(grade, "run_pytest", fake_run)
+@pytest.mark.parametrize(
+    ("entry", "said"),
+    [
+        (_entry(None), "exit code 0 before writing its report"),  # os._exit(0)
+        (_entry(None, exit=None, signal=9), "killed by signal 9"),
+        (_entry(None, exit=None, timed_out=True), "still running after 120.0 s"),
+        (_entry({}, exit=3), "exit code 3 after its report"),
+        (_entry({}, report={"tampered": ["_pytest.reports.TestReport.x"]}), "replaced _pytest"),
+        (_entry({}, report={"interrupted": "KeyboardInterrupt: "}), "interrupted"),
+        (_entry({}, report={"exitstatus": 2}), "interrupted"),
+        (_entry({}, report={"exitstatus": None, "crash": "RuntimeError: x"}), "RuntimeError"),
+        (None, "did not run"),
+    ],
+)
+def test_a_kata_whose_process_did_not_end_cleanly_scores_0_and_says_why(entry, said):
+    if entry is not None and entry["report"] is not None:
+        entry["report"]["tests"] = {nodeid: PASSED for nodeid in EXPECTED}  # forged or not
+    found = verify_results.verdict(entry, EXPECTED, 120.0)
+    assert (found.passed, found.total) == (0, 3)
+    assert said in found.note and found.note.startswith("0 points")
+    assert all(message == found.note for _, message, _ in found.outcomes.values())
+
+
+def test_grading_turns_each_kata_entry_into_a_grade(monkeypatch):
+    first, second = registry.KATAS[:2]
+    expected = {
+        kata.name: [f"{kata.test_file}::a", f"{kata.test_file}::b"] for kata in (first, second)
+    }
+    run = {
+        "limit": 60,
+        "expected": expected,
+        "katas": {
+            first.name: _entry(
+                {nodeid: PASSED for nodeid in expected[first.name]}, report={"exitstatus": 0}
+            ),
+            second.name: _entry(None),  # os._exit(0) in a call
+        },
+    }
+    monkeypatch.setattr(grade.manifest, "expected_tests", lambda root: None)
+    monkeypatch.setattr(grade, "run_grading", lambda *args, **kwargs: run)
     notes: list[str] = []
-    katas = grade.collect_results(ROOT / "katas", None, 60, [], notes)
-    by_name = {k.kata.name: k for k in katas}
-    assert by_name[killer.name].points == 0 and by_name[killer.name].total == 2
-    assert "stopped Python" in by_name[killer.name].note
-    assert all(k.full for name, k in by_name.items() if name != killer.name and not k.note)
-    assert notes
+    katas = grade.collect_results(ROOT / "katas", None, 60, [], notes, only=[first, second])
+    assert [(k.passed, k.total, k.points) for k in katas] == [(2, 2, first.points), (0, 2, 0.0)]
+    assert "before writing its report" in katas[1].note
+    assert any("collected from tests/" in note for note in notes)
 
 
-def test_a_run_that_exits_0_early_scores_the_missing_tests_0(monkeypatch, two_tests_each):
-    """pytest.exit("bye", returncode=0) in kata 2: exit code 0, but tests without outcomes."""
-    quitter = registry.KATAS[1]
-    runs: list[list[str]] = []
-
-    def fake_run(files, impl, seed, max_seconds, log):
-        runs.append(files)
-        records = []
-        for kata in (registry.kata_of_test_path(f) for f in files):
-            records += _records(kata, ["a"] if kata == quitter else ["a", "b"])
-            if kata == quitter:
-                break  # the run ended here, "successfully"
-        return records
-
-    monkeypatch.setattr(grade, "run_pytest", fake_run)
-    notes: list[str] = []
-    present = [k for k in registry.KATAS if (ROOT / k.test_file).is_file()]
-    by_name = {k.kata.name: k for k in grade.collect_results(ROOT / "katas", None, 60, [], notes)}
-    later = present[present.index(quitter) + 1 :]
-    assert runs[1:] == [[k.test_file] for k in [quitter, *later]]  # each graded alone
-    assert (by_name[quitter.name].passed, by_name[quitter.name].total) == (1, 2)
-    assert by_name[quitter.name].points == quitter.points / 2
-    missing = [t for t in by_name[quitter.name].tests if t.status == "error"]
-    assert [t.nodeid for t in missing] == [f"{quitter.test_file}::b"]
-    assert missing[0].message == grade.NO_OUTCOME and "never reported" in by_name[quitter.name].note
-    assert all(by_name[k.name].full for k in later)
-    assert any(quitter.name in note for note in notes)
+def test_the_runner_runs_pytest_with_the_graders_options_only():
+    args = grading_runner.pytest_args(["tests/test_x.py"], "/impl", "/grader.ini", 7)
+    for option in ("--noconftest", "-c", "/grader.ini", f"--rootdir={ROOT}", "coach.plugin"):
+        assert option in args
+    assert "--impl=/impl" in args and "--randomly-seed=7" in args
+    command = grading_runner.command("run")
+    assert command[1] == "-I" and command[2].endswith("grading_runner.py")
+    env = grading_runner.clean_env({"PYTEST_ADDOPTS": "-k x", "PYTHONPATH": ".", "HOME": "/h"})
+    assert env == {
+        "HOME": "/h",
+        "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1",
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
 
 
 def test_the_code_scan_names_each_way_into_the_grader(tmp_path):
@@ -313,31 +354,22 @@ def test_scan_hits_reach_the_table_and_every_output(tmp_path):
     assert f'name="scan" value="{hit}"' in junit and 'value="a note for graders"' in junit
 
 
-def test_pytest_runs_with_a_safe_sys_path(monkeypatch, tmp_path):
-    """`python -P` on 3.11+: a root-level pytest_timeout.py cannot shadow the plugin."""
-    seen: list[list[str]] = []
-
-    def fake_subprocess_run(command, **kwargs):
-        seen.append(command)
-        raise grade.subprocess.TimeoutExpired(command, 1)
-
-    monkeypatch.setattr(grade.subprocess, "run", fake_subprocess_run)
-    assert grade.run_pytest(["tests/x.py"], tmp_path, None, 1, []) is None
-    assert grade.collect_test_ids(["tests/x.py"], tmp_path, 1, []) is None
-    for command in seen:
-        start = ["-P", "-m", "pytest"] if grade.SAFE_PATH else ["-m", "pytest"]
-        assert command[1 : 1 + len(start)] == start
-        assert "no:cacheprovider" in command
-    assert grade.SAFE_PATH is (sys.version_info >= (3, 11))
-
-
-def test_grading_that_cannot_run_pytest_exits_non_zero(monkeypatch, tmp_path, capsys):
-    monkeypatch.setattr(grade, "run_pytest", lambda *args: None)
-    monkeypatch.setattr(grade, "collect_test_ids", lambda *args: None)
+def test_grading_that_cannot_run_exits_non_zero(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(grade, "run_grading", lambda *args, **kwargs: None)
     code = grade.main(["--out", str(tmp_path / "out")])
     assert code != 0
     assert "Grading failed" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_the_manifest_hash_is_in_the_table_and_junit(tmp_path):
+    sample = sample_grade()
+    sample.manifest_sha256 = "ab" * 32
+    grade.write_outputs(sample, tmp_path, [])
+    assert any(f"Manifest SHA-256: {'ab' * 32}" in line for line in grade.table(sample))
+    assert f'name="manifest_sha256" value="{"ab" * 32}"' in (tmp_path / "junit.xml").read_text()
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert "ab" * 32 in results["output"]
 
 
 def test_a_missing_folder_exits_non_zero(capsys):

@@ -208,3 +208,29 @@ def test_the_workflow_step_reports_each_mismatch_to_github(export, monkeypatch, 
     text = summary.read_text()
     assert "### Tamper check" in text and f"| `{A_TEST_FILE}` |" in text
     assert f"| `{MANIFEST_NAME}` |" not in text  # not a graded file: the trusted one was used
+
+
+def test_lessons_are_graded_and_the_maintainers_ci_is_not(export):
+    (export / "lessons").mkdir(exist_ok=True)
+    (export / "lessons" / "k99_new.py").write_text("LESSON = None\n")
+    ci = export / ".github" / "workflows" / "ci.yml"
+    ci.write_text("name: CI\n")
+    assert manifest.verify(export) == [Mismatch("lessons/k99_new.py", "added")]
+
+
+def test_the_expected_tests_round_trip_and_are_none_without_them(export):
+    assert manifest.expected_tests(export) is None  # written without any
+    expected = {"k01_x": ["tests/test_k01_x.py::a", "tests/test_k01_x.py::b"]}
+    manifest.write_manifest(export, expected)
+    assert manifest.expected_tests(export) == expected
+    assert manifest.verify(export) == []
+    assert manifest.expected_tests(export.parent) is None
+
+
+def test_the_manifest_hash_reaches_the_log_and_the_step_summary(export, monkeypatch, capsys):
+    summary = export / "summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    assert manifest.main(["verify", "--root", str(export), "--github"]) == 0
+    sha = manifest.manifest_hash(export)
+    assert f"Manifest SHA-256: {sha}" in capsys.readouterr().out
+    assert sha in summary.read_text()
