@@ -1,0 +1,187 @@
+"""Kata 11's teaching unit: a custom torch.autograd.Function."""
+
+from coach.lesson import YES_NO, Lesson, Question, Quiz, code
+
+HINTS = (
+    """
+        forward computes the value and leaves notes for backward in ctx; backward turns
+        grad_output (dL/dy) into one gradient per input of forward. Autograd calls both: you
+        only call Softplus.apply(x).
+    """,
+    """
+        Softplus: forward saves x with ctx.save_for_backward(x) and returns
+        torch.log1p(torch.exp(x)) (or torch.log(1 + torch.exp(x))). backward gets x back with
+        (x,) = ctx.saved_tensors (saved_tensors is a tuple, even for one tensor).
+    """,
+    """
+        backward returns dL/dx, not dy/dx: multiply the derivative by grad_output. For
+        ScaledProduct, forward does ctx.save_for_backward(a, b) and ctx.scale = scale (a float
+        cannot go through save_for_backward). backward returns three things, one per input of
+        forward: the gradient for a, the one for b, and None for scale.
+    """,
+    """
+        Nearly the code of ScaledProduct.backward:
+
+            a, b = ctx.saved_tensors
+            return grad_output * ctx.scale * ..., grad_output * ctx.scale * ..., None
+
+        Each input's gradient holds the OTHER factor: d(scale * a * b)/da = scale * b.
+    """,
+)
+
+QUIZ = Quiz(
+    setup=code("""
+        class Square(torch.autograd.Function):
+            @staticmethod
+            def forward(ctx, x):
+                ctx.save_for_backward(x)
+                return x * x
+
+            @staticmethod
+            def backward(ctx, grad_output):
+                (x,) = ctx.saved_tensors
+                return grad_output * 2 * x
+    """),
+    questions=(
+        Question(
+            "k11_square_grad",
+            "x = 3.0, y = Square.apply(x), then (5 * y).backward(). What is x.grad?",
+            code("""
+                x = torch.tensor(3.0, requires_grad=True)
+                y = Square.apply(x)
+                (5 * y).backward()
+                result = x.grad.item()
+            """),
+            "30.0: the multiplication by 5 hands backward grad_output = 5, and backward "
+            "returns grad_output * 2x = 5 * 6.",
+            claim=30.0,
+        ),
+        Question(
+            "k11_forgot_grad_output",
+            "The same, but this backward returns 2 * x and forgets grad_output. x.grad?",
+            code("""
+                class Forgetful(Square):
+                    @staticmethod
+                    def backward(ctx, grad_output):
+                        (x,) = ctx.saved_tensors
+                        return 2 * x
+
+                x = torch.tensor(3.0, requires_grad=True)
+                (5 * Forgetful.apply(x)).backward()
+                result = x.grad.item()
+            """),
+            "6.0: dy/dx alone. The factor 5 that grad_output carried is lost, so the chain "
+            "rule stops at this node. The right answer is 30.",
+            claim=6.0,
+        ),
+        Question(
+            "k11_missing_none",
+            "A Function forward(ctx, x, power) whose backward returns only the gradient for "
+            "x. What does backward() do?",
+            code("""
+                class Power(torch.autograd.Function):
+                    @staticmethod
+                    def forward(ctx, x, power):
+                        ctx.save_for_backward(x)
+                        ctx.power = power
+                        return x**power
+
+                    @staticmethod
+                    def backward(ctx, grad_output):
+                        (x,) = ctx.saved_tensors
+                        return grad_output * ctx.power * x ** (ctx.power - 1)
+
+                x = torch.tensor(2.0, requires_grad=True)
+                Power.apply(x, 3).backward()
+                result = x.grad.item()
+            """),
+            "It raises RuntimeError: 'returned an incorrect number of gradients (expected 2, "
+            "got 1)'. backward owes one entry per input of forward: return (..., None), with "
+            "None for the int power.",
+            claim=RuntimeError,
+        ),
+        Question(
+            "k11_changed_after_forward",
+            "y = Square.apply(x) with x = 3; then x += 1 under no_grad; then y.backward(). "
+            "What happens?",
+            code("""
+                x = torch.tensor(3.0, requires_grad=True)
+                y = Square.apply(x)
+                with torch.no_grad():
+                    x += 1
+                y.backward()
+                result = x.grad.item()
+            """),
+            "It raises RuntimeError: x was saved with save_for_backward at version 0, the "
+            "in-place += made it version 1, and autograd refuses to compute a gradient from "
+            "a value that is not the one forward saw. Kept as ctx.x = x instead, backward "
+            "would silently return 8.0, the gradient at x = 4.",
+            claim=RuntimeError,
+        ),
+        Question(
+            "k11_gradcheck_float32",
+            "Does gradcheck pass torch.sin, whose backward is right, at a float32 x?",
+            code("""
+                x = torch.tensor([0.3, -1.2, 2.0], requires_grad=True)
+                result = torch.autograd.gradcheck(torch.sin, (x,), raise_exception=False)
+            """),
+            "No (and it warns): gradcheck's finite differences use a step of 1e-6, and "
+            "float32 keeps only about 7 digits, so the numerical derivative it compares with "
+            "is mostly rounding noise. Run gradcheck on float64 inputs.",
+            claim=False,
+            kind=YES_NO,
+        ),
+    ),
+)
+
+
+def _view(module, heading: str, build, notes: list[str]):
+    from coach import graph as g
+
+    with g.learner_code(module, heading):
+        names = build(g)
+    y = g.require_grad_fn(names["y"], heading)
+    return g.GraphView(heading, g.walk(y.grad_fn, names), notes)
+
+
+def graph_views(module) -> list:
+    """The graphs `make graph` prints and `make plots` draws, from the learner's module."""
+
+    def softplus(g):
+        x = g.leaf(0.5)
+        return {"y": module.Softplus.apply(x), "x": x}
+
+    def scaled_product(g):
+        a, b = g.leaf(2.0), g.leaf(-1.5)
+        return {"y": module.ScaledProduct.apply(a, b, 3.0), "a": a, "b": b}
+
+    return [
+        _view(
+            module,
+            "y = Softplus.apply(x) with x = 0.5",
+            softplus,
+            [
+                "Your whole forward is ONE node: autograd recorded none of the operations",
+                "inside it. backward() calls your backward there, then hands x its gradient.",
+            ],
+        ),
+        _view(
+            module,
+            "y = ScaledProduct.apply(a, b, 3.0) with a = 2, b = -1.5",
+            scaled_product,
+            [
+                "The node has an edge to a and one to b, and none to scale: a float is no",
+                "tensor, so nothing can receive its gradient. backward's None fills its place.",
+            ],
+        ),
+    ]
+
+
+LESSON = Lesson(
+    title="A custom autograd Function",
+    concept="forward, backward, save_for_backward; checked with gradcheck",
+    source='PyTorch docs: "Extending torch.autograd", torch.autograd.Function, gradcheck',
+    hints=HINTS,
+    quiz=QUIZ,
+    graph=graph_views,
+)
