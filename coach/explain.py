@@ -225,7 +225,7 @@ KNOWN_ERRORS: tuple[tuple[str, Matcher, Meaning], ...] = (
     (
         "saved value changed in place",
         _contains("needed for gradient computation has been modified by an inplace operation"),
-        "A value autograd saved to compute gradients (x*w saves x and w, x**2 saves x) was "
+        "A value autograd saved to compute gradients (x*w and x**2 keep their inputs) was "
         "changed in place (`+=`, `-=`, `.zero_()`, ...) after it was used and before "
         "backward() ran, so the gradient would be computed from the wrong number. Write the "
         "change as a new tensor (h = h + 1), or change it only after backward().",
@@ -248,10 +248,11 @@ KNOWN_ERRORS: tuple[tuple[str, Matcher, Meaning], ...] = (
     (
         "backward twice",
         _contains("Trying to backward through the graph a second time"),
-        "backward() frees the graph's saved values (x*w keeps x and w for the gradient, "
-        "x**2 keeps x) once it has used them, so a graph that saved any cannot be walked "
-        "again. Build the computation again (y = ...) before each backward(), or pass "
-        "retain_graph=True to the first backward() if you mean to walk it twice.",
+        "backward() frees the graph's saved values (the inputs that x*w or x**2 keep to "
+        "compute their gradients; x + 1 keeps none) once it has used them, so a graph that "
+        "saved any cannot be walked again. Build the computation again (y = ...) before each "
+        "backward(), or pass retain_graph=True to the first backward() if you mean to walk "
+        "it twice.",
     ),
     (
         "no path to a leaf",
