@@ -23,7 +23,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from coach import authoring, classroom, registry
+from coach import authoring, classroom, platforms, registry
 from coach.bootstrap import ROOT
 
 
@@ -110,6 +110,7 @@ def main(rest: list[str]) -> int:
     if not quick:
         steps.append(("lint", check_lint()))
         steps.append(("grading files up to date", classroom.check_generated()))
+        steps.append(("CI workflow tests the README's platforms", platforms.check_ci_workflow()))
         steps.append(("selftests", check_selftests()))
     with tempfile.TemporaryDirectory() as tmp:
         stub_problems, stub_outcomes = check_stubs(Path(tmp))
