@@ -1,0 +1,163 @@
+"""Kata 15's teaching unit: grad modes and freezing."""
+
+from coach.lesson import YES_NO, Lesson, Question, Quiz, code
+
+HINTS = (
+    """
+        Two different jobs: frozen_features wants one forward pass that autograd does not
+        record at all; fine_tune_head wants autograd to record everything except the body's
+        parameters. The first is a grad mode, the second is requires_grad_(False).
+    """,
+    """
+        frozen_features: `with torch.no_grad(): return model(x)`-style code is all it takes
+        (model(x).detach() works too). torch.inference_mode() would make inference tensors,
+        which autograd refuses to save later, and model.eval() records everything as usual.
+    """,
+    """
+        fine_tune_head: model[0].requires_grad_(False) freezes every parameter of the body.
+        After backward(), only the head's parameters have a .grad; update those (or skip any
+        parameter whose .grad is None). But do not wrap the forward pass in torch.no_grad():
+        the loss would have no grad_fn, and the head would learn nothing either.
+    """,
+    """
+        fine_tune_head, nearly the code:
+
+            model[0].requires_grad_(False)
+            for _ in range(steps):
+                loss = ...                  # mean((model(x) - y) ** 2)
+                loss.backward()
+                with torch.no_grad():
+                    for p in model[2].parameters():
+                        ...                 # move p against p.grad, then clear p.grad
+                losses.append(...)
+    """,
+)
+
+QUIZ = Quiz(
+    setup=code("""
+        torch.manual_seed(0)
+        model = torch.nn.Linear(2, 1)
+        x = torch.tensor([[1.0, 2.0]])
+    """),
+    questions=(
+        Question(
+            "modes_eval_records",
+            "After model.eval(), does model(x).sum() still have a grad_fn?",
+            "model.eval()\nloss = model(x).sum()\nresult = loss.grad_fn is not None",
+            "Yes: eval() only switches layers such as dropout and batch norm to their "
+            "inference behaviour. Autograd records the forward pass as before.",
+            claim=True,
+            kind=YES_NO,
+        ),
+        Question(
+            "modes_no_grad_backward",
+            "loss = model(x).sum() computed inside `with torch.no_grad():`. What does "
+            "loss.backward() do?",
+            code("""
+                with torch.no_grad():
+                    loss = model(x).sum()
+                loss.backward()
+                result = model.weight.grad
+            """),
+            "It raises RuntimeError: results computed under no_grad have no grad_fn and do "
+            "not require grad, so there is nothing to backpropagate through.",
+            claim=RuntimeError,
+        ),
+        Question(
+            "modes_inference_later",
+            "features = model(x) under torch.inference_mode(), then a new Linear layer is "
+            "trained on them: head(features).sum().backward(). What happens?",
+            code("""
+                with torch.inference_mode():
+                    features = model(x)
+                head = torch.nn.Linear(1, 1)
+                head(features).sum().backward()
+                result = head.weight.grad
+            """),
+            "It raises RuntimeError: 'Inference tensors cannot be saved for backward'. The "
+            "head's weight gradient needs its input, and autograd refuses to save an "
+            "inference tensor. torch.no_grad() would have worked.",
+            claim=RuntimeError,
+        ),
+        Question(
+            "modes_frozen_grad",
+            "model.weight.requires_grad_(False), then model(x).sum().backward(). What is "
+            "model.weight.grad?",
+            code("""
+                model.weight.requires_grad_(False)
+                model(x).sum().backward()
+                result = model.weight.grad
+            """),
+            "None: a frozen parameter gets no gradient at all. The bias, still trainable, "
+            "gets its gradient as usual.",
+            claim=None,
+        ),
+        Question(
+            "modes_left_out",
+            "The weight is not frozen, but each step updates and clears only the bias. "
+            "After three steps, what is model.weight.grad[0, 1]?",
+            code("""
+                for _ in range(3):
+                    model.bias.grad = None
+                    model(x).sum().backward()
+                    with torch.no_grad():
+                        model.bias -= 0.1 * model.bias.grad
+                result = model.weight.grad[0, 1].item()
+            """),
+            "6.0: three times x[0, 1] = 2. The weight does not move, but autograd still "
+            "computes its gradient at every backward(), and nothing clears it, so the "
+            "weight's gradients pile up. (optimizer.zero_grad() likewise clears only the "
+            "optimizer's own parameters.)",
+            claim=6.0,
+        ),
+    ),
+)
+
+
+def graph_views(module) -> list:
+    """The first training step's loss graph, from the learner's fine_tune_head."""
+    import torch
+
+    from coach import graph as g
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Tanh(), torch.nn.Linear(2, 1))
+    x, y = torch.tensor([[1.0, 2.0], [3.0, -1.0]]), torch.tensor([[1.0], [0.0]])
+    names = {
+        "body.weight": model[0].weight,
+        "body.bias": model[0].bias,
+        "head.weight": model[2].weight,
+        "head.bias": model[2].bias,
+    }
+    call = "fine_tune_head(model, x, y, lr=0.1, steps=1)"
+    with (
+        g.learner_code(module, call),
+        g.first_backward_pass(
+            lambda root: g.walk(
+                g.require_grad_fn(root, "the loss").grad_fn, {"loss": root, **names}
+            )
+        ) as drawn,
+    ):
+        module.fine_tune_head(model, x, y, 0.1, 1)
+    if not drawn:
+        raise g.KataBroken(f"{call} ran no backward pass, so there is no graph to draw.")
+    frozen = not any(p.requires_grad for p in model[0].parameters())
+    notes = [
+        "Only head.weight and head.bias have an AccumulateGrad node: backward() ends at them.",
+        "The body's output enters the head as a constant (a None edge): with the body frozen,",
+        "nothing in it needs a gradient, so autograd recorded none of it.",
+    ]
+    if not frozen:
+        notes = ["The body still requires grad: backward() reaches body.weight and body.bias too."]
+    return [g.GraphView(f"the loss of the first step of {call}", drawn[0], notes)]
+
+
+LESSON = Lesson(
+    title="Grad modes and freezing",
+    concept="no_grad, inference_mode and requires_grad_(False); eval() stops nothing",
+    source="PyTorch docs, Autograd mechanics: Locally disabling gradient computation",
+    hints=HINTS,
+    quiz=QUIZ,
+    changes_inputs={"fine_tune_head": ("model",)},
+    graph=graph_views,
+)
