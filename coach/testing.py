@@ -217,6 +217,8 @@ def check_value(
     """
     if matches(got, expected, rel, abs_):
         return
+    if what.startswith(("the ", "a ", "an ")):  # it starts a sentence
+        what = what[0].upper() + what[1:]
     message = f"Called {call}. {what} is {fmt(got)}, expected {fmt(expected)}"
     why = next((w.why for w in wrong if _is(got, w, rel, abs_)), None)
     pytest.fail(f"{message}: {why}" if why else f"{message}.", pytrace=False)
