@@ -1,0 +1,32 @@
+"""Kata 12, reference solution: checking a gradient numerically."""
+
+import torch
+from torch import Tensor
+
+
+def numerical_grad(f, x: Tensor, eps: float = 1e-6) -> Tensor:
+    point = x.detach().to(torch.float64).clone()  # clone: never perturb the caller's x
+    grad = torch.zeros_like(point)
+    flat_point, flat_grad = point.view(-1), grad.view(-1)
+    for i in range(flat_point.numel()):
+        original = flat_point[i].item()
+        flat_point[i] = original + eps
+        above = float(f(point))
+        flat_point[i] = original - eps
+        below = float(f(point))
+        flat_point[i] = original
+        flat_grad[i] = (above - below) / (2 * eps)
+    return grad
+
+
+def gradients_match(
+    analytic: Tensor, numerical: Tensor, rtol: float = 1e-3, atol: float = 1e-5
+) -> bool:
+    allowed = atol + rtol * numerical.abs()
+    return bool(((analytic - numerical).abs() <= allowed).all())
+
+
+def check_gradient(f, x: Tensor, eps: float = 1e-6, rtol: float = 1e-3, atol: float = 1e-5) -> bool:
+    point = x.detach().to(torch.float64).clone().requires_grad_()
+    (analytic,) = torch.autograd.grad(f(point), point)
+    return gradients_match(analytic, numerical_grad(f, x, eps), rtol, atol)
