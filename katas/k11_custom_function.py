@@ -47,9 +47,9 @@ class Softplus(torch.autograd.Function):
         """Return log(1 + exp(x)) for every element of x: any shape, in x's dtype.
 
         Save x for backward with ctx.save_for_backward(x), not as an attribute (ctx.x = x):
-        autograd checks a tensor saved that way before backward uses it, so changing x in
-        place after forward (an optimizer step, an x += ...) raises an error instead of
-        silently giving the gradient at another x.
+        autograd checks a tensor saved that way before backward uses it, so if x is changed
+        in place after forward (an optimizer step, an x += ...), backward raises an error
+        instead of silently giving the gradient at another x.
         """
         # TODO: save x for backward, then return log(1 + exp(x)).
         raise NotImplementedError("ctx.save_for_backward(x), then return log(1 + exp(x))")

@@ -52,7 +52,8 @@ def hessian_vector_product(f: Callable[[Tensor], Tensor], x: Tensor, v: Tensor) 
     x and v have shape (n,). H v is the gradient of the scalar (gradient of f . v) with
     respect to x: one backward pass for the gradient (with create_graph=True), a second one
     for H v. Building the whole n-by-n H first (torch.autograd.functional.hessian, or one
-    backward pass per row) costs n passes and n * n numbers, which no network can afford.
+    backward pass per row) costs about n passes and n * n numbers, which no network can
+    afford.
 
     Leave the caller's x as it is: differentiate with respect to your own copy,
     x.detach().requires_grad_().
