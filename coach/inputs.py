@@ -99,8 +99,13 @@ def first_change(before: list[Seen]) -> tuple[Seen, str, str, str] | None:
             return seen, "shape", str(seen.shape), str(tuple(tensor.shape))
         if tensor.requires_grad != seen.requires_grad:
             return seen, "requires_grad", str(seen.requires_grad), str(tensor.requires_grad)
-        if seen.values is not None and not _same(seen.values, _copy(tensor)):
-            return seen, "values", fmt(seen.values), fmt(tensor.detach())
+        now = _copy(tensor)
+        if seen.values is not None and not _same(seen.values, now):
+            old, new = fmt(seen.values), fmt(now)
+            if old == new:  # a change below the digits shown
+                gap = (now.double() - seen.values.double()).abs().max().item()
+                new += f" (a change of up to {gap:.3g}, below the digits shown)"
+            return seen, "values", old, new
         if tensor.is_leaf and not _same(seen.grad, _copy(tensor.grad)):
             return seen, ".grad", fmt(seen.grad), fmt(tensor.grad)
     return None
