@@ -182,7 +182,12 @@ def _learner_frame(excinfo, item):
 
 
 def _function_name(excinfo, path) -> str:
-    names = [entry.name for entry in excinfo.traceback if Path(str(entry.path)) == path]
+    """The learner's function the error came from: `Softplus.forward`, not just `forward`."""
+    names = [
+        getattr(entry.frame.code.raw, "co_qualname", entry.name)  # 3.11+: with its class
+        for entry in excinfo.traceback
+        if Path(str(entry.path)) == path
+    ]
     return names[-1] if names else "this function"
 
 
