@@ -223,6 +223,10 @@ def load_test_machinery() -> None:
     import pytest  # noqa: F401
     import torch  # noqa: F401
 
+    # torch 2.13 imports this (and sympy, about a second) the first time a backward pass is
+    # given its output gradient, y.backward(v): load it here, not on a learner's save.
+    import torch.fx.experimental.symbolic_shapes  # noqa: F401
+
     import coach.plugin
     import coach.testing  # noqa: F401
 
