@@ -221,7 +221,7 @@ def load_test_machinery() -> None:
     import gc
 
     import pytest  # noqa: F401
-    import torch  # noqa: F401
+    import torch
 
     # torch 2.13 imports this (and sympy, about a second) the first time a backward pass is
     # given its output gradient, y.backward(v): load it here, not on a learner's save.
