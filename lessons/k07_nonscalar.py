@@ -1,0 +1,162 @@
+"""Kata 7's teaching unit: non-scalar outputs and vector-Jacobian products."""
+
+from coach.lesson import Lesson, Question, Quiz, code
+
+HINTS = (
+    """
+        backward() from a vector needs a vector: one weight per output. y.backward(v) leaves
+        v^T J in the leaf's .grad without ever building J. Which v gives which answer is the
+        whole kata.
+    """,
+    """
+        vjp: make your own leaf, leaf = x.detach().requires_grad_() (the caller's x keeps its
+        flag and its .grad), then y = f(leaf) and y.backward(v), and return leaf.grad.
+        torch.autograd.grad(y, leaf, grad_outputs=v) returns the same, in a one-element
+        tuple, without touching .grad.
+    """,
+    """
+        jacobian: row i is the VJP with the one-hot v = e_i, and the rows of torch.eye(m) are
+        exactly those. Walking the same y again needs retain_graph=True, and .grad adds up, so
+        clear it (leaf.grad = None) before each row. torch.stack(rows) makes the (m, n) matrix.
+        jacobian_diagonal: y.sum().backward() gives 1^T J, the column sums, which is the diagonal
+        only for an elementwise f. The diagonal of the whole Jacobian is right for every f.
+    """,
+    """
+        Nearly the code of jacobian:
+
+            leaf = x.detach().requires_grad_()
+            y = f(leaf)
+            rows = []
+            for one_hot in torch.eye(len(y), dtype=y.dtype):
+                leaf.grad = None
+                y.backward(one_hot, ...)   # the same graph is walked again for the next row
+                rows.append(leaf.grad)
+            return ...                     # the rows as one (m, n) tensor
+
+        jacobian_diagonal is then one line: Tensor.diagonal() of what jacobian returns.
+    """,
+)
+
+QUIZ = Quiz(
+    setup="x = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)",
+    questions=(
+        Question(
+            "k07_vector_backward",
+            "y = x**2 is a vector of 3 numbers. What does y.backward() do?",
+            "y = x**2\ny.backward()\nresult = x.grad",
+            "It raises RuntimeError: grad can be implicitly created only for scalar outputs. "
+            "For a vector y, backward() needs v, one weight per output: y.backward(v).",
+            claim=RuntimeError,
+        ),
+        Question(
+            "k07_weighted",
+            "y = x**2, then y.backward(torch.tensor([1.0, 0.0, 10.0])). What is x.grad[2]?",
+            "y = x**2\ny.backward(torch.tensor([1.0, 0.0, 10.0]))\nresult = x.grad[2]",
+            "60.0: v^T J with J = diag(2x) is [1 * 2, 0 * 4, 10 * 6]. Each output's gradient is "
+            "weighted by its entry of v.",
+            claim=60.0,
+        ),
+        Question(
+            "k07_cumsum_sum",
+            "y = torch.cumsum(x, 0) = [x0, x0 + x1, x0 + x1 + x2], then y.sum().backward(). "
+            "What is x.grad[0]?",
+            "y = torch.cumsum(x, 0)\ny.sum().backward()\nresult = x.grad[0]",
+            "3.0: x.grad is 1^T J = [3, 2, 1], because x0 appears in all three sums. Yet "
+            "dy_i/dx_i is 1 for every i: the sum shortcut is not the elementwise derivative "
+            "when f mixes elements.",
+            claim=3.0,
+        ),
+        Question(
+            "k07_softmax_sum",
+            "y = torch.softmax(x, 0), then y.sum().backward(). What is the largest |x.grad|?",
+            "y = torch.softmax(x, 0)\ny.sum().backward()\nresult = x.grad.abs().max()",
+            "0.0: softmax's outputs always add up to 1, so their sum does not change with x "
+            "and 1^T J is all zeros. Each dy_i/dx_i = s_i * (1 - s_i) is not zero at all.",
+            claim=0.0,
+        ),
+        Question(
+            "k07_second_row",
+            "y = x**2, then y.backward(torch.tensor([1.0, 0.0, 0.0])) for the first row of J, "
+            "then y.backward(torch.tensor([0.0, 1.0, 0.0])) for the second. What happens?",
+            code("""
+                    y = x**2
+                    y.backward(torch.tensor([1.0, 0.0, 0.0]))
+                    y.backward(torch.tensor([0.0, 1.0, 0.0]))
+                    result = x.grad[1]
+                """),
+            "It raises RuntimeError: Trying to backward through the graph a second time. The "
+            "first backward() freed the x that x**2 saved for it; pass retain_graph=True to "
+            "walk the graph again.",
+            claim=RuntimeError,
+        ),
+    ),
+)
+
+
+def graph_views(module) -> list:
+    """The graph `make graph` prints and `make plots` draws, from the learner's jacobian()."""
+    import torch
+
+    from coach import graph as g
+    from coach.testing import backward_passes
+
+    def draw(y):
+        names = {"y": y}
+        x = next((t for t in _leaf_tensors(y.grad_fn) if t.shape == (3,)), None)
+        if x is not None:
+            names["x"] = x
+        return g.walk(y.grad_fn, names)
+
+    call = "jacobian(lambda x: x * x.sum(), torch.tensor([1.0, 2.0, 3.0]))"
+    x = torch.tensor([1.0, 2.0, 3.0])
+    with (
+        g.learner_code(module, call),
+        g.first_backward_pass(draw) as drawn,
+        backward_passes() as engine,
+    ):
+        module.jacobian(lambda t: t * t.sum(), x)
+    if not drawn:
+        raise g.KataBroken(f"{call} ran no backward pass, so there is no graph to draw.")
+    passes = (
+        "3 backward passes, one per row, as it should"
+        if engine.passes == 3
+        else f"{engine.passes} backward pass(es); a 3 x 3 Jacobian takes one per row"
+    )
+    return [
+        g.GraphView(
+            "y = x * x.sum() at x = [1, 2, 3]: the graph your jacobian() walked first",
+            drawn[0],
+            [
+                "Two paths lead from y down to x: one through Mul alone (y_i from x_i), one "
+                "through Sum (y_i from every x_j).",
+                "The Sum path is why J is not diagonal, and why x.grad after y.sum().backward() "
+                "is not dy_i/dx_i.",
+                f"Your jacobian ran {passes}: row i is the VJP with the one-hot v = e_i.",
+            ],
+        )
+    ]
+
+
+def _leaf_tensors(fn) -> list:
+    """The leaves (tensors behind AccumulateGrad nodes) that the graph below `fn` reaches."""
+    leaves, todo, seen = [], [fn], set()
+    while todo:
+        node = todo.pop()
+        if node is None or node in seen:
+            continue
+        seen.add(node)
+        if type(node).__name__ == "AccumulateGrad":
+            leaves.append(node.variable)
+        todo.extend(child for child, _ in node.next_functions)
+    return leaves
+
+
+LESSON = Lesson(
+    title="Non-scalar outputs: vector-Jacobian products",
+    concept="y.backward(v) computes v^T J",
+    source="torch.autograd.backward docs (grad_tensors); 'A Gentle Introduction to "
+    "torch.autograd'; PyTorch's Autograd mechanics note",
+    hints=HINTS,
+    quiz=QUIZ,
+    graph=graph_views,
+)
