@@ -1,0 +1,117 @@
+"""Kata 19's teaching unit: per-sample gradients with torch.func."""
+
+from coach.lesson import Lesson, Question, Quiz, code
+
+HINTS = (
+    """
+        A per-sample gradient is the gradient of ONE sample's loss. The loop computes each one
+        in turn; torch.func computes them all in one call; the mean of them all is the batch
+        gradient.
+    """,
+    """
+        per_sample_grads_loop: names, params = zip(*model.named_parameters()). For each x_i, y_i
+        in zip(X, y): a fresh loss ((model(x_i) - y_i) ** 2).mean(), then
+        torch.autograd.grad(loss, params), one gradient per parameter. Collect them per name
+        and torch.stack each list at the end.
+    """,
+    """
+        per_sample_grads: params = {name: p.detach() for name, p in model.named_parameters()}.
+        Inside sample_loss(params, x_i, y_i), the model's output is
+        functional_call(model, params, (x_i,)). in_dims=(None, 0, 0): the params are shared,
+        X and y are split along dim 0. batch_grad: grads.mean(dim=0) for each parameter.
+    """,
+    """
+        Nearly the code of per_sample_grads:
+
+            params = {name: p.detach() for name, p in model.named_parameters()}
+
+            def sample_loss(params, x_i, y_i):
+                output = functional_call(model, params, (x_i,))
+                return ...                                   # this sample's mean squared error
+
+            return vmap(grad(sample_loss), in_dims=(None, 0, 0))(params, X, y)
+    """,
+)
+
+QUIZ = Quiz(
+    setup=code("""
+        from torch.func import functional_call, grad, vmap
+        torch.manual_seed(0)
+        model = torch.nn.Linear(3, 2)
+        params = {name: p.detach() for name, p in model.named_parameters()}
+        X, y = torch.randn(4, 3), torch.randn(4, 2)
+
+        def sample_loss(params, x_i, y_i):
+            return ((functional_call(model, params, (x_i,)) - y_i) ** 2).mean()
+    """),
+    questions=(
+        Question(
+            "per_sample_shape",
+            "per = vmap(grad(sample_loss), in_dims=(None, 0, 0))(params, X, y) for 4 samples "
+            "and nn.Linear(3, 2). How many numbers does per['weight'] hold?",
+            code("""
+                per = vmap(grad(sample_loss), in_dims=(None, 0, 0))(params, X, y)
+                print("shape:", tuple(per["weight"].shape))
+                result = float(per["weight"].numel())
+            """),
+            "24.0: shape (4, 2, 3), one (2, 3) gradient per sample. The batch gradient of "
+            "weight has just the 6 numbers of shape (2, 3).",
+            claim=24.0,
+        ),
+        Question(
+            "per_sample_mean",
+            "Compare the mean over the samples of per['weight'] with the gradient of the batch "
+            "loss ((model(X) - y) ** 2).mean(). What is the largest difference?",
+            code("""
+                per = vmap(grad(sample_loss), in_dims=(None, 0, 0))(params, X, y)
+                batch_loss = ((model(X) - y) ** 2).mean()
+                (batch_weight,) = torch.autograd.grad(batch_loss, model.weight)
+                gap = (per["weight"].mean(dim=0) - batch_weight).abs().max()
+                print("largest difference:", gap.item())
+                result = round(gap.item(), 4)
+            """),
+            "0.0 (up to float32 rounding): the batch loss is the mean of the samples' losses, "
+            "so its gradient is the mean of their gradients.",
+            claim=0.0,
+        ),
+        Question(
+            "per_sample_without_functional_call",
+            "sample_loss written with model(x_i) instead of functional_call: what is the "
+            "largest absolute value in per['weight']?",
+            code("""
+                def careless_loss(params, x_i, y_i):
+                    return ((model(x_i) - y_i) ** 2).mean()
+
+                per = vmap(grad(careless_loss), in_dims=(None, 0, 0))(params, X, y)
+                result = per["weight"].abs().max()
+            """),
+            "0.0: the loss never used params, so grad, which differentiates with respect to "
+            "params, sees a function that does not depend on them. No error, just zeros.",
+            claim=0.0,
+        ),
+        Question(
+            "per_sample_item_inside_vmap",
+            "A sample_loss that calls .item() on the loss (say, to log it). What does vmap do?",
+            code("""
+                def logging_loss(params, x_i, y_i):
+                    loss = sample_loss(params, x_i, y_i)
+                    print(loss.item())
+                    return loss
+
+                result = vmap(grad(logging_loss), in_dims=(None, 0, 0))(params, X, y)
+            """),
+            "It raises RuntimeError: inside vmap the loss stands for all samples at once, so "
+            "there is no one number for .item() to give.",
+            claim=RuntimeError,
+        ),
+    ),
+)
+
+LESSON = Lesson(
+    title="Per-sample gradients with torch.func",
+    concept="grad, vmap and functional_call; the mean of per-sample gradients is the batch's",
+    source='torch.func docs and the "Per-sample gradients" tutorial',
+    hints=HINTS,
+    quiz=QUIZ,
+    changes_inputs={"per_sample_grads_loop": ("model",)},
+)
