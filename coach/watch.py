@@ -223,9 +223,12 @@ def load_test_machinery() -> None:
     import pytest  # noqa: F401
     import torch
 
-    # torch 2.13 imports this (and sympy, about a second) the first time a backward pass is
-    # given its output gradient, y.backward(v): load it here, not on a learner's save.
-    import torch.fx.experimental.symbolic_shapes  # noqa: F401
+    # torch 2.13 imports sympy and dynamo (about a second each, cold) the first time a
+    # backward pass is given its output gradient, y.backward(v), and the first time an
+    # optimizer is made: pay for both here, not on a learner's save.
+    import torch.fx.experimental.symbolic_shapes
+
+    torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
 
     import coach.plugin
     import coach.testing  # noqa: F401
