@@ -267,8 +267,10 @@ KNOWN_ERRORS: tuple[tuple[str, Matcher, Meaning], ...] = (
     (
         "non-scalar backward",
         _contains("grad can be implicitly created only for scalar outputs"),
-        "backward() with no argument needs a single number. Reduce first, with .sum() or "
-        ".mean(), to the scalar you want to differentiate.",
+        "backward() with no argument needs a single number: it cannot guess how to weight the "
+        "outputs of a vector. For a loss, reduce it first to the number you want to "
+        "differentiate (.sum() or .mean()); to weight the outputs yourself, pass the weights: "
+        "y.backward(v) gives v^T J.",
     ),
     (
         "unused input",
