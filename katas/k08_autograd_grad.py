@@ -6,10 +6,11 @@ hands the gradients back to you instead: a tuple with one gradient per input, in
 writes `.grad`, so it is the tool for a helper that must not disturb the gradients a caller is
 collecting (kata 3), and for a gradient you only want to look at.
 
-Both calls free the graph as they walk it. The forward pass saved values for the backward pass
-(x, to differentiate x * x; sin's input, for its cos); once they have been used, autograd throws
-them away, and a second walk through the same graph raises RuntimeError ("Trying to backward
-through the graph a second time"). Pass `retain_graph=True` to keep them, but only to a call
+Both calls free what the graph saved as they walk it. The forward pass saved values for the
+backward pass (x, to differentiate x * x; sin's input, for its cos); once they have been used,
+autograd throws them away, and a second walk through the same graph raises RuntimeError ("Trying
+to backward through the graph a second time"). (A graph that saved nothing, such as x + 1's, can
+be walked again.) Pass `retain_graph=True` to keep them, but only to a call
 that someone will follow with another walk through the same graph: kept values stay in memory
 for as long as the graph's outputs live.
 

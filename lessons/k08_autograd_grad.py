@@ -169,7 +169,7 @@ def graph_views(module) -> list:
 
 LESSON = Lesson(
     title="autograd.grad and the graph's lifetime",
-    concept="gradients returned, not stored; a walk frees the graph",
+    concept="gradients returned, not stored; a walk frees what the graph saved",
     source="PyTorch docs: torch.autograd.grad; Autograd mechanics (saved tensors)",
     hints=HINTS,
     quiz=QUIZ,

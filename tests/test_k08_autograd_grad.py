@@ -1,4 +1,4 @@
-"""Kata 8: torch.autograd.grad returns gradients and leaves .grad alone; a walk frees the graph."""
+"""Kata 8: autograd.grad returns gradients and leaves .grad alone; a walk frees saved values."""
 
 import math
 
@@ -166,8 +166,9 @@ def call_two_losses(forward: Forward, x: torch.Tensor):
         failure = second_walk_failure(
             call,
             error,
-            "The first autograd.grad call freed forward's graph, and loss_b's walk goes "
-            "through it again. Pass retain_graph=True to the first call (only the first).",
+            "The first autograd.grad call freed the values forward's graph saved, and "
+            "loss_b's walk needs them again. Pass retain_graph=True to the first call (only "
+            "the first).",
         )
     if failure:  # failed outside the except, so pytest shows no chained traceback
         pytest.fail(failure, pytrace=False)
@@ -307,8 +308,9 @@ class Model:
                 failure = second_walk_failure(
                     self.call,
                     error,
-                    "Each walk frees the graph it went through. Ask one autograd.grad call "
-                    "for all the parameters at once (it takes a list of inputs).",
+                    "Each walk frees the values saved in the graph it went through. Ask one "
+                    "autograd.grad call for all the parameters at once (it takes a list of "
+                    "inputs).",
                 )
         if failure:
             pytest.fail(failure, pytrace=False)
@@ -354,8 +356,8 @@ def test_the_callers_backward_still_works_afterwards(rng):
         failure = second_walk_failure(
             f"{model.call}, then loss.backward()",
             error,
-            "unused_parameters freed the loss's graph, so the caller's own backward() "
-            "failed. The caller walks this graph again: pass retain_graph=True here.",
+            "unused_parameters freed the values the loss's graph saved, so the caller's own "
+            "backward() failed. The caller walks this graph again: pass retain_graph=True here.",
         )
     if failure:
         pytest.fail(failure, pytrace=False)
