@@ -99,7 +99,7 @@ def describe(outcome: Outcome) -> str:
 def parse(text: str, question: Question) -> Answer:
     """Read a learner's answer as the question expects it (or as None / raises / skip)."""
     cleaned = text.strip().lower().replace("\u2212", "-").rstrip(".!")
-    words = re.findall(r"[a-z_]+", cleaned)
+    words = re.findall(r"[a-z_][a-z0-9_]*", cleaned)
     if cleaned in SKIP_WORDS:
         return Answer("skip")
     if re.search(r"rais|error|exception|throw|crash", cleaned):
@@ -109,7 +109,7 @@ def parse(text: str, question: Question) -> Answer:
     if question.kind == YES_NO and words and words[0] in {"yes", "y", "true", "no", "n", "false"}:
         return Answer(YES_NO, words[0] in {"yes", "y", "true"})
     if question.kind == CHOICE:
-        named = [option for option in question.options if option in words]
+        named = [option for option in question.options if option.lower() in words]
         return Answer(CHOICE, named[0]) if len(named) == 1 else Answer("unreadable")
     if question.kind == NUMBER:
         number = _number(cleaned)

@@ -94,7 +94,7 @@ QUIZ = Quiz(
                     y.backward()
                     result = a.grad.item()
                 """),
-            "About 1.649 (1.0001**5000, in float32): torch's engine walks the graph with a "
+            "1.6488, that is 1.0001**5000 in float32: torch's engine walks the graph with a "
             "queue, in C++, so depth costs no nested calls. A recursive walk in Python would "
             "stop at about 1000 nodes with RecursionError.",
             claim=1.6488,

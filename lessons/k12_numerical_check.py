@@ -59,9 +59,10 @@ QUIZ = Quiz(
                     print("one-sided:", one_sided.item(), " central:", central.item())
                     result = ((one_sided - 3) / (central - 3)).item()
                 """),
-            "About 3001 times: for a cubic the central difference is exactly f' + eps**2 = "
-            "3.000001, while the one-sided one is off by 3.001e-3 with the same step.",
-            claim=3001.0,
+            "3001.0007, so about 3001 times: for a cubic the central difference is exactly "
+            "f' + eps**2 = 3.000001, while the one-sided one is off by 3.001e-3 with the same "
+            "step (the 0.0007 is float64 round-off).",
+            claim=3001.0007,
         ),
         Question(
             "k12_float32_eps",
