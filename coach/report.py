@@ -137,9 +137,10 @@ def render(progress: Progress, impl: Path, color: bool = False, brief: bool = Fa
         kata = result.kata
         state = _paint("green", GREEN, color) if result.green else _paint("red  ", RED, color)
         done, of = result.functions_green()
-        functions = f", {done} of {of} functions green" if of > 1 and not result.green else ""
+        partly = 0 < result.passed < result.total  # "0 of 3 functions" on a fresh stub is noise
+        functions = f", {done} of {of} functions green" if of > 1 and partly else ""
         lines.append(
-            f"  {state}  {kata.name:<{name_width}} {kata.title:<{title_width}} "
+            f"  {state}  {kata.name:<{name_width}}  {kata.title:<{title_width}}  "
             f"{result.passed:>2}/{result.total} tests"
             f"{functions}"
         )

@@ -152,7 +152,7 @@ def _leaf_tensors(fn) -> list:
 
 
 LESSON = Lesson(
-    title="Non-scalar outputs: vector-Jacobian products",
+    title="Non-scalar outputs and vector-Jacobians",
     concept="y.backward(v) computes v^T J",
     source="torch.autograd.backward docs (grad_tensors); 'A Gentle Introduction to "
     "torch.autograd'; PyTorch's Autograd mechanics note",

@@ -128,7 +128,7 @@ def graph_views(module) -> list:
 
 
 LESSON = Lesson(
-    title="Gradients have the shape of what they differentiate",
+    title="Gradients take their tensor's shape",
     concept="fan-out and broadcasting sum; a linear layer's backward by hand",
     source="CS231n notes on backprop (fan-out, broadcasting); PyTorch Autograd mechanics",
     hints=HINTS,
