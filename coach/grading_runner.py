@@ -91,7 +91,10 @@ def pytest_args(
     import importlib.util
 
     args = [*test_files, f"--impl={impl}", "-c", ini, f"--rootdir={ROOT}", "--noconftest"]
-    args += ["-p", "coach.plugin", "-p", "no:cacheprovider", "-q", "--coach-summary=off"]
+    args += ["-p", "coach.plugin", "-p", "no:cacheprovider", "--coach-summary=off"]
+    for unused in ("terminal", "pastebin", "junitxml", "doctest", "nose", "stepwise"):
+        args += ["-p", f"no:{unused}"]
+    args.append("--continue-on-collection-errors")  # a test file that fails: its tests fail
     for plugin in PLUGINS:
         if importlib.util.find_spec(plugin) is not None and not (
             collect_only and "random" in plugin
@@ -130,7 +133,8 @@ def _watched_modules(test_dir: Path) -> list[tuple[str, object]]:
             continue
         top = name.split(".")[0]
         where = getattr(module, "__file__", None) or ""
-        if top in WATCHED or top in {"builtins", "json"} or where.startswith(str(test_dir)):
+        mine = where == __file__  # this runner itself, as __main__ or as coach.grading_runner
+        if top in WATCHED or top in {"builtins", "json"} or mine or where.startswith(str(test_dir)):
             found.append((name, module))
     return found
 
@@ -174,8 +178,9 @@ def changes(before: dict[str, object], config, test_dir: Path) -> list[str]:
 class Recorder:
     """The child's own record of the run, kept apart from the coach plugin's."""
 
-    def __init__(self, test_dir: Path):
+    def __init__(self, test_dir: Path, collected_path: str | None = None):
         self.test_dir = test_dir
+        self.collected_path = collected_path
         self.collected: list[str] = []
         self.tests: dict[str, dict] = {}
         self.before: dict[str, object] | None = None
@@ -188,6 +193,8 @@ class Recorder:
 
     def pytest_collection_finish(self, session):
         self.collected = [item.nodeid for item in session.items]
+        if self.collected_path:  # before any test, so before any kata code: what should run
+            _write_report({"collected": self.collected}, self.collected_path)
         self.before = snapshot(session.config, self.test_dir)
 
     def pytest_collectreport(self, report):
@@ -225,7 +232,7 @@ def run_child(spec: dict) -> dict:
     import pytest
 
     test_dir = ROOT / "tests"
-    recorder = Recorder(test_dir)
+    recorder = Recorder(test_dir, spec.get("collected_path"))
     collect_only = bool(spec.get("collect_only"))
     args = pytest_args(
         spec["test_files"], spec["impl"], spec["ini"], spec.get("seed"), collect_only
@@ -315,6 +322,9 @@ class _Subreaper:
 def _start(spec: dict, report: Path, log: Path, fork: bool):
     """A running child: (pid, Popen or None)."""
     if fork:
+        import gc
+
+        gc.freeze()  # the child's collector leaves the parent's objects (and pages) alone
         pid = os.fork()
         if pid == 0:
             _child_process(spec, str(report), str(log))
@@ -405,16 +415,32 @@ def run_all(jobs: list[dict], limit: float, fork: bool, log_path: Path | None = 
         for job in jobs:
             # A fresh, unguessable name per child: an earlier kata cannot have prepared it.
             report = Path(scratch) / f"{secrets.token_hex(16)}.json"
-            spec = {**job["spec"], "ini": str(ini)}
+            collected = report.with_suffix(".collected")
+            spec = {**job["spec"], "ini": str(ini), "collected_path": str(collected)}
             with open(log, "a", encoding="utf-8") as handle:
                 handle.write(f"\n=== {job['name']} ===\n")
             pid, process = _start(spec, report, log, fork)
             status = _wait(pid, process, limit)
             status["strays_stopped"] = reaper.stop_strays()
-            results.append({"name": job["name"], "status": status, "report": _read_report(report)})
-            with contextlib.suppress(OSError):
-                report.unlink()
+            listed = (_read_report(collected) or {}).get("collected")
+            results.append(
+                {
+                    "name": job["name"],
+                    "status": status,
+                    "report": _read_report(report),
+                    "collected": listed if isinstance(listed, list) else [],
+                }
+            )
+            for path in (report, collected):
+                with contextlib.suppress(OSError):
+                    path.unlink()
     return results
+
+
+def registry_test_file(name: str) -> str:
+    from coach import registry
+
+    return registry.BY_NAME[name].test_file
 
 
 def _katas(names: list[str]):
@@ -477,7 +503,11 @@ def main(argv: list[str]) -> int:
     run.add_argument("--seed", type=int, default=None)
     run.add_argument("--limit", type=float, default=DEFAULT_LIMIT)
     run.add_argument("--no-fork", action="store_true")
-    run.add_argument("--collect", action="store_true", help="also list the expected tests")
+    run.add_argument(
+        "--collect",
+        action="store_true",
+        help="also list the tests each kata's process collected (before any of them ran)",
+    )
     run.add_argument("--log", default=None)
     listing = sub.add_parser("collect", help="the test ids of every kata, as JSON")
     listing.add_argument("--out", required=True)
@@ -501,9 +531,17 @@ def main(argv: list[str]) -> int:
         return 0
     katas = _katas(args.kata)
     started = time.monotonic()
-    expected = collect(katas, fork) if args.collect else None
     jobs = grade_jobs(katas, _resolve_impl(args.impl), args.seed)
     results = run_all(jobs, args.limit, fork, Path(args.log) if args.log else None)
+    expected = None
+    if args.collect:  # what each child collected, written before any of its tests ran
+        expected = {kata.name: [] for kata in katas}
+        for result in results:
+            expected[result["name"]] = sorted(
+                str(nodeid)
+                for nodeid in result["collected"]
+                if str(nodeid).startswith(f"{registry_test_file(result['name'])}::")
+            )
     payload = {
         "version": REPORT_VERSION,
         "route": "fork" if fork else "subprocess",

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import pytest
 
-from coach import classroom, export, registry
+from coach import classroom, export, registry, verify_results
 
 ROOT = Path(__file__).resolve().parent.parent
 K = registry.KATAS[:5]
@@ -322,3 +322,42 @@ def test_the_classroom50_tests_score_each_attacked_kata_0(repos, bundle, scenari
     assert_scores({name: score for name, (score, _) in results.items()}, scenario, "Classroom 50")
     for name, (_, said) in KATA_ATTACKS[scenario].items():
         assert said in results[name][1], (name, results[name][1][-2000:])
+
+
+# --- a kata that hangs, and leaves a process behind ---------------------------------------------
+
+HANG_AND_LEAVE_A_DAEMON = replace_functions(
+    """if _o.fork() == 0:  # a daemon in a session of its own, that outlives its parent
+        _o.setsid()
+        if _o.fork() == 0:
+            with open(_o.path.join(_o.path.dirname(__file__), "daemon.pid"), "w") as f:
+                f.write(str(_o.getpid()))
+            _tm.sleep(300)
+        _o._exit(0)
+    _sg.signal(_sg.SIGALRM, _sg.SIG_IGN)  # pytest-timeout's alarm no longer stops the loop
+    while True:
+        pass""",
+    "import os as _o, signal as _sg, time as _tm",
+)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the subreaper is Linux's")
+def test_a_hanging_kata_is_stopped_with_everything_it_started(tmp_path):
+    impl = tmp_path / "impl"
+    shutil.copytree(ROOT / "katas", impl, ignore=shutil.ignore_patterns("__pycache__"))
+    with open(impl / f"{K[0].name}.py", "a", encoding="utf-8") as stub:
+        stub.write(HANG_AND_LEAVE_A_DAEMON)
+    out = tmp_path / "run.json"
+    run = subprocess.run(
+        [sys.executable, "-I", str(ROOT / "coach" / "grading_runner.py"), "run",
+         f"--kata={K[0].name}", f"--impl={impl}", "--out", str(out), "--limit", "2"],
+        capture_output=True, text=True, check=False, timeout=120,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    entry = json.loads(out.read_text())["katas"][K[0].name]
+    assert entry["status"]["timed_out"] and entry["status"]["strays_stopped"] >= 1
+    pid = int((impl / "daemon.pid").read_text())
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+    found = verify_results.verdict(entry, ["x::a"], 2)
+    assert found.passed == 0 and "still running after 2 s" in found.note
