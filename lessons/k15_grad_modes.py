@@ -9,9 +9,10 @@ HINTS = (
         parameters. The first is a grad mode, the second is requires_grad_(False).
     """,
     """
-        frozen_features: `with torch.no_grad(): return model(x)`-style code is all it takes
-        (model(x).detach() works too). torch.inference_mode() would make inference tensors,
-        which autograd refuses to save later, and model.eval() records everything as usual.
+        frozen_features: one forward pass inside a block that switches recording off, or
+        one forward pass whose result you cut from the graph afterwards. Of the two blocks,
+        torch.inference_mode() makes inference tensors, which autograd refuses to save later;
+        the other one does not. model.eval() records everything as usual.
     """,
     """
         fine_tune_head: model[0].requires_grad_(False) freezes every parameter of the body.

@@ -112,8 +112,8 @@ def test_without_k_and_nothing_red_the_learner_is_asked_for_k(capsys, monkeypatc
 
 
 def test_unknown_kata_and_unknown_option_are_refused(capsys):
-    code, _, err = hint(capsys, "9")
-    assert code == 2 and "No kata called '9'" in err
+    code, _, err = hint(capsys, "99")
+    assert code == 2 and "No kata called '99'" in err
     code, _, err = hint(capsys, "3", "--all")
     assert code == 2 and "Unknown option --all" in err
     assert state.load() == {}

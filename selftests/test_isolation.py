@@ -64,9 +64,18 @@ def append(name: str, code: str) -> str:
     return (ROOT / "solutions" / f"{name}.py").read_text() + code
 
 
+def assert_each_fails(tests: list[dict], *fragments: str) -> None:
+    """Every test fails, each with the whole message (a failure of its own call)."""
+    assert tests, "no tests ran for this kata"
+    for test in tests:
+        assert test["outcome"] == "failed", test
+        for fragment in fragments:
+            assert fragment in test["message"], (fragment, test["message"])
+
+
 def assert_all_fail(tests: list[dict], *fragments: str) -> None:
     """Every test fails; the full message (with every fragment) is shown once per kata, and
-    each other test says in one line that it is the same failure."""
+    each other test says in one line that it is the same failure (a file that cannot load)."""
     assert tests, "no tests ran for this kata"
     full = [test for test in tests if not test["message"].startswith("(as above) ")]
     assert len(full) == 1, [test["message"] for test in full]
@@ -154,7 +163,7 @@ def test_a_missing_function_fails_only_the_tests_that_use_it(call_failures):
     using = [t for t in outcomes[K1] if "value_and_grad" in t["nodeid"]]
     others = [t for t in outcomes[K1] if "value_and_grad" not in t["nodeid"]]
     assert using and others, outcomes[K1]
-    assert_all_fail(using, "has no `value_and_grad`")
+    assert_each_fails(using, "has no `value_and_grad`")
     assert_all_pass(others)
 
 
@@ -214,7 +223,7 @@ def test_replacing_a_torch_function_fails_its_kata_and_is_undone(sabotage):
 def test_pytest_exit_in_a_kata_fails_the_tests_that_reach_it(sabotage):
     outcomes = sabotage[1]
     stopped = [t for t in outcomes[K2] if "manual_grads" in t["nodeid"]]
-    assert_all_fail(stopped, "called pytest.exit()")
+    assert_each_fails(stopped, "called pytest.exit()")
 
 
 def test_keyboard_interrupt_at_import_fails_only_its_kata(sabotage):
