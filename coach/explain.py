@@ -273,6 +273,13 @@ KNOWN_ERRORS: tuple[tuple[str, Matcher, Meaning], ...] = (
         "y.backward(v) gives v^T J.",
     ),
     (
+        "vmap sizes differ",
+        _contains("vmap: Expected all tensors to have the same size in the mapped dimension"),
+        "vmap maps every input along its first dimension unless told otherwise, so inputs "
+        "that every sample shares (a model's parameters) were split too. Say what to map and "
+        "what to share with in_dims, None for a shared input: vmap(f, in_dims=(None, 0, 0)).",
+    ),
+    (
         "unused input",
         # Python's torch.autograd.grad: "The differentiated Tensor at index 0 appears to not
         # have been used in the graph. Set allow_unused=True ..."

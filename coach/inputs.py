@@ -122,9 +122,14 @@ WHY = {
         "Differentiate your own copy (x.detach().clone().requires_grad_()), or use "
         "torch.autograd.grad, which returns gradients without touching .grad."
     ),
-    "requires_grad": (
-        "requires_grad_() (or .requires_grad = ...) switched it on the caller's tensor. Make "
-        "your own tensor that requires grad (x.detach().clone().requires_grad_())."
+    "requires_grad on": (
+        "requires_grad_() (or .requires_grad = True) switched it on for the caller's tensor. "
+        "Make your own tensor that requires grad (x.detach().clone().requires_grad_())."
+    ),
+    "requires_grad off": (
+        "requires_grad_(False) (or .requires_grad = False) switched it off for the caller's "
+        "tensor, which freezes it for good. To compute without recording a graph, run the "
+        "code under torch.no_grad(), or detach() the result; leave the caller's flags alone."
     ),
     "shape": (
         "an in-place reshape (unsqueeze_, squeeze_, resize_, t_) changed it. Use the "
@@ -135,10 +140,15 @@ WHY = {
 
 def describe(name: str, change: tuple[Seen, str, str, str]) -> str:
     seen, what, old, new = change
+    why = (
+        WHY[f"requires_grad {'on' if new == 'True' else 'off'}"]
+        if what == "requires_grad"
+        else WHY[what]
+    )
     field = seen.where if what == "values" else f"{seen.where}.{what.lstrip('.')}"
     return (
         f"{name}() changed its argument `{seen.where}`: {field} was {old} before the call and "
         f"is {new} after it. A kata function must leave the caller's tensors as they were; the "
         f"caller goes on using them and would silently get different results. Here "
-        f"{WHY[what]}"
+        f"{why}"
     )

@@ -118,6 +118,18 @@ def grad_of_the_only_input_unused():
     torch.autograd.grad(x * 2, w)
 
 
+def vmap_over_a_shared_input():
+    from torch.func import vmap
+
+    vmap(lambda p, x: p * x)(torch.ones(2), torch.ones(5))
+
+
+def vmap_over_inputs_of_different_dimensions():
+    from torch.func import vmap
+
+    vmap(lambda x: x, in_dims=1)(torch.ones(3))
+
+
 FIRES = {
     "in-place on a leaf": [in_place_on_leaf, in_place_on_view_of_leaf],
     "saved value changed in place": [saved_value_changed],
@@ -126,6 +138,7 @@ FIRES = {
     "backward twice": [backward_twice_through_saved_values],
     "no path to a leaf": [backward_without_requires_grad, backward_after_detach],
     "non-scalar backward": [backward_on_a_vector],
+    "vmap sizes differ": [vmap_over_a_shared_input],
     "unused input": [grad_of_an_unused_input, grad_of_the_only_input_unused],
 }
 
@@ -158,6 +171,7 @@ NEIGHBOURS = {
     "backward twice": [saved_value_changed],
     "no path to a leaf": [numpy_of_a_tensor_that_requires_grad],
     "non-scalar backward": [backward_with_a_wrongly_shaped_gradient],
+    "vmap sizes differ": [vmap_over_inputs_of_different_dimensions],
     "unused input": [backward_without_requires_grad],
 }
 
