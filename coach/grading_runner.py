@@ -319,6 +319,17 @@ class _Subreaper:
         return stopped
 
 
+def _refuse_learner_modules(impl: str) -> None:
+    folder = str(Path(impl).resolve()) + os.sep
+    loaded = [
+        name
+        for name, module in list(sys.modules.items())
+        if str(getattr(module, "__file__", None) or "").startswith(folder)
+    ]
+    if loaded:
+        raise RuntimeError(f"the grading parent imported learner code: {loaded}")
+
+
 def _start(spec: dict, report: Path, log: Path, fork: bool):
     """A running child: (pid, Popen or None)."""
     if fork:
@@ -419,6 +430,8 @@ def run_all(jobs: list[dict], limit: float, fork: bool, log_path: Path | None = 
             spec = {**job["spec"], "ini": str(ini), "collected_path": str(collected)}
             with open(log, "a", encoding="utf-8") as handle:
                 handle.write(f"\n=== {job['name']} ===\n")
+            if fork:  # this process must never have imported learner code: it forks them all
+                _refuse_learner_modules(spec["impl"])
             pid, process = _start(spec, report, log, fork)
             status = _wait(pid, process, limit)
             status["strays_stopped"] = reaper.stop_strays()
@@ -479,8 +492,9 @@ def collect(katas, fork: bool = CAN_FORK, limit: float = DEFAULT_LIMIT) -> dict[
     files = [str(ROOT / kata.test_file) for kata in katas if (ROOT / kata.test_file).is_file()]
     if not files:
         return {kata.name: [] for kata in katas}
-    spec = {"kata": None, "test_files": files, "impl": str(ROOT), "collect_only": True}
-    [result] = run_all([{"name": "collect", "spec": spec}], limit, fork)
+    with tempfile.TemporaryDirectory(prefix="no-katas-") as empty:  # collection imports none
+        spec = {"kata": None, "test_files": files, "impl": empty, "collect_only": True}
+        [result] = run_all([{"name": "collect", "spec": spec}], limit, fork)
     report = result["report"] or {}
     if report.get("exitstatus") not in COMPLETED:
         raise RuntimeError(f"pytest could not collect the kata tests: {result}")

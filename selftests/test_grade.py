@@ -381,3 +381,12 @@ def test_katas_impl_chooses_the_folder(monkeypatch):
     monkeypatch.setenv("KATAS_IMPL", "solutions")
     assert grade.resolve_impl(None) == (ROOT / "solutions").resolve()
     assert grade.resolve_impl("katas") == (ROOT / "katas").resolve()
+
+
+def test_the_forking_parent_refuses_to_run_once_learner_code_is_loaded(tmp_path, monkeypatch):
+    grading_runner._refuse_learner_modules(str(tmp_path))  # nothing of tmp_path loaded: fine
+    module = type(sys)("planted_kata")
+    module.__file__ = str(tmp_path / "planted_kata.py")
+    monkeypatch.setitem(sys.modules, "planted_kata", module)
+    with pytest.raises(RuntimeError, match="imported learner code"):
+        grading_runner._refuse_learner_modules(str(tmp_path))
