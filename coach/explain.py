@@ -21,6 +21,15 @@ NONE_GRAD = (
 )
 
 
+def _non_leaf_grad(name: str, grad_fn: str) -> str:
+    return (
+        f"`{name}.grad` is None because {name} is not a leaf: it was computed from other "
+        f"tensors (its grad_fn is {grad_fn}), and backward() fills .grad only on leaves that "
+        f"require grad, the tensors you made yourself. Read the input's .grad instead (x.grad "
+        f"for y = f(x)), or call {name}.retain_grad() before backward() to keep this one."
+    )
+
+
 def _returned_none(function: str) -> str:
     return (
         f"`{function}(...)` returned None, so there was nothing to use. A Python function "
@@ -171,12 +180,22 @@ def _explain_none(error: BaseException) -> str | None:
     if statement is None:
         return NONE_VALUE
     origins = set()
+    non_leaves = []  # (name, grad_fn) of tensors whose .grad was read although not leaves
     for node in _none_candidates(error, statement):
         if isinstance(node, ast.Name) and frame.f_locals.get(node.id, None) is not None:
             continue  # this name holds a value: not the None
         origin = _origin(node, body, lineno)
         if origin:
             origins.add(origin)
+        owner = (
+            frame.f_locals.get(node.value.id)
+            if _is_grad(node) and isinstance(node.value, ast.Name)
+            else None
+        )
+        if getattr(owner, "grad_fn", None) is not None:
+            non_leaves.append((node.value.id, type(owner.grad_fn).__name__))
+    if origins == {"grad"} and non_leaves:
+        return _non_leaf_grad(*non_leaves[0])
     if origins == {"grad"}:
         return NONE_GRAD
     if len(origins) == 1:

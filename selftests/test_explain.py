@@ -359,3 +359,19 @@ def test_the_learner_sees_which_function_lacks_a_return(tmp_path):
     assert any("`forward(...)` returned None" in m for m in messages[K2]), messages[K2]
     assert any("`mse(...)` returned None" in m for m in messages[K4]), messages[K4]
     assert not any("is None until a backward()" in m for m in messages[K2] + messages[K4])
+
+
+def test_a_none_grad_read_on_a_result_says_it_is_no_leaf():
+    import warnings
+
+    x = torch.tensor(2.0, requires_grad=True)
+    y = x * 3
+    y.backward()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch warns when a non-leaf's .grad is read
+        try:
+            y.grad.item()
+        except AttributeError as error:
+            meaning = explain.explain(error)
+    assert meaning.startswith("`y.grad` is None because y is not a leaf")
+    assert "MulBackward0" in meaning and "y.retain_grad()" in meaning
