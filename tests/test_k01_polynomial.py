@@ -34,6 +34,44 @@ def checked_value_and_grad(x0):
     return call, expect_float(y, call, "y"), expect_float(grad, call, "dy/dx")
 
 
+def test_polynomial_keeps_the_graph_for_autograd(rng):
+    x = torch.tensor(rng.uniform(-4.0, 4.0), requires_grad=True)
+    y = kata.polynomial(x)
+    check_shape_like(y, x, call=f"polynomial(x) at x = {fmt(x.item())}")
+    require(
+        y.grad_fn is not None,
+        "polynomial(x) returned a tensor with no grad_fn: autograd has no record of how it was "
+        "made from x. Build it from x with tensor arithmetic; .item(), float() or "
+        "torch.tensor(...) on the way cut the record.",
+    )
+
+
+def test_polynomial_works_elementwise_on_any_shape(rng):
+    for shape, dtype in [((), torch.float32), ((5,), torch.float32), ((2, 3), torch.float64)]:
+        values = [rng.uniform(-4.0, 4.0) for _ in range(torch.Size(shape).numel())]
+        x = torch.tensor(values, dtype=dtype).reshape(shape)
+        y = kata.polynomial(x)
+        check_shape_like(y, x, call=f"polynomial(x) with x of shape {tuple(shape)}")
+        for got, x0 in zip(y.flatten().tolist(), values):
+            require(
+                close(got, y_of(x0)),
+                f"polynomial at x = {fmt(x0)} gave {fmt(got)}, expected {fmt(y_of(x0))}.",
+            )
+
+
+def test_polynomial_backpropagates_every_element(rng):
+    values = [rng.uniform(-4.0, 4.0) for _ in range(6)]
+    x = torch.tensor(values, requires_grad=True)
+    kata.polynomial(x).sum().backward()
+    require(x.grad is not None, "After polynomial(x).sum().backward(), x.grad is still None.")
+    for got, x0 in zip(x.grad.tolist(), values):
+        require(
+            close(got, dy_dx(x0)),
+            f"d/dx of polynomial at x = {fmt(x0)} came out as {fmt(got)}, expected "
+            f"{fmt(dy_dx(x0))}: check each term's coefficient and power.",
+        )
+
+
 def test_value_and_grad_at_3_is_31_and_34():
     call, y, grad = checked_value_and_grad(3.0)
     require(y == 31.0, f"y is {fmt(y)}, expected 27 + 18 - 15 + 1 = 31.0.\nCalled {call}.")
@@ -78,41 +116,3 @@ def test_value_and_grad_gets_the_gradient_from_autograd(rng):
         f"point of this kata is to let autograd find it: call y.backward() (or "
         f"torch.autograd.grad(y, x)) and read the result.\nCalled value_and_grad({fmt(x0)}).",
     )
-
-
-def test_polynomial_keeps_the_graph_for_autograd(rng):
-    x = torch.tensor(rng.uniform(-4.0, 4.0), requires_grad=True)
-    y = kata.polynomial(x)
-    check_shape_like(y, x, call=f"polynomial(x) at x = {fmt(x.item())}")
-    require(
-        y.grad_fn is not None,
-        "polynomial(x) returned a tensor with no grad_fn: autograd has no record of how it was "
-        "made from x. Build it from x with tensor arithmetic; .item(), float() or "
-        "torch.tensor(...) on the way cut the record.",
-    )
-
-
-def test_polynomial_works_elementwise_on_any_shape(rng):
-    for shape, dtype in [((), torch.float32), ((5,), torch.float32), ((2, 3), torch.float64)]:
-        values = [rng.uniform(-4.0, 4.0) for _ in range(torch.Size(shape).numel())]
-        x = torch.tensor(values, dtype=dtype).reshape(shape)
-        y = kata.polynomial(x)
-        check_shape_like(y, x, call=f"polynomial(x) with x of shape {tuple(shape)}")
-        for got, x0 in zip(y.flatten().tolist(), values):
-            require(
-                close(got, y_of(x0)),
-                f"polynomial at x = {fmt(x0)} gave {fmt(got)}, expected {fmt(y_of(x0))}.",
-            )
-
-
-def test_polynomial_backpropagates_every_element(rng):
-    values = [rng.uniform(-4.0, 4.0) for _ in range(6)]
-    x = torch.tensor(values, requires_grad=True)
-    kata.polynomial(x).sum().backward()
-    require(x.grad is not None, "After polynomial(x).sum().backward(), x.grad is still None.")
-    for got, x0 in zip(x.grad.tolist(), values):
-        require(
-            close(got, dy_dx(x0)),
-            f"d/dx of polynomial at x = {fmt(x0)} came out as {fmt(got)}, expected "
-            f"{fmt(dy_dx(x0))}: check each term's coefficient and power.",
-        )
