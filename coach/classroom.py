@@ -31,7 +31,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from coach import grading_runner, manifest, registry, verify_results
+from coach import grading_runner, manifest, registry
 from coach.registry import ROOT
 
 # --- the instructor's settings -------------------------------------------------------------
@@ -126,9 +126,9 @@ def results_file(kata: registry.Kata) -> str:
 def expected_tests() -> dict[str, list[str]]:
     """Every kata's test ids, as the grader's own pytest collects them (no kata imported).
 
-    Recorded from the pristine tests into everything a grader reads (the workflow, the
-    Classroom 50 files, the export's manifest): a test missing from a report counts as failed.
-    A test file that gains or loses a test makes the committed workflow stale, as points do.
+    Recorded from the pristine tests into what a grader reads (the export's manifest, which
+    the workflow's commands read, and the Classroom 50 files): a test missing from a report
+    counts as failed.
     """
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "expected.json"
@@ -148,16 +148,15 @@ def grader_command(kata: registry.Kata) -> str:
     The command grader awards points on exit code 0 alone. coach/grading_runner.py runs the
     kata's tests in a child process, with the grader's own pytest options and configuration,
     and records how that process ended; coach/verify_results.py, a separate process that runs
-    no learner code, exits 0 only when that run was clean and exactly the expected tests (their
-    number and the digest of their ids, recorded here) reported, all passed. Both run by path
-    with `-I`: nothing in the working folder is imported.
+    no learner code, exits 0 only when that run was clean and every expected test of the kata
+    (as grading-manifest.json records them from the pristine tests) reported and passed. Both
+    run by path with `-I`: nothing in the working folder is imported.
     """
     results = results_file(kata)
-    ids = expected_tests().get(kata.name, [])
     return (
         f"rm -f {results} && python -I coach/grading_runner.py run --kata {kata.name} "
         f"--impl=katas --out {results} && python -I coach/verify_results.py {results} "
-        f"{kata.name} {len(ids)} {verify_results.ids_digest(ids)}"
+        f"{kata.name} {manifest.MANIFEST_NAME}"
     )
 
 

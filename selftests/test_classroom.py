@@ -76,11 +76,10 @@ def test_one_grader_per_kata_with_the_registrys_points():
         assert f"max-score: {kata.points}" in lines
         assert f"timeout: {classroom.GRADER_TIMEOUT_MINUTES}" in lines
         results = f".grade-{classroom.step_id(kata)}.json"
-        ids = classroom.expected_tests()[kata.name]
         command = (
             f"command: rm -f {results} && python -I coach/grading_runner.py run --kata "
             f"{kata.name} --impl=katas --out {results} && python -I coach/verify_results.py "
-            f"{results} {kata.name} {len(ids)} {verify_results.ids_digest(ids)}"
+            f"{results} {kata.name} grading-manifest.json"
         )
         assert command in lines
 
@@ -305,23 +304,27 @@ def _run_file(path: Path, outcomes: list[str], kata: str = "k01_x", **status) ->
 
 def test_verify_results_passes_only_every_expected_test_passed_in_a_clean_run(tmp_path, capsys):
     ids = [f"tests/test_k01_x.py::t{i}" for i in range(3)]
-    digest = verify_results.ids_digest(ids)
-    full = _run_file(tmp_path / "full.json", ["passed"] * 3)
-    assert verify_results.main([str(full), "k01_x", "3", digest]) == 0
-    short = _run_file(tmp_path / "short.json", ["passed"] * 2)  # a test deselected
-    assert verify_results.main([str(short), "k01_x", "3", digest]) == 1
-    assert "not the 3 expected ones" in capsys.readouterr().err
-    failed = _run_file(tmp_path / "failed.json", ["passed", "failed", "passed"])
-    assert verify_results.main([str(failed), "k01_x", "3", digest]) == 1
-    other = _run_file(tmp_path / "other.json", ["passed"] * 3, kata="k02_y")
-    assert verify_results.main([str(other), "k01_x", "3", digest]) == 1
-    died = _run_file(tmp_path / "died.json", ["passed"] * 3, signal=9)
-    assert verify_results.main([str(died), "k01_x", "3", digest]) == 1
+    manifest = tmp_path / "grading-manifest.json"
+    manifest.write_text(json.dumps({"sha256": {}, "tests": {"k01_x": ids}}))
+
+    def judge(run: Path, kata: str = "k01_x") -> int:
+        return verify_results.main([str(run), kata, str(manifest)])
+
+    assert judge(_run_file(tmp_path / "full.json", ["passed"] * 3)) == 0
+    assert judge(_run_file(tmp_path / "short.json", ["passed"] * 2)) == 1  # one deselected
+    assert "never ran" in capsys.readouterr().err
+    assert judge(_run_file(tmp_path / "failed.json", ["passed", "failed", "passed"])) == 1
+    assert judge(_run_file(tmp_path / "other.json", ["passed"] * 3, kata="k02_y")) == 1
+    assert judge(_run_file(tmp_path / "died.json", ["passed"] * 3, signal=9)) == 1
     assert "signal 9" in capsys.readouterr().err
-    assert verify_results.main([str(tmp_path / "none.json"), "k01_x", "3", digest]) == 1
+    assert judge(tmp_path / "none.json") == 1
     (tmp_path / "junk.json").write_text("{")
-    assert verify_results.main([str(tmp_path / "junk.json"), "k01_x", "3", digest]) == 1
-    assert verify_results.main([str(full), "k01_x", "3"]) == 2
+    assert judge(tmp_path / "junk.json") == 1
+    full = tmp_path / "full.json"
+    assert judge(full, kata="k09_unknown") == 1  # no expected tests recorded: no points
+    assert "no expected tests" in capsys.readouterr().err
+    assert verify_results.main([str(full), "k01_x", str(tmp_path / "missing.json")]) == 1
+    assert verify_results.main([str(full), "k01_x"]) == 2
 
 
 @pytest.mark.parametrize("module", ["verify_results.py", "grading_runner.py"])
