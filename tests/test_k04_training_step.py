@@ -250,7 +250,9 @@ def test_make_data_defaults_rebuild_the_notebook_data():
         "make_data()",
         (X, y),
         (20, 0.3, 42),
-        "Are the draws taken from a generator seeded with 42, and scaled by noise = 0.3?",
+        "Are the draws taken from a generator seeded with 42 (torch.manual_seed(42), or a "
+        "torch.Generator seeded with 42 and passed as torch.randn(n, generator=g)), and scaled "
+        "by noise = 0.3?",
     )
 
 

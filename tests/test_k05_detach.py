@@ -4,7 +4,15 @@ import pytest
 import torch
 from torch.overrides import TorchFunctionMode
 
-from coach.testing import backward_passes, check_shape_like, close, expect_float, fmt, load_kata
+from coach.testing import (
+    backward_passes,
+    check_shape_like,
+    close,
+    expect_float,
+    fmt,
+    load_kata,
+    require,
+)
 
 kata = load_kata("k05_detach")
 
@@ -60,6 +68,11 @@ def shown(tensor) -> str:
         return fmt(values)
 
     return text(tensor.tolist())
+
+
+def node_name(tensor) -> str:
+    """A tensor's grad_fn as a learner reads it: MulBackward0, or None."""
+    return "None" if tensor.grad_fn is None else type(tensor.grad_fn).__name__
 
 
 def checked_chain(a0, detach):
@@ -183,14 +196,14 @@ def test_chain_without_detach_records_how_c_came_from_a(rng):
     call, a, b, c = checked_chain(rng.uniform(-3.0, 3.0), False)
     if b.grad_fn is None or b.is_leaf:
         pytest.fail(
-            f"Called {call}. b has grad_fn={b.grad_fn} and is_leaf={b.is_leaf}; expected "
+            f"Called {call}. b has grad_fn={node_name(b)} and is_leaf={b.is_leaf}; expected "
             f"b = a * 3 to remember it came from a (a MulBackward0 grad_fn, not a leaf). "
             f"Compute b from the tensor a, not from a number, and only detach when detach=True.",
             pytrace=False,
         )
     if c.grad_fn is None or not reaches(c, a):
         pytest.fail(
-            f"Called {call}. c's graph (grad_fn={c.grad_fn}) does not lead back to a, so "
+            f"Called {call}. c's graph (grad_fn={node_name(c)}) does not lead back to a, so "
             f"backward() from c could not reach a. Compute c = b ** 2 from the b you returned.",
             pytrace=False,
         )
@@ -201,8 +214,9 @@ def test_chain_with_detach_returns_a_b_that_is_a_fresh_leaf(rng):
     if b.requires_grad or not b.is_leaf or b.grad_fn is not None:
         pytest.fail(
             f"Called {call}. b has requires_grad={b.requires_grad}, is_leaf={b.is_leaf}, "
-            f"grad_fn={b.grad_fn}; a detached tensor is a leaf that does not require grad and "
-            f"has no grad_fn. Return b.detach(), not b.",
+            f"grad_fn={node_name(b)}; a detached tensor is a leaf that does not require grad and "
+            f"has no grad_fn. detach() returns a new tensor and leaves b as it was, so a bare "
+            f"`b.detach()` changes nothing: write b = b.detach() (or return b.detach()).",
             pytrace=False,
         )
 
@@ -223,8 +237,10 @@ def test_chain_with_detach_returns_the_output_of_detach_sharing_memory_with_a_ti
     if not matches:
         pytest.fail(
             f"Called {call}. detach() was called, but the b that chain returned is not the "
-            f"tensor detach() gave back: something was made from it afterwards (clone(), "
-            f"torch.tensor(...), arithmetic). Detach b = a * 3 and return that result as b.",
+            f"tensor detach() gave back. Either its result was thrown away (detach() returns "
+            f"a new tensor, it does not change b: write b = b.detach()), another tensor was "
+            f"detached, or something was made from it afterwards (clone(), torch.tensor(...), "
+            f"arithmetic). Detach b = a * 3 and return that result as b.",
             pytrace=False,
         )
     source_grad_fn, source_address = matches[-1]
@@ -246,7 +262,7 @@ def test_chain_with_detach_gives_a_c_with_no_history(rng):
     call, _, _, c = checked_chain(rng.uniform(-3.0, 3.0), True)
     if c.requires_grad or c.grad_fn is not None:
         pytest.fail(
-            f"Called {call}. c has requires_grad={c.requires_grad} and grad_fn={c.grad_fn}; "
+            f"Called {call}. c has requires_grad={c.requires_grad} and grad_fn={node_name(c)}; "
             f"expected False and None: c = b ** 2 was built from a detached b, which autograd "
             f"treats as a constant. Compute c from the detached b.",
             pytrace=False,
@@ -284,12 +300,32 @@ def test_backward_from_a_detached_chain_raises(rng):
 # grad_of_a --------------------------------------------------------------------------------------
 
 
+def require_none(call: str, grad, a0: float) -> None:
+    """With detach, a.grad must be None; name what the learner's number means."""
+    if grad is None:
+        return
+    if isinstance(grad, float) and grad == 0.0:
+        why = (
+            "detach() cut the only path from c to a, so autograd never writes a gradient into "
+            "a, not even a zero: a.grad stays None. Return a.grad as it is."
+        )
+    elif isinstance(grad, float) and close(grad, 18 * a0):
+        why = (
+            "that is the gradient without detach(), 18a: c still reached a. Was detach()'s "
+            "result used (b = b.detach())? With b detached, a.grad stays None."
+        )
+    else:
+        why = "with b detached, no gradient reaches a, and a.grad stays None."
+    pytest.fail(f"Called {call}. It returned {fmt(grad)}, expected None: {why}", pytrace=False)
+
+
 def test_grad_of_a_at_2_without_detach_is_36():
     call, grad = checked_grad_of_a(2.0, False)
     grad = expect_float(grad, call, "a.grad")
-    assert grad == 36.0, (
+    require(
+        grad == 36.0,
         f"Called {call}. It returned {fmt(grad)}, expected 36.0: dc/db * db/da = 2b * 3 = "
-        f"12 * 3 at a = 2."
+        f"12 * 3 at a = 2.",
     )
 
 
@@ -314,23 +350,21 @@ def test_grad_of_a_without_detach_is_18a_at_random_points(rng):
 
 def test_grad_of_a_at_2_with_detach_is_none():
     call, grad = checked_grad_of_a(2.0, True)
-    assert grad is None, (
-        f"Called {call}. It returned {grad!r}, expected None: detach() cut the only path "
-        f"from c to a, so autograd never writes a gradient into a (not even a zero)."
-    )
+    require_none(call, grad, 2.0)
 
 
 def test_grad_of_a_with_detach_is_none_at_random_points(rng):
     for _ in range(5):
-        call, grad = checked_grad_of_a(rng.uniform(-3.0, 3.0), True)
-        assert grad is None, f"Called {call}. It returned {grad!r}, expected None."
+        a0 = rng.uniform(-3.0, 3.0)
+        call, grad = checked_grad_of_a(a0, True)
+        require_none(call, grad, a0)
 
 
 def test_grad_of_a_with_detach_builds_the_detached_chain(rng):
     a0 = rng.uniform(-3.0, 3.0)
     with DetachSpy() as spy:
         call, grad = checked_grad_of_a(a0, True)
-    assert grad is None, f"Called {call}. It returned {grad!r}, expected None."
+    require_none(call, grad, a0)
     if not spy.detaches:
         pytest.fail(
             f"Called {call}. It never called detach(), so its None was assumed, not observed. "
@@ -342,9 +376,9 @@ def test_grad_of_a_with_detach_builds_the_detached_chain(rng):
 def test_grad_of_a_accepts_an_int():
     call, grad = checked_grad_of_a(2, False)
     grad = expect_float(grad, call, "a.grad")
-    assert grad == 36.0, f"Called {call}. It returned {fmt(grad)}, expected 36.0, as for 2.0."
+    require(grad == 36.0, f"Called {call}. It returned {fmt(grad)}, expected 36.0, as for 2.0.")
     call, grad = checked_grad_of_a(2, True)
-    assert grad is None, f"Called {call}. It returned {grad!r}, expected None."
+    require(grad is None, f"Called {call}. It returned {fmt(grad)}, expected None, as for 2.0.")
 
 
 # straight_through_round -------------------------------------------------------------------------
@@ -417,7 +451,7 @@ def test_straight_through_round_keeps_a_grad_fn(rng):
     if not (y.requires_grad and y.grad_fn is not None):
         pytest.fail(
             f"straight_through_round(x) returned a tensor with requires_grad={y.requires_grad} "
-            f"and grad_fn={y.grad_fn}; expected a link back to x. Detach only the correction "
+            f"and grad_fn={node_name(y)}; expected a link back to x. Detach only the correction "
             f"round(x) - x, never the whole result.",
             pytrace=False,
         )
