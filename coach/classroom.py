@@ -153,10 +153,11 @@ def grader_command(kata: registry.Kata) -> str:
     run by path with `-I`: nothing in the working folder is imported.
     """
     results = results_file(kata)
+    limit = GRADER_TIMEOUT_MINUTES * 60 - 20  # stopped by the runner, before the action's timeout
     return (
         f"rm -f {results} && python -I coach/grading_runner.py run --kata {kata.name} "
-        f"--impl=katas --out {results} && python -I coach/verify_results.py {results} "
-        f"{kata.name} {manifest.MANIFEST_NAME}"
+        f"--impl=katas --limit {limit} --out {results} && python -I coach/verify_results.py "
+        f"{results} {kata.name} {manifest.MANIFEST_NAME}"
     )
 
 

@@ -76,10 +76,11 @@ def test_one_grader_per_kata_with_the_registrys_points():
         assert f"max-score: {kata.points}" in lines
         assert f"timeout: {classroom.GRADER_TIMEOUT_MINUTES}" in lines
         results = f".grade-{classroom.step_id(kata)}.json"
+        limit = classroom.GRADER_TIMEOUT_MINUTES * 60 - 20
         command = (
             f"command: rm -f {results} && python -I coach/grading_runner.py run --kata "
-            f"{kata.name} --impl=katas --out {results} && python -I coach/verify_results.py "
-            f"{results} {kata.name} grading-manifest.json"
+            f"{kata.name} --impl=katas --limit {limit} --out {results} && python -I "
+            f"coach/verify_results.py {results} {kata.name} grading-manifest.json"
         )
         assert command in lines
 
