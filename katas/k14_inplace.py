@@ -44,12 +44,14 @@ def edit_breaks_backward(op: Callable[[Tensor], Tensor], x: Tensor, edit: str) -
     - call out.sum().backward().
 
     Return True if backward() raised the "modified by an inplace operation" RuntimeError,
-    False if it ran. Let any other error through.
+    False if it ran. Let any other error through: re-raise it, since it is a bug somewhere,
+    not an answer about the edit.
 
     Example: edit_breaks_backward(torch.exp, torch.tensor([1.0, 2.0]), "output") is True,
     and with "input" it is False: exp saved its output, not its input.
     """
-    # TODO: a, inp, out, the edit, then backward() inside try/except RuntimeError.
+    # TODO: a, inp, out, the edit, then backward() inside try/except RuntimeError: return
+    # True if the error's message says "modified by an inplace operation", else `raise` it.
     raise NotImplementedError("make a leaf copy, inp = a.clone(), edit, then try backward()")
 
 

@@ -20,7 +20,8 @@ inference behaviour; autograd still records everything, and gradients still flow
 
 Predict before you run: a model is in eval() mode and you compute loss = model(x).sum().
 Does loss have a grad_fn? And if you leave a parameter out of the optimizer but never freeze
-it, what happens to its .grad over ten training steps?
+it, and each of ten training steps starts with optimizer.zero_grad() (which clears the .grad
+of the optimizer's own parameters only), what is that parameter's .grad after the ten steps?
 """
 
 import torch
@@ -55,7 +56,8 @@ def fine_tune_head(
     mean squared error mean((model(x) - y) ** 2), backward, then move each head parameter by
     lr times its gradient under torch.no_grad(), and clear the gradients. (torch.optim.SGD
     would do the same update and skip the frozen parameters, whose .grad stays None.) Return
-    each step's loss, measured before its update, as floats.
+    each step's loss, measured before its update, as floats: loss.item() gives one (float(loss)
+    does too, but warns that the loss still requires grad).
 
     This function changes the model in place: the head's weights move, the body's are frozen.
     """

@@ -30,7 +30,7 @@ HINTS = (
                 with torch.no_grad():
                     for p in model[2].parameters():
                         ...                 # move p against p.grad, then clear p.grad
-                losses.append(...)
+                losses.append(...)          # the loss as a float: loss.item()
     """,
 )
 

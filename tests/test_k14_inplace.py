@@ -181,6 +181,57 @@ def test_ops_that_save_nothing_survive_any_in_place_edit(rng):
             check_experiment(op, random_input(rng), edit)
 
 
+class BuggyBackward(RuntimeError):
+    """An error of our own, raised by a broken op's backward: a bug, not the version check."""
+
+
+def broken_op(error: type[Exception]):
+    """2 * t as an autograd.Function whose backward raises `error`: any op with a bug."""
+
+    class BrokenOp(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, t):
+            return t * 2  # saves nothing, so no in-place edit can trip the version check
+
+        @staticmethod
+        def backward(ctx, grad):
+            raise error("a bug in this op's backward (raised by the test)")
+
+    return BrokenOp.apply
+
+
+def test_other_errors_from_backward_are_let_through(rng):
+    # The edit is harmless (2 * t saves nothing): backward() gets as far as the op's own
+    # backward, which raises. That error must come out of edit_breaks_backward as it is.
+    for error, kind in ((BuggyBackward, "a RuntimeError"), (ValueError, "a ValueError")):
+        x, edit = random_input(rng), rng.choice(["input", "output"])
+        call = (
+            f"edit_breaks_backward(op, {fmt(x)}, {edit!r}) with op an autograd.Function that "
+            f"computes 2 * t, saves nothing, and whose backward raises {kind} (a bug, not the "
+            f"version check)"
+        )
+        try:
+            got = kata.edit_breaks_backward(broken_op(error), x, edit)
+        except error as raised:
+            if "raised by the test" in str(raised):
+                continue  # let through, as the docstring asks
+            raise
+        except RuntimeError as raised:  # NotImplementedError is one too: re-raised below
+            if LEAF_ERROR in str(raised):
+                pytest.fail(f"Called {call}. It raised at the edit: {LEAF_WHY}", pytrace=False)
+            raise
+        pytest.fail(
+            f"Called {call}. It returned {got!r}, expected the error to come out of "
+            f"edit_breaks_backward: only the 'modified by an inplace operation' RuntimeError "
+            f"means True. A bare `except Exception` (or `except RuntimeError` without reading "
+            f"the message) also swallows every other error, so a real bug in an op's backward "
+            f"comes out as an answer about the edit instead of as the error it is. Catch "
+            f"RuntimeError, check that '{VERSION_ERROR}' is in str(error), and re-raise "
+            f"anything else (`raise`).",
+            pytrace=False,
+        )
+
+
 # --- softmax ----------------------------------------------------------------------------------
 
 

@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from torch.overrides import TorchFunctionMode
 
 from coach.testing import (
     Wrong,
@@ -72,16 +73,47 @@ def hook_left_on(x: torch.Tensor, scale: float) -> bool:
     return not torch.equal(grad, torch.ones_like(probe))
 
 
-def sign_and_scale_wrongs(v: torch.Tensor, scale: float, direct: torch.Tensor) -> list[Wrong]:
-    """What x's gradient is with the reversal's sign or scale wrong, or the hook never run."""
+def hooks_on(result: torch.Tensor) -> list:
+    """The hooks registered with result.register_hook(...) and still on it."""
+    return list((result._backward_hooks or {}).values())
+
+
+def unchanged_why(result: torch.Tensor) -> str:
+    """Why the gradient came back unchanged: no hook on the result, or one that returns None."""
+    hooks = hooks_on(result)
+    if not hooks:
+        return (
+            "the gradient came back unchanged: the hook never ran on this path. A hook "
+            "changes only gradients that flow through the tensor it is registered on; "
+            "register it on the tensor you return (a copy of x that you register on but do "
+            "not return is on no path of the loss)."
+        )
+    returned = []
+    for hook in hooks:
+        try:
+            returned.append(hook(torch.ones_like(result)))
+        except Exception:
+            returned.append("an error")
+    if all(value is None for value in returned):
+        return (
+            "the gradient came back unchanged, although your hook is on the returned tensor "
+            "and ran: it returned None. A hook that returns None leaves the gradient as it "
+            "was (rebinding `grad = -scale * grad` inside it changes only a local name): "
+            "return the new gradient, `return -scale * grad`."
+        )
+    return (
+        "the gradient came back unchanged, although a hook is on the returned tensor: the "
+        "tensor it returns is the gradient as it was. Return the new gradient, "
+        "`return -scale * grad`."
+    )
+
+
+def sign_and_scale_wrongs(
+    v: torch.Tensor, scale: float, direct: torch.Tensor, result: torch.Tensor
+) -> list[Wrong]:
+    """What x's gradient is with the reversal's sign or scale wrong, or the hook without effect."""
     return [
-        Wrong(
-            v + direct,
-            "the gradient came back unchanged: the hook never ran on this path. A hook changes "
-            "only gradients that flow through the tensor it is registered on; register it on "
-            "the tensor you return (a copy of x that you register on but do not return is on "
-            "no path of the loss).",
-        ),
+        Wrong(v + direct, unchanged_why(result)),
         Wrong(
             scale * v + direct,
             f"the sign is wrong: a gradient reversal multiplies by -scale = {-scale}, not "
@@ -119,7 +151,7 @@ def test_the_gradient_arrives_reversed_and_scaled(rng):
         -scale * v,
         call=f"{call}, then backward() from (v * result).sum() with v = {fmt(v)}",
         what="x's gradient",
-        wrong=sign_and_scale_wrongs(v, scale, torch.zeros_like(v)),
+        wrong=sign_and_scale_wrongs(v, scale, torch.zeros_like(v), result),
     )
 
 
@@ -133,7 +165,7 @@ def test_the_gradient_of_a_plain_sum_comes_back_reversed(rng):
         -scale * ones,
         call=f"{call}, then backward() from result.sum()",
         what="x's gradient",
-        wrong=sign_and_scale_wrongs(ones, scale, torch.zeros_like(ones)),
+        wrong=sign_and_scale_wrongs(ones, scale, torch.zeros_like(ones), result),
     )
 
 
@@ -155,7 +187,7 @@ def test_only_paths_through_the_result_are_reversed(rng):
         (1 - scale) * v,
         call=f"{call}, then backward() from (v * (result + x)).sum() with v = {fmt(v)}",
         what="x's gradient (-scale * v through the result, plus v straight from x)",
-        wrong=[Wrong(-2 * scale * v, both), *sign_and_scale_wrongs(v, scale, v)],
+        wrong=[Wrong(-2 * scale * v, both), *sign_and_scale_wrongs(v, scale, v, result)],
     )
 
 
@@ -184,6 +216,33 @@ def test_the_callers_x_keeps_no_hook(rng):
 # --- step_in_backward -------------------------------------------------------------------------
 
 
+class TensorHooks(TorchFunctionMode):
+    """Notes whether register_hook (not the post-accumulate kind) was called on a leaf."""
+
+    def __init__(self):
+        super().__init__()
+        self.on_leaf = False
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        first = args[0] if args else None
+        if (
+            getattr(func, "__name__", "") == "register_hook"
+            and isinstance(first, torch.Tensor)
+            and first.is_leaf
+        ):
+            self.on_leaf = True
+        return func(*args, **(kwargs or {}))
+
+
+TENSOR_HOOK_WHY = (
+    "the hook came from p.register_hook(...), and a tensor hook runs BEFORE autograd adds "
+    "the gradient into p.grad: it is handed the gradient, and whatever it does to p.grad "
+    "(p.grad = None included), autograd writes the gradient into p.grad right after it "
+    "returns. Use p.register_post_accumulate_grad_hook(hook): autograd calls hook(p) once "
+    "p.grad is written, so the hook can use p.grad and then drop it (p.grad = None)."
+)
+
+
 class Regression:
     """Parameters w (n,) and b (), data X (m, n) and y (m,), and mean((X w + b - y)**2)."""
 
@@ -194,6 +253,7 @@ class Regression:
         self.X, self.y = torch.randn(samples, features), torch.randn(samples)
         self.lr = rng.choice([0.05, 0.1, 0.2])
         self.calls = 0
+        self.tensor_hook = False  # whether a call registered a plain tensor hook on a leaf
 
     def loss(self) -> torch.Tensor:
         return ((self.X @ self.w + self.b - self.y) ** 2).mean()
@@ -217,10 +277,11 @@ class Regression:
             f"step_in_backward([w, b], loss_fn, lr={self.lr}){nth} with w = {fmt(w0)}, "
             f"b = {fmt(b0)} and loss_fn = lambda: ((X @ w + b - y) ** 2).mean()"
         )
-        broke = None
+        broke, spy = None, TensorHooks()
         with backward_passes() as engine:
             try:
-                result = kata.step_in_backward([self.w, self.b], self.loss, self.lr)
+                with spy:
+                    result = kata.step_in_backward([self.w, self.b], self.loss, self.lr)
             except TypeError as error:
                 if "NoneType" not in str(error):
                     raise
@@ -236,6 +297,7 @@ class Regression:
                 broke = f"Called {call}. It raised TypeError ({error}): {broke}"
         if broke:
             pytest.fail(broke, pytrace=False)
+        self.tensor_hook = spy.on_leaf
         return call, result, expected, engine.passes
 
 
@@ -258,11 +320,16 @@ def check_step(problem: Regression, call: str, expected: list) -> None:
             ],
         )
     for name, param in (("w", problem.w), ("b", problem.b)):
+        why = (
+            TENSOR_HOOK_WHY
+            if problem.tensor_hook
+            else "the hook must drop the gradient once it has used it (param.grad = None). "
+            "Dropping each gradient as soon as its parameter is updated is what saves the "
+            "memory."
+        )
         require(
             param.grad is None,
-            f"Called {call}. {name}.grad is {fmt(param.grad)} afterwards, expected None: the "
-            f"hook must drop the gradient once it has used it (param.grad = None). Dropping "
-            f"each gradient as soon as its parameter is updated is what saves the memory.",
+            f"Called {call}. {name}.grad is {fmt(param.grad)} afterwards, expected None: {why}",
         )
 
 
