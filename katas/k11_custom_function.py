@@ -50,6 +50,12 @@ class Softplus(torch.autograd.Function):
         autograd checks a tensor saved that way before backward uses it, so if x is changed
         in place after forward (an optimizer step, an x += ...), backward raises an error
         instead of silently giving the gradient at another x.
+
+        log(1 + exp(x)) as written overflows for large x: in float32, exp(x) is inf from
+        about x = 88.7 on, so log(1 + exp(torch.tensor(100.))) is inf, where softplus(100)
+        is 100. The stable forms are torch.nn.functional.softplus(x) and
+        log1p(exp(-|x|)) + max(x, 0), that is torch.log1p(torch.exp(-x.abs())) + x.clamp(min=0).
+        The tests accept either form, or the plain one.
         """
         # TODO: save x for backward, then return log(1 + exp(x)).
         raise NotImplementedError("ctx.save_for_backward(x), then return log(1 + exp(x))")

@@ -142,17 +142,20 @@ class Trace:
                         f"{self.name(value)}'s _backward ran before that of "
                         f"{self.name(consumer)}, which was made from it: {self.name(value)} "
                         f"passed its gradient on before {self.name(consumer)} had added its "
-                        f"share, and that share was lost. Recursing from the output visits "
-                        f"nodes too early; call the _backward functions in reverse topological "
-                        f"order, where a node comes only after every node made from it."
+                        f"share, and that share was lost. Walking from the output (recursion "
+                        f"or a queue) visits nodes too early; call the _backward functions "
+                        f"in reverse topological order, where a node comes only after every "
+                        f"node made from it."
                     )
         return ""
 
 
 LOCAL_RULES = (
-    "every node's _backward ran once, in a good order, so the error is in a local rule: each "
-    "_backward must add (+=, never =) out.grad times its local derivative into its inputs. "
-    "The tests of single operations say which rule."
+    "every node's _backward ran once, in a good order, so a _backward passed on a wrong "
+    "amount. Either a local rule is wrong (the tests of single operations say which), or a "
+    "_backward assigns (=) where it must add (+=), so a node used by two operations keeps "
+    "only the share that came last. Each _backward adds out.grad times its local derivative "
+    "into its inputs."
 )
 
 

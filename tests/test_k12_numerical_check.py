@@ -2,7 +2,15 @@
 
 import torch
 
-from coach.testing import Wrong, backward_passes, check_value, fmt, load_kata, require
+from coach.testing import (
+    Wrong,
+    backward_passes,
+    check_value,
+    fmt,
+    load_kata,
+    matches,
+    require,
+)
 
 kata = load_kata("k12_numerical_check")
 
@@ -57,6 +65,20 @@ def one_sided(f, x: torch.Tensor, eps: float, forward: bool) -> torch.Tensor:
     return grad
 
 
+def left_moved(f, x: torch.Tensor, eps: float, got, shift: float) -> bool:
+    """Whether `got` is the central differences of an f whose every element, once measured,
+    stays moved by `shift`. (Computed only for a wrong answer: it costs 2n calls of f.)"""
+    point, grad = x.detach().to(F64).clone(), torch.zeros(x.shape, dtype=F64)
+    for i in range(point.numel()):
+        at = point.clone()
+        at.view(-1)[:i] += shift  # the elements before i, all left moved
+        up, down = at.clone(), at.clone()
+        up.view(-1)[i] += eps
+        down.view(-1)[i] -= eps
+        grad.view(-1)[i] = (f(up) - f(down)) / (2 * eps)
+    return matches(got, grad, rel=1e-6, abs_=1e-7)
+
+
 def all_at_once(f, x: torch.Tensor, eps: float) -> torch.Tensor:
     point = x.detach().to(F64)
     slope = (f(point + eps) - f(point - eps)) / (2 * eps)
@@ -89,6 +111,12 @@ ALL_AT_ONCE = (
     "every element got the same number, the slope with all elements moved at once. Move one "
     "element at a time and put it back before moving the next."
 )
+LEFT_MOVED = (
+    "element 0 is right but later ones drift, because each element was left moved by eps "
+    "after its slope was measured (+eps, then -2 * eps, and never put back). Every later slope "
+    "was then measured at a shifted x. Save each element's value and put it back before "
+    "moving the next."
+)
 
 
 def check_numerical_grad(f, x: torch.Tensor, eps=None, wrong=()):
@@ -119,6 +147,10 @@ def check_numerical_grad(f, x: torch.Tensor, eps=None, wrong=()):
             Wrong(all_at_once(f, x, eps), ALL_AT_ONCE),
             Wrong(one_sided(f, x, eps, forward=True), ONE_SIDED),
             Wrong(one_sided(f, x, eps, forward=False), ONE_SIDED),
+            Wrong(
+                lambda got: any(left_moved(f, x, eps, got, shift) for shift in (-eps, eps)),
+                LEFT_MOVED,
+            ),
             *wrong,
         ],
         rel=1e-6,
@@ -147,6 +179,10 @@ def test_numerical_grad_steps_both_ways_by_the_given_eps(rng):
 def test_numerical_grad_moves_one_element_at_a_time(rng):
     # No mixing term here: each slope depends on its own element alone.
     check_numerical_grad(CubicMix(0.0), random_x(rng, 4))
+    # With one, every slope depends on all the elements: each element left moved by eps = 0.01
+    # shifts every later slope by 2 * c * eps, far beyond the tolerance.
+    c = round(rng.choice([-1, 1]) * rng.uniform(0.5, 1.0), 2)
+    check_numerical_grad(CubicMix(c), random_x(rng, 4), eps=1e-2)
 
 
 def test_numerical_grad_of_a_float32_x_is_measured_in_float64(rng):

@@ -21,7 +21,7 @@ kata = load_kata("k13_higher_order")
 
 NO_CREATE_GRAPH = (
     "the first gradient was taken without create_graph=True, so it came out as a constant "
-    "with no grad_fn: there is nothing to differentiate a second time. Pass "
+    "with no grad_fn, and a constant has nothing to differentiate a second time. Pass "
     "create_graph=True to the first torch.autograd.grad (or backward)."
 )
 CUT_IN_THE_MIDDLE = (
@@ -251,6 +251,20 @@ def test_hessian_vector_product_matches_the_closed_form(rng):
                     "gradient of the scalar (gradient . v): differentiate (g * v).sum().",
                 ),
                 Wrong(
+                    (H @ torch.ones_like(v)) * v,
+                    "that is the gradient of g.sum() (H times a vector of ones) multiplied "
+                    "by v element by element, so v came in only after the second "
+                    "differentiation. "
+                    "Differentiate (g * v).sum(), the dot product of the gradient with v, not "
+                    "g.sum() times v.",
+                ),
+                Wrong(
+                    torch.diagonal(H) * v,
+                    "that is diag(H) * v, which leaves out every mixed second derivative "
+                    "(H's off-diagonal entries). H v is the gradient of (g * v).sum(), the dot "
+                    "product of the gradient with v.",
+                ),
+                Wrong(
                     H @ torch.ones_like(v),
                     "that is H times a vector of ones, the gradient "
                     "of g.sum(). Weight by v: differentiate (g * v).sum().",
@@ -383,7 +397,7 @@ def test_gradient_penalty_trains_the_critic_through_the_gradient(rng):
     require(
         penalty.requires_grad,
         f"Called {call}. The penalty has no grad_fn, so backward() cannot carry it into the "
-        f"critic's weights: {cut}",
+        f"critic's weights. {cut[0].upper()}{cut[1:]}",
     )
     full_call = f"{call}, then penalty.backward()"
     run(full_call, penalty.backward)
