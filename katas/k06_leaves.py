@@ -12,7 +12,8 @@ None, unless you asked for it with t.retain_grad() before backward().
 That makes a classic trap. `w = torch.randn(3, requires_grad=True) * 0.01` looks like a small
 parameter, but w is the result of `* 0.01`, so it is not a leaf. backward() stores the gradient
 in the tensor torch.randn made, which nobody holds, and w.grad stays None: an optimizer holding
-w never learns a thing. Converting with `.to(dtype)` or `.double()` is an operation too.
+w never learns a thing. Converting with `.to(dtype)` or `.double()` is an operation too
+whenever the dtype changes (a float32 w.to(torch.float32) gives back w itself, still a leaf).
 
 Predict before you run:
     w = torch.randn(3, requires_grad=True) * 0.01
@@ -33,13 +34,14 @@ def make_parameter(
 
     It must be a leaf that requires grad, so that backward() stores the weight's gradient in
     its own .grad, where an optimizer looks for it. Mind that every operation on a tensor that
-    requires grad (the `* scale`, or a `.to(dtype)` or `.double()` that converts it) gives a
-    new tensor that is not a leaf.
+    requires grad (the `* scale`, or a `.to(dtype)` or `.double()` that changes its dtype)
+    gives a new tensor that is not a leaf.
 
     Example: make_parameter((2, 3), 0.01, torch.float64) is a (2, 3) float64 leaf that
     requires grad, with values of about +-0.01.
     """
-    # TODO: draw the values, scale them, give them the dtype; only then ask for gradients.
+    # TODO: draw the values in dtype (torch.randn(shape, dtype=dtype) draws them in it
+    # directly, no conversion needed), scale them; only then ask for gradients.
     raise NotImplementedError("randn times scale in dtype; switch requires_grad on at the end")
 
 

@@ -10,10 +10,11 @@ HINTS = (
     """,
     """
         make_parameter: torch.randn(shape, requires_grad=True) * scale is the trap: the
-        `* scale` makes a new tensor, and the leaf is the one randn made. Draw the values, scale
-        them and give them the dtype with requires_grad off; then call requires_grad_() on the
-        finished tensor. `w.requires_grad = True` on a result raises RuntimeError ("you can
-        only change requires_grad flags of leaf variables"), and no flag makes it a leaf.
+        `* scale` makes a new tensor, and the leaf is the one randn made. Draw the values in
+        the dtype (torch.randn(shape, dtype=dtype) draws them in it directly) and scale them
+        with requires_grad off; then call requires_grad_() on the finished tensor.
+        `w.requires_grad = True` on a result raises RuntimeError ("you can only change
+        requires_grad flags of leaf variables"), and no flag makes it a leaf.
     """,
     """
         fresh_leaf: t.detach() is a leaf with t's values, no history and no requires_grad; it
