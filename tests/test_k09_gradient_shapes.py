@@ -4,6 +4,7 @@ import math
 
 import pytest
 import torch
+from torch.overrides import TorchFunctionMode
 
 from coach.testing import (
     Wrong,
@@ -68,12 +69,48 @@ def summed_everything(grad: torch.Tensor, expected: torch.Tensor):
     return check
 
 
+def summed_from_the_right(grad: torch.Tensor, shape) -> torch.Tensor | None:
+    """grad with its extra dimensions summed away from the right, then the size-1 ones summed."""
+    if grad.dim() <= len(shape):
+        return None
+    summed = grad.sum(dim=tuple(range(len(shape), grad.dim())))
+    for i, size in enumerate(shape):
+        if size == 1 and summed.shape[i] != 1:
+            summed = summed.sum(dim=i, keepdim=True)
+    return summed
+
+
+def from_the_right(grad: torch.Tensor, shape, expected: torch.Tensor) -> list[Wrong]:
+    summed = summed_from_the_right(grad, shape)
+    if summed is None:
+        return []
+    extra = grad.dim() - len(shape)
+    leading = "dim 0" if extra == 1 else f"dims {tuple(range(extra))}"
+    last = "dimension" if len(shape) == 1 else f"{len(shape)} dimensions"
+    other_shape = (
+        f" (that is why the result has shape {shape_text(summed.shape)}, not "
+        f"{shape_text(expected.shape)})"
+        if summed.shape != expected.shape
+        else ""
+    )
+    return [
+        Wrong(
+            summed,
+            f"the extra dimensions were summed from the right, the trailing ones{other_shape}. "
+            f"Broadcasting lines shapes up from the right: {shape_text(shape)} is matched "
+            f"against the last {last} of {shape_text(grad.shape)}, so the dimensions it adds "
+            f"are the leading ones. Sum over {leading}.",
+        )
+    ]
+
+
 def sum_to_shape_mistakes(grad: torch.Tensor, shape, expected: torch.Tensor) -> list[Wrong]:
     leading = grad.dim() - len(shape)
     leading_summed = grad.sum(dim=tuple(range(leading))) if leading else grad
     copies = grad.numel() // expected.numel()
     squeezed = [size for size in shape if size != 1]
     return [
+        *from_the_right(grad, shape, expected),
         Wrong(
             grad,
             "that is grad itself, with the broadcast result's shape. A gradient has the "
@@ -103,10 +140,52 @@ def sum_to_shape_mistakes(grad: torch.Tensor, shape, expected: torch.Tensor) -> 
     ]
 
 
+class EmptyDimSums(TorchFunctionMode):
+    """Notes every sum asked to reduce over an empty tuple or list of dimensions."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen = 0
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if getattr(func, "__name__", None) == "sum":
+            dim = kwargs.get("dim", args[1] if len(args) > 1 else None)
+            if isinstance(dim, (tuple, list)) and len(dim) == 0:
+                self.seen += 1
+        return func(*args, **kwargs)
+
+
+def called_sum_to_shape(grad: torch.Tensor, shape, call: str):
+    """Call sum_to_shape; a crash after a sum over dim=() is told as what it is."""
+    failure = None
+    with EmptyDimSums() as sums:
+        try:
+            return kata.sum_to_shape(grad, shape)
+        except NotImplementedError:
+            raise
+        except Exception as error:
+            if not sums.seen:
+                raise
+            none_leading = (
+                f"Here there are no leading dimensions (grad has as many as the shape "
+                f"{shape_text(shape)}), and "
+                if grad.dim() == len(shape)
+                else ""
+            )
+            failure = (
+                f"Called {call}. It raised {type(error).__name__}: {error}. {none_leading}"
+                f"sum(dim=()) sums over every dimension in torch, not none (so does dim=[]): it "
+                f"left a single total, which the next step could not work with. Skip the sum "
+                f"when there are no leading dimensions."
+            )
+    pytest.fail(failure, pytrace=False)  # outside the except: no chained traceback
+
+
 def check_sum_to_shape(grad: torch.Tensor, shape) -> None:
     call = f"sum_to_shape(grad, {shape_text(shape)}) with grad of shape {shape_text(grad.shape)}"
     expected = autograd_sum_to_shape(grad, shape)
-    got = kata.sum_to_shape(grad, shape)
+    got = called_sum_to_shape(grad, shape, call)
     check_value(
         got,
         expected,
