@@ -36,8 +36,8 @@ from torch import Tensor
 def safe_log(x: Tensor) -> Tensor:
     """log(x) where x > 0 and 0 where x <= 0, elementwise, with a finite gradient everywhere.
 
-    The gradient must be 1/x where x > 0 and 0 elsewhere: never nan, not even at x = 0. The
-    result has x's shape and dtype (a 0-d x gives a 0-d result).
+    The gradient must be 1/x where x > 0 (however small x is) and 0 elsewhere: never nan, not
+    even at x = 0. The result has x's shape and dtype (a 0-d x gives a 0-d result).
 
     Predict first: why does torch.where(x > 0, torch.log(x), 0.0) have the right values but
     not the right gradient? And what does torch.log(x) * (x > 0) give at x = 0?
@@ -49,10 +49,10 @@ def safe_log(x: Tensor) -> Tensor:
 def safe_norm(v: Tensor) -> Tensor:
     """The L2 norm of v over its last dimension, with gradient 0 (not nan) where v is all zero.
 
-    The norm is sqrt(sum of squares). At v = 0 its value is 0, but sqrt's derivative there is
-    1 / (2 * sqrt(0)) = inf, and the chain rule then multiplies that inf by 2 * v = 0: nan. Away
-    from 0 the gradient is v / norm; at v = 0 return the gradient 0. A v of shape (n, d) gives n
-    norms; a v of shape (d,) gives a 0-d norm; the dtype is v's.
+    The norm is sqrt(sum of squares). At v = 0 its value is exactly 0, but sqrt's derivative
+    there is 1 / (2 * sqrt(0)) = inf, and the chain rule then multiplies that inf by 2 * v = 0:
+    nan. Away from 0 the gradient is v / norm; at v = 0 return the gradient 0. A v of shape
+    (n, d) gives n norms; a v of shape (d,) gives a 0-d norm; the dtype is v's.
 
     Build it from sqrt and sum yourself. (torch.linalg.vector_norm treats 0 specially and gives
     the gradient 0 there: the tests compare with it.)

@@ -1,6 +1,7 @@
 """Kata 18: torch.where computes both branches, and the untaken one's nan reaches the gradient."""
 
 import math
+import re
 import warnings
 
 import pytest
@@ -47,10 +48,14 @@ def gradient_of(result: torch.Tensor, leaf: torch.Tensor, weights: torch.Tensor,
 # --- safe_log -------------------------------------------------------------------------------
 
 
+# A positive x far below any eps a clamp would use: log(x) and 1/x are still finite in float32.
+TINY = 1e-20
+
+
 def mixed_values(rng, count: int) -> list[float]:
-    """Positive values, at least one 0.0 and at least one negative value, shuffled."""
-    values = [round(rng.uniform(0.2, 3.0), 3) for _ in range(count - 2)]
-    values += [0.0, -round(rng.uniform(0.2, 3.0), 3)]
+    """Positive values (TINY among them), one 0.0 and one negative value, shuffled."""
+    values = [round(rng.uniform(0.2, 3.0), 3) for _ in range(count - 3)]
+    values += [TINY, 0.0, -round(rng.uniform(0.2, 3.0), 3)]
     rng.shuffle(values)
     return values
 
@@ -76,9 +81,48 @@ SINGLE_WHERE = (
 )
 
 
+CLAMPED = (
+    "x.clamp(min=eps) (or max(x, eps)) swaps every 0 < x < eps for eps, not only the x <= 0 "
+    "that log must not see: for those x it returns log(eps) instead of log(x), and gradient 0 "
+    "(clamp passes none below its min) instead of 1/x. Make only x <= 0 safe, "
+    "torch.where(x > 0, x, 1.0), then pick with a second where."
+)
+
+
+def tiny_positive(values) -> torch.Tensor:
+    return torch.tensor([0.0 < v < 1e-3 for v in torch.tensor(values).reshape(-1).tolist()])
+
+
+def wrong_only_at_tiny_x(values, expected, at_tiny):
+    """A predicate: got is right except where 0 < x < 1e-3, where at_tiny(got, x) holds."""
+    tiny = tiny_positive(values)
+
+    def check(got) -> bool:
+        if not (isinstance(got, torch.Tensor) and got.shape == expected.shape) or not tiny.any():
+            return False
+        got_, want = got.detach().double().reshape(-1), expected.double().reshape(-1)
+        x = torch.tensor(values, dtype=torch.float64).reshape(-1)
+        rest = torch.allclose(got_[~tiny], want[~tiny], rtol=1e-5, atol=1e-5)
+        return rest and bool(at_tiny(got_[tiny], x[tiny]).all())
+
+    return check
+
+
+def clamped_log(values, expected):
+    """safe_log's result after a clamp(min=eps): log(eps) > log(x), finite, where x is tiny."""
+    return wrong_only_at_tiny_x(
+        values, expected, lambda got, x: got.isfinite() & (got > torch.log(x) + 1.0)
+    )
+
+
 def log_value_wrongs(values) -> tuple[Wrong, ...]:
     """The usual wrong results of safe_log(tensor(values)) (values: a list or one float)."""
+    expected = torch.tensor(values, dtype=torch.float64)
+    expected = torch.where(expected > 0, expected, 1.0).log().where(expected > 0, 0.0)
     return (
+        Wrong(
+            clamped_log(values, expected), f"log(eps), not log(x), where x = {TINY:g}: {CLAMPED}"
+        ),
         Wrong(
             nan_at(torch.tensor(values) <= 0),
             "nan where x <= 0. Multiplying by a mask does not hide a value: log(0) is -inf and "
@@ -112,6 +156,10 @@ def test_safe_log_gradient_is_finite_where_x_is_zero(rng):
         what="The gradient",
         wrong=(
             Wrong(nan_at(torch.tensor([v == 0 for v in values])), SINGLE_WHERE),
+            Wrong(
+                wrong_only_at_tiny_x(values, expected, lambda got, x: got == 0),
+                f"0, not 1/x, where x = {TINY:g}: {CLAMPED}",
+            ),
             Wrong(None, "None: the result is not computed from x. Build it from x itself."),
         ),
     )
@@ -161,6 +209,48 @@ def norm_call(rows) -> str:
     return f"safe_norm(tensor({fmt(rows)}))"
 
 
+EPS_IN_SQRT = (
+    "an all-zero row came out above 0: that is sqrt(s + eps). An eps "
+    "inside sqrt keeps the gradient finite, but it changes the value at 0 (sqrt(eps), not 0) "
+    "and biases every small norm upward. The double where keeps the value exact: make the sum "
+    "of squares safe for sqrt, torch.where(s > 0, s, 1.0), then pick 0 where s is 0."
+)
+
+
+def eps_in_sqrt(rows):
+    """A predicate: got is sqrt(s + eps) for one small eps > 0 (s: each row's sum of squares)."""
+    squares = torch.tensor([sum(a * a for a in row) for row in rows], dtype=torch.float64)
+    zero_rows = squares == 0
+
+    def check(got) -> bool:
+        if not (isinstance(got, torch.Tensor) and got.shape == squares.shape):
+            return False
+        got = got.detach().double()
+        eps = got[zero_rows].square()
+        if not (bool((eps > 0).all()) and eps.max().item() < 1e-4):
+            return False
+        return torch.allclose(got, (squares + eps.mean()).sqrt(), rtol=1e-5, atol=0.0)
+
+    return check
+
+
+def norm_eps_wrongs(rows, expected) -> tuple[Wrong, ...]:
+    """An eps added inside sqrt, or anywhere else that moves the norm of an all-zero row."""
+    return (
+        Wrong(eps_in_sqrt(rows), EPS_IN_SQRT),
+        Wrong(
+            lambda got: (
+                isinstance(got, torch.Tensor)
+                and got.shape == expected.shape
+                and bool((got.detach()[expected == 0] != 0).all())
+            ),
+            "an all-zero row has norm exactly 0, as sqrt(0) is. Something added to the "
+            "sum of squares or to the norm (an eps) moved it. Keep the value exact with the "
+            "double where: torch.where(s > 0, s, 1.0) before sqrt, then pick 0 where s is 0.",
+        ),
+    )
+
+
 def test_safe_norm_is_the_length_of_each_row(rng):
     rows = rows_with_zeros(rng)
     call = norm_call(rows)
@@ -186,7 +276,32 @@ def test_safe_norm_is_the_length_of_each_row(rng):
                 lambda got: isinstance(got, torch.Tensor) and got.shape != expected.shape,
                 "the shape is wrong: one norm per row, over the last dimension (dim=-1).",
             ),
+            *norm_eps_wrongs(rows, expected),
         ),
+    )
+
+
+def test_safe_norm_of_an_all_zero_row_is_exactly_0_and_small_norms_exact(rng):
+    scale = rng.choice([1e-7, 1e-6, 1e-5])
+    rows = [
+        [0.0, 0.0, 0.0],
+        [round(rng.uniform(0.5, 2), 3) * scale, 0.0, round(rng.uniform(-2, -0.5), 3) * scale],
+        [round(rng.uniform(-2, 2), 3) for _ in range(3)],
+    ]
+    rng.shuffle(rows)
+    call = norm_call(rows) + " in float64"
+    result = kata.safe_norm(torch.tensor(rows, dtype=torch.float64))
+    expected = torch.tensor(
+        [math.sqrt(sum(a * a for a in row)) for row in rows], dtype=torch.float64
+    )
+    check_value(
+        result,
+        expected,
+        call=call,
+        what="The result",
+        wrong=norm_eps_wrongs(rows, expected),
+        rel=1e-9,
+        abs_=0.0,
     )
 
 
@@ -277,6 +392,8 @@ def test_nan_source_names_the_backward_function_that_made_the_nan(source, name, 
     else:
         values[rng.randrange(3)] = special
     call, result = call_nan_source(source, torch.tensor(values))
+    loss_fn = eval(f"lambda x: {source}", {"torch": torch})
+    last = loss_fn(torch.tensor(values, requires_grad=True)).grad_fn.name()
     check_value(
         result,
         name,
@@ -297,6 +414,20 @@ def test_nan_source_names_the_backward_function_that_made_the_nan(source, name, 
                 lambda got: isinstance(got, str) and got.lower() in FORWARD_NAMES,
                 f"that is a forward operation. Anomaly mode names the backward function "
                 f"that returned nan: {name!r}, from the error's message.",
+            ),
+            Wrong(
+                last,
+                f"that is the backward function of the loss itself, made by the last operation "
+                f"of the forward pass: backward() starts there, but the nan was made further "
+                f"down. The answer is the first backward function that returned nan, which "
+                f"detect_anomaly() reports: run backward() inside `with "
+                f"torch.autograd.detect_anomaly():` and return the name its RuntimeError gives "
+                f'("Function {name!r} returned nan values ...").',
+            ),
+            Wrong(
+                lambda got: isinstance(got, str) and re.fullmatch(r"\w+Backward\d+", got),
+                f"that backward function is in the graph, but it is not the first that returned "
+                f"nan. Let detect_anomaly() tell you: its RuntimeError names {name!r}.",
             ),
         ),
     )
