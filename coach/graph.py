@@ -141,6 +141,20 @@ def walk(fn, names: dict[str, object], seen: set[int] | None = None) -> GraphNod
 # ---------------------------------------------------------------- running the learner's code
 
 
+def leaves_below(fn) -> list[torch.Tensor]:
+    """The leaf tensors (behind AccumulateGrad nodes) that the graph below node `fn` reaches."""
+    leaves, todo, seen = [], [fn], set()
+    while todo:
+        node = todo.pop()
+        if node is None or node in seen:
+            continue
+        seen.add(node)
+        if hasattr(node, "variable"):  # an AccumulateGrad node: a leaf's gradient lands here
+            leaves.append(node.variable)
+        todo.extend(child for child, _ in node.next_functions)
+    return leaves
+
+
 def leaf(value: float) -> torch.Tensor:
     """A 0-d float leaf that requires grad: an input for the learner's function."""
     return torch.tensor(float(value), requires_grad=True)

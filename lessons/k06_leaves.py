@@ -132,25 +132,11 @@ def _parameter_view(module):
     return g.GraphView(heading, root, notes)
 
 
-def _leaf_tensors(fn) -> list:
-    """The leaves (tensors behind AccumulateGrad nodes) that the graph below `fn` reaches."""
-    leaves, todo, seen = [], [fn], set()
-    while todo:
-        node = todo.pop()
-        if node is None or node in seen:
-            continue
-        seen.add(node)
-        if type(node).__name__ == "AccumulateGrad":
-            leaves.append(node.variable)
-        todo.extend(child for child, _ in node.next_functions)
-    return leaves
-
-
 def _hidden_view(module):
     from coach import graph as g
 
     def draw(y):
-        leaves = _leaf_tensors(y.grad_fn)
+        leaves = g.leaves_below(y.grad_fn)
         is_x = len(leaves) == 1 and leaves[0].numel() == 1 and leaves[0].item() == 2.0
         x = leaves[0] if is_x else None
         tree = g.walk(y.grad_fn, {"y": y, **({"x": x} if is_x else {})})

@@ -102,7 +102,7 @@ def graph_views(module) -> list:
 
     def draw(y):
         names = {"y": y}
-        x = next((t for t in _leaf_tensors(y.grad_fn) if t.shape == (3,)), None)
+        x = next((t for t in g.leaves_below(y.grad_fn) if t.shape == (3,)), None)
         if x is not None:
             names["x"] = x
         return g.walk(y.grad_fn, names)
@@ -135,20 +135,6 @@ def graph_views(module) -> list:
             ],
         )
     ]
-
-
-def _leaf_tensors(fn) -> list:
-    """The leaves (tensors behind AccumulateGrad nodes) that the graph below `fn` reaches."""
-    leaves, todo, seen = [], [fn], set()
-    while todo:
-        node = todo.pop()
-        if node is None or node in seen:
-            continue
-        seen.add(node)
-        if type(node).__name__ == "AccumulateGrad":
-            leaves.append(node.variable)
-        todo.extend(child for child, _ in node.next_functions)
-    return leaves
 
 
 LESSON = Lesson(
