@@ -152,10 +152,11 @@ def replaced_names(saved) -> list[tuple[str, object, str, object]]:
     found = []
     for label, space, before in saved:
         now = vars(space)
-        for name, original in before.items():
+        changed = [name for name, original in before.items() if now.get(name) is not original]
+        for name in changed:  # usually none: the comprehension above is the hot path
             current = now.get(name, _MISSING)
-            if current is not original and not _from_torch(current):
-                found.append((label, space, name, original))
+            if not _from_torch(current):
+                found.append((label, space, name, before[name]))
     return found
 
 
