@@ -119,7 +119,7 @@ def cold_pytest_seconds(kata: registry.Kata, impl: Path) -> float:
 
 def watch_latency(kata: str = "1", runs: int = 7, poll: bool = False) -> tuple[float, float]:
     """(median seconds from a save to the watcher's verdict, median seconds of a cold pytest)
-    for one kata (a selector such as "1" or "k01_polynomial"), over `runs` saves; `poll`
+    for one kata (a selector such as "1" or "kNN_topic"), over `runs` saves; `poll`
     makes the watcher poll the folder instead of waiting for change events."""
     chosen = registry.find(kata)
     with tempfile.TemporaryDirectory(prefix="coach-bench-watch-") as tmp:

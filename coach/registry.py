@@ -98,7 +98,7 @@ BY_NAME = {kata.name: kata for kata in KATAS}
 
 
 def find(selector: str) -> Kata:
-    """Resolve what a learner types ("3", "03", "k03", "k03_accumulation") to a kata."""
+    """Resolve what a learner types ("3", "03", "k03", "k03_<topic>") to a kata."""
     text = selector.strip().lower()
     match = re.fullmatch(r"k?0*(\d+)(_\w*)?", text)
     if match:

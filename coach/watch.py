@@ -137,7 +137,7 @@ def polling_choice(asked: bool, environ=os.environ, wsl: bool | None = None) -> 
 
 def kata_of_path(path: str, names: set[str]) -> str | None:
     """The kata a changed file belongs to: exactly <kata name>.py, so editor temp files
-    (.k01_polynomial.py.swp, k01_polynomial.py~, 4913, .#k01...) never count."""
+    (.kNN_topic.py.swp, kNN_topic.py~, 4913, .#kNN...) never count."""
     file_name = os.path.basename(path)
     stem, suffix = os.path.splitext(file_name)
     return stem if suffix == ".py" and stem in names else None
@@ -377,7 +377,7 @@ class Screen:
         return f"{colour}{text}{report.RESET}" if self.color else text
 
     def kata_line(self, result: report.KataResult, seconds: float) -> str:
-        """The per-kata line of report.render, with the run's time: `  green  k01_... 7/7 tests`."""
+        """The per-kata line of report.render, with the run's time: `  green  kNN_topic ... 7/7 tests`."""
         kata = result.kata
         state = (
             self.paint("green", report.GREEN) if result.green else self.paint("red  ", report.RED)
