@@ -377,7 +377,7 @@ class Screen:
         return f"{colour}{text}{report.RESET}" if self.color else text
 
     def kata_line(self, result: report.KataResult, seconds: float) -> str:
-        """The per-kata line of report.render, with the run's time: `  green  kNN_topic ... 7/7 tests`."""
+        """report.render's line for one kata, with the run's time: `  green  kNN_topic  7/7`."""
         kata = result.kata
         state = (
             self.paint("green", report.GREEN) if result.green else self.paint("red  ", report.RED)
