@@ -20,6 +20,7 @@ import pytest
 import torch
 from torch.autograd.variable import Variable
 
+from coach.graph import leaves_below
 from coach.loader import load_kata
 
 __all__ = [
@@ -55,18 +56,9 @@ class _CountingEngine:
 
 def _leaves_of(outputs) -> list[torch.Tensor]:
     """The leaf tensors (AccumulateGrad nodes) that a backward pass from `outputs` reaches."""
-    roots = [t.grad_fn for t in outputs if isinstance(t, torch.Tensor) and t.grad_fn is not None]
-    leaves, seen, stack = [], set(), roots
-    while stack:
-        node = stack.pop()
-        if node is None or id(node) in seen:
-            continue
-        seen.add(id(node))
-        if hasattr(node, "variable"):
-            leaves.append(node.variable)
-        stack.extend(next_node for next_node, _ in node.next_functions)
-    leaves += [t for t in outputs if isinstance(t, torch.Tensor) and t.grad_fn is None]
-    return leaves
+    tensors = [t for t in outputs if isinstance(t, torch.Tensor)]
+    below = [leaf for t in tensors if t.grad_fn is not None for leaf in leaves_below(t.grad_fn)]
+    return below + [t for t in tensors if t.grad_fn is None]
 
 
 @contextlib.contextmanager
