@@ -49,16 +49,7 @@ def check_four_files(root: Path = registry.ROOT) -> list[str]:
     return problems
 
 
-def _public(tree: ast.Module) -> dict[str, ast.AST]:
-    defined = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
-    return {
-        node.name: node
-        for node in tree.body
-        if isinstance(node, defined) and not node.name.startswith("_")
-    }
-
-
-def _raises_not_implemented(node: ast.AST) -> bool:
+def raises_not_implemented(node: ast.AST) -> bool:
     for inner in ast.walk(node):
         if isinstance(inner, ast.Raise) and inner.exc is not None:
             target = inner.exc.func if isinstance(inner.exc, ast.Call) else inner.exc
@@ -86,12 +77,15 @@ def check_stub(name: str, root: Path = registry.ROOT) -> list[str]:
         return [f"{name}: cannot read the stub or the reference ({error})"]
     lines = stub_source.splitlines()
     problems = []
-    stub_public, reference_public = _public(stub), _public(reference)
+    stub_public, reference_public = (
+        registry.public_definitions(stub),
+        registry.public_definitions(reference),
+    )
     if not stub_public:
         problems.append(f"katas/{name}.py has no public function for the learner to write")
     for function, node in stub_public.items():
         where = f"katas/{name}.py:{node.lineno} {function}"
-        if not _raises_not_implemented(node):
+        if not raises_not_implemented(node):
             problems.append(f"{where} must end in `raise NotImplementedError(...)` in the stub")
         body = lines[node.lineno - 1 : node.end_lineno]
         if not any("# TODO" in line for line in body):

@@ -118,6 +118,16 @@ def kata_of_test_path(path: str) -> Kata | None:
     return BY_NAME.get(match.group(1)) if match else None
 
 
+def public_definitions(tree: ast.Module) -> dict[str, ast.AST]:
+    """A module's public top-level functions and classes, by name, in source order."""
+    defined = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+    return {
+        node.name: node
+        for node in tree.body
+        if isinstance(node, defined) and not node.name.startswith("_")
+    }
+
+
 @functools.cache
 def functions(name: str) -> tuple[str, ...]:
     """The public functions and classes of kata `name`'s stub, in the order the stub gives
@@ -127,12 +137,7 @@ def functions(name: str) -> tuple[str, ...]:
             tree = ast.parse((ROOT / folder / f"{name}.py").read_text(encoding="utf-8"))
         except (OSError, SyntaxError, ValueError):
             continue
-        defined = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
-        return tuple(
-            node.name
-            for node in tree.body
-            if isinstance(node, defined) and not node.name.startswith("_")
-        )
+        return tuple(public_definitions(tree))
     return ()
 
 

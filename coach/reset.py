@@ -26,8 +26,8 @@ def is_stub(source: str) -> bool:
         tree = ast.parse(source)
     except SyntaxError:
         return False
-    public = authoring._public(tree)
-    return bool(public) and all(authoring._raises_not_implemented(n) for n in public.values())
+    public = registry.public_definitions(tree)
+    return bool(public) and all(authoring.raises_not_implemented(n) for n in public.values())
 
 
 def _git(*args: str) -> str | None:
