@@ -9,27 +9,55 @@ from __future__ import annotations
 import argparse
 import importlib
 
-from coach import bootstrap
+from coach.core import bootstrap
 
 # name -> (requirements profile, "module:function", one-line help)
 COMMANDS = {
-    "test": ("learner", "coach.run:test", "run the katas' tests (all, or one with K)"),
-    "check": ("dev", "coach.check:main", "the project's own test: solutions green, stubs red"),
-    "bench": ("dev", "coach.bench:main", "time the suite against `import torch`"),
-    "progress": ("learner", "coach.progress:progress", "every kata: green or red; what is next"),
-    "next": ("learner", "coach.progress:next_kata", "the first red kata and what to edit"),
-    "hint": ("learner", "coach.hints:main", "one more hint for a kata (K=3)"),
-    "predict": ("learner", "coach.predict:main", "predict, then see what torch does (K=3)"),
-    "watch": ("learner", "coach.watch:main", "re-run a kata's tests on every save"),
-    "solution": ("learner", "coach.solution:main", "the reference next to yours, once green"),
-    "reset": ("learner", "coach.reset:main", "put a kata's stub back, keeping yours (K=3)"),
-    "plots": ("learner", "coach.plots:main", "draw the training curve and backward graphs"),
-    "graph": ("learner", "coach.graph:main", "print a kata's backward graph as text (K=2)"),
-    "grade": ("learner", "coach.grade:main", "points per kata, with Gradescope and JUnit results"),
-    "manifest": ("learner", "coach.manifest:main", "write or verify the graded files' hashes"),
-    "classroom": ("learner", "coach.classroom:main", "regenerate the Classroom workflow"),
-    "classroom50": ("learner", "coach.classroom:classroom50_main", "Classroom 50 tests + bundle"),
-    "student-repo": ("learner", "coach.export:main", "write the learner repository into DEST"),
+    "test": ("learner", "coach.learner.run:test", "run the katas' tests (all, or one with K)"),
+    "check": (
+        "dev",
+        "coach.authoring.check:main",
+        "the project's own test: solutions green, stubs red",
+    ),
+    "bench": ("dev", "coach.authoring.bench:main", "time the suite against `import torch`"),
+    "progress": (
+        "learner",
+        "coach.learner.progress:progress",
+        "every kata: green or red; what is next",
+    ),
+    "next": ("learner", "coach.learner.progress:next_kata", "the first red kata and what to edit"),
+    "hint": ("learner", "coach.learner.hints:main", "one more hint for a kata (K=3)"),
+    "predict": ("learner", "coach.learner.predict:main", "predict, then see what torch does (K=3)"),
+    "watch": ("learner", "coach.learner.watch:main", "re-run a kata's tests on every save"),
+    "solution": (
+        "learner",
+        "coach.learner.solution:main",
+        "the reference next to yours, once green",
+    ),
+    "reset": ("learner", "coach.learner.reset:main", "put a kata's stub back, keeping yours (K=3)"),
+    "plots": ("learner", "coach.learner.plots:main", "draw the training curve and backward graphs"),
+    "graph": ("learner", "coach.learner.graph:main", "print a kata's backward graph as text (K=2)"),
+    "grade": (
+        "learner",
+        "coach.grading.grade:main",
+        "points per kata, with Gradescope and JUnit results",
+    ),
+    "manifest": (
+        "learner",
+        "coach.grading.manifest:main",
+        "write or verify the graded files' hashes",
+    ),
+    "classroom": ("learner", "coach.grading.workflow:main", "regenerate the Classroom workflow"),
+    "classroom50": (
+        "learner",
+        "coach.grading.workflow:classroom50_main",
+        "Classroom 50 tests + bundle",
+    ),
+    "student-repo": (
+        "learner",
+        "coach.grading.student_repo:main",
+        "write the learner repository into DEST",
+    ),
 }
 
 

@@ -1,1 +1,1 @@
-"""One teaching unit per kata (see coach/lesson.py): hints, quiz, graph views, points."""
+"""One teaching unit per kata (see coach/core/lesson.py): hints, quiz, graph views, points."""

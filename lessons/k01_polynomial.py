@@ -1,6 +1,6 @@
 """Kata 1's teaching unit: polynomial gradient."""
 
-from coach.lesson import Lesson, Question, Quiz, code
+from coach.core.lesson import Lesson, Question, Quiz, code
 
 HINTS = (
     """
@@ -75,7 +75,7 @@ QUIZ = Quiz(
 
 def graph_views(module) -> list:
     """The graphs `make graph` prints and `make plots` draws, from the learner's module."""
-    from coach import graph as g
+    from coach.runtime import graphs as g
 
     x = g.leaf(3.0)
     with g.learner_code(module, "polynomial(x)"):

@@ -1,6 +1,6 @@
 """Kata 2's teaching unit: backprop by hand and by autograd."""
 
-from coach.lesson import Lesson, Question, Quiz, code
+from coach.core.lesson import Lesson, Question, Quiz, code
 
 HINTS = (
     """
@@ -96,7 +96,7 @@ SEED_INPUTS = {"x": 2.0, "w1": 3.0, "w2": -1.0, "b": 0.5}  # the seed notebook's
 
 def graph_views(module) -> list:
     """The graphs `make graph` prints and `make plots` draws, from the learner's module."""
-    from coach import graph as g
+    from coach.runtime import graphs as g
 
     inputs = {name: g.leaf(value) for name, value in SEED_INPUTS.items()}
     with g.learner_code(module, "forward(x=2, w1=3, w2=-1, b=0.5)"):

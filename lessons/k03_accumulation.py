@@ -1,6 +1,6 @@
 """Kata 3's teaching unit: the accumulation trap."""
 
-from coach.lesson import Lesson, Question, Quiz, code
+from coach.core.lesson import Lesson, Question, Quiz, code
 
 HINTS = (
     """

@@ -1,6 +1,6 @@
 """Kata 4's teaching unit: a training step by hand."""
 
-from coach.lesson import CHOICE, YES_NO, Lesson, Question, Quiz, code
+from coach.core.lesson import CHOICE, YES_NO, Lesson, Question, Quiz, code
 
 HINTS = (
     """
@@ -121,7 +121,7 @@ def graph_views(module) -> list:
     """The graphs `make graph` prints and `make plots` draws, from the learner's module."""
     import torch
 
-    from coach import graph as g
+    from coach.runtime import graphs as g
 
     with g.learner_code(module, "make_data()"):
         X, y = module.make_data()
@@ -164,8 +164,8 @@ def training_picture(module, path) -> None:
     make_data()'s points next to the true line y = 2x + 1."""
     import matplotlib.pyplot as plt
 
-    from coach import graph
-    from coach.plots import RED
+    from coach.learner.plots import RED
+    from coach.runtime import graphs as graph
 
     with graph.learner_code(module, "make_data() and train(X, y)"):
         X, y = module.make_data()

@@ -1,6 +1,6 @@
 """Kata 5's teaching unit: stopping gradients with detach()."""
 
-from coach.lesson import Lesson, Question, Quiz, code
+from coach.core.lesson import Lesson, Question, Quiz, code
 
 HINTS = (
     """
@@ -93,7 +93,7 @@ QUIZ = Quiz(
 
 
 def _chain(module, detach: bool):
-    from coach import graph as g
+    from coach.runtime import graphs as g
 
     call = f"chain(2.0, {detach})"
     spy = g.DetachSpy()
@@ -108,7 +108,7 @@ def _chain(module, detach: bool):
 
 def graph_views(module) -> list:
     """The graphs `make graph` prints and `make plots` draws, from the learner's module."""
-    from coach import graph as g
+    from coach.runtime import graphs as g
 
     (a, b, c), _ = _chain(module, detach=False)
     g.require_grad_fn(c, "chain(2.0, False)'s c")
@@ -121,7 +121,7 @@ def graph_views(module) -> list:
 
 
 def _detached_view(module):
-    from coach import graph as g
+    from coach.runtime import graphs as g
 
     (a, b, c), cuts = _chain(module, detach=True)
     heading = "with detach: a, b, c = chain(2.0, True)"

@@ -1,6 +1,6 @@
 """Kata 6's teaching unit: leaves, and who gets a .grad."""
 
-from coach.lesson import YES_NO, Lesson, Question, Quiz, code
+from coach.core.lesson import YES_NO, Lesson, Question, Quiz, code
 
 HINTS = (
     """
@@ -106,7 +106,7 @@ QUIZ = Quiz(
 def _parameter_view(module):
     import torch
 
-    from coach import graph as g
+    from coach.runtime import graphs as g
 
     call = "make_parameter((3,), 0.01)"
     with g.learner_code(module, call):
@@ -133,7 +133,7 @@ def _parameter_view(module):
 
 
 def _hidden_view(module):
-    from coach import graph as g
+    from coach.runtime import graphs as g
 
     def draw(y):
         leaves = g.leaves_below(y.grad_fn)

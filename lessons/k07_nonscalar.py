@@ -1,6 +1,6 @@
 """Kata 7's teaching unit: non-scalar outputs and vector-Jacobian products."""
 
-from coach.lesson import Lesson, Question, Quiz, code
+from coach.core.lesson import Lesson, Question, Quiz, code
 
 HINTS = (
     """
@@ -97,33 +97,33 @@ def graph_views(module) -> list:
     """The graph `make graph` prints and `make plots` draws, from the learner's jacobian()."""
     import torch
 
-    from coach import graph as g
-    from coach.testing import backward_passes
+    from coach.runtime import graphs
+    from coach.runtime.testing import backward_passes
 
     def draw(y):
         names = {"y": y}
-        x = next((t for t in g.leaves_below(y.grad_fn) if t.shape == (3,)), None)
+        x = next((t for t in graphs.leaves_below(y.grad_fn) if t.shape == (3,)), None)
         if x is not None:
             names["x"] = x
-        return g.walk(y.grad_fn, names)
+        return graphs.walk(y.grad_fn, names)
 
     call = "jacobian(lambda x: x * x.sum(), torch.tensor([1.0, 2.0, 3.0]))"
     x = torch.tensor([1.0, 2.0, 3.0])
     with (
-        g.learner_code(module, call),
-        g.first_backward_pass(draw) as drawn,
+        graphs.learner_code(module, call),
+        graphs.first_backward_pass(draw) as drawn,
         backward_passes() as engine,
     ):
         module.jacobian(lambda t: t * t.sum(), x)
     if not drawn:
-        raise g.KataBroken(f"{call} ran no backward pass, so there is no graph to draw.")
+        raise graphs.KataBroken(f"{call} ran no backward pass, so there is no graph to draw.")
     passes = (
         "3 backward passes, one per row, as it should"
         if engine.passes == 3
         else f"{engine.passes} backward pass(es); a 3 x 3 Jacobian takes one per row"
     )
     return [
-        g.GraphView(
+        graphs.GraphView(
             "y = x * x.sum() at x = [1, 2, 3]: the graph your jacobian() walked first",
             drawn[0],
             [

@@ -1,6 +1,6 @@
 """Kata 8's teaching unit: torch.autograd.grad and the graph's lifetime."""
 
-from coach.lesson import Lesson, Question, Quiz, code
+from coach.core.lesson import Lesson, Question, Quiz, code
 
 HINTS = (
     """
@@ -111,7 +111,7 @@ class _Forward:
 def _two_losses_view(module):
     import torch
 
-    from coach import graph as g
+    from coach.runtime import graphs as g
 
     forward, x = _Forward(), torch.tensor([0.5, 1.0], requires_grad=True)
     call = "two_losses_one_forward(forward, x) with forward(x) = x * sin(x), x = [0.5, 1.0]"
@@ -142,7 +142,7 @@ def _two_losses_view(module):
 def _unused_view(module):
     import torch
 
-    from coach import graph as g
+    from coach.runtime import graphs as g
 
     params = [torch.tensor(v, requires_grad=True) for v in (0.5, -1.0, 2.0)]
     p0, p1, _ = params

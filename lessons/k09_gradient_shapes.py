@@ -1,6 +1,6 @@
 """Kata 9's teaching unit: gradients have the shape of what they differentiate."""
 
-from coach.lesson import Lesson, Question, Quiz, code
+from coach.core.lesson import Lesson, Question, Quiz, code
 
 HINTS = (
     """
@@ -94,7 +94,7 @@ def graph_views(module) -> list:
     """The graph of a layer used twice, with the learner's grad_W beside autograd's."""
     import torch
 
-    from coach import graph as g
+    from coach.runtime import graphs
 
     x = torch.tensor([[1.0, -1.0]])
     W = torch.tensor([[0.5, -1.0], [2.0, 0.25]], requires_grad=True)
@@ -104,17 +104,17 @@ def graph_views(module) -> list:
     grad_out = torch.ones(1, 2)
     (expected_W, _) = torch.autograd.grad(y.sum(), (W, b), retain_graph=True)  # grad_out: ones
     call = "layer_twice_backward(x, W, b, grad_out) with grad_out = ones"
-    with g.learner_code(module, call):
+    with graphs.learner_code(module, call):
         got = module.layer_twice_backward(x, W.detach(), b.detach(), grad_out)
-    grad_W = g.require_tensor(got[0] if isinstance(got, tuple) else got, f"{call}'s grad_W")
+    grad_W = graphs.require_tensor(got[0] if isinstance(got, tuple) else got, f"{call}'s grad_W")
 
     def rounded(tensor):
         return [[round(value, 4) for value in row] for row in tensor.tolist()]
 
     return [
-        g.GraphView(
+        graphs.GraphView(
             "y = layer(layer(x)), layer(z) = z @ W.T + b, as autograd records it",
-            g.walk(y.grad_fn, {"y": y, "h": h, "W": W, "b": b}),
+            graphs.walk(y.grad_fn, {"y": y, "h": h, "W": W, "b": b}),
             [
                 "W's AccumulateGrad is reached along two paths, one per application, and so is "
                 "b's:",

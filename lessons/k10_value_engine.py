@@ -1,6 +1,6 @@
 """Kata 10's teaching unit: a tiny autograd engine, written by hand."""
 
-from coach.lesson import Lesson, Question, Quiz, code
+from coach.core.lesson import Lesson, Question, Quiz, code
 
 HINTS = (
     """
@@ -107,9 +107,9 @@ EXAMPLE = "a = Value(2.0), b = Value(-0.5); p = a * b; s = p + a; out = s.tanh()
 
 def graph_views(module) -> list:
     """The graph the learner's Value recorded, with the gradients their backward() left."""
-    from coach import graph as g
+    from coach.runtime import graphs
 
-    with g.learner_code(module, EXAMPLE):
+    with graphs.learner_code(module, EXAMPLE):
         a, b = module.Value(2.0), module.Value(-0.5)
         p = a * b
         s = p + a
@@ -122,15 +122,15 @@ def graph_views(module) -> list:
         name = names.get(id(value), "a value")
         note = f"{name} = {value.data:.4g}, grad = {value.grad:.4g}"
         if not value._prev:
-            return g.GraphNode("leaf", note, kind="leaf")
+            return graphs.GraphNode("leaf", note, kind="leaf")
         if id(value) in seen:
-            return g.GraphNode(value._op, note + " (shown above)", kind="repeat")
+            return graphs.GraphNode(value._op, note + " (shown above)", kind="repeat")
         seen.add(id(value))
         children = [node(child, seen) for child in value._prev]
-        return g.GraphNode(value._op, note, children=children)
+        return graphs.GraphNode(value._op, note, children=children)
 
     return [
-        g.GraphView(
+        graphs.GraphView(
             EXAMPLE,
             node(out, set()),
             [

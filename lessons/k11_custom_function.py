@@ -1,6 +1,6 @@
 """Kata 11's teaching unit: a custom torch.autograd.Function."""
 
-from coach.lesson import YES_NO, Lesson, Question, Quiz, code
+from coach.core.lesson import YES_NO, Lesson, Question, Quiz, code
 
 HINTS = (
     """
@@ -136,7 +136,7 @@ QUIZ = Quiz(
 
 
 def _view(module, heading: str, build, notes: list[str]):
-    from coach import graph as g
+    from coach.runtime import graphs as g
 
     with g.learner_code(module, heading):
         names = build(g)

@@ -1,6 +1,6 @@
 """Kata 12's teaching unit: checking a gradient numerically."""
 
-from coach.lesson import YES_NO, Lesson, Question, Quiz, code
+from coach.core.lesson import YES_NO, Lesson, Question, Quiz, code
 
 HINTS = (
     """

@@ -1,6 +1,6 @@
 """Kata 13's teaching unit: gradients of gradients."""
 
-from coach.lesson import YES_NO, Lesson, Question, Quiz, code
+from coach.core.lesson import YES_NO, Lesson, Question, Quiz, code
 
 HINTS = (
     """
@@ -106,7 +106,7 @@ def graph_views(module) -> list:
     """The graph `make graph` prints and `make plots` draws, from the learner's module."""
     import torch
 
-    from coach import graph as g
+    from coach.runtime import graphs
 
     class Critic(torch.nn.Module):
         def __init__(self):
@@ -119,13 +119,13 @@ def graph_views(module) -> list:
     critic = Critic()
     x = torch.tensor([[1.0, 2.0], [-0.5, 0.3]])
     call = "gradient_penalty(critic, x) with critic(x) = tanh(x @ w)"
-    with g.learner_code(module, call):
+    with graphs.learner_code(module, call):
         penalty = module.gradient_penalty(critic, x)
-    g.require_grad_fn(penalty, f"{call}'s result")
+    graphs.require_grad_fn(penalty, f"{call}'s result")
     return [
-        g.GraphView(
+        graphs.GraphView(
             f"penalty = {call}",
-            g.walk(penalty.grad_fn, {"penalty": penalty, "w": critic.w}),
+            graphs.walk(penalty.grad_fn, {"penalty": penalty, "w": critic.w}),
             [
                 "TanhBackwardBackward0 is tanh's backward pass, recorded as a graph because",
                 "the gradient was taken with create_graph=True: penalty.backward() walks",

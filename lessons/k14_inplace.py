@@ -1,6 +1,6 @@
 """Kata 14's teaching unit: in-place edits and the version counter."""
 
-from coach.lesson import Lesson, Question, Quiz, code
+from coach.core.lesson import Lesson, Question, Quiz, code
 
 HINTS = (
     """
@@ -88,13 +88,13 @@ def graph_views(module) -> list:
     """The learner's softmax as autograd recorded it, and whether backward could still run."""
     import torch
 
-    from coach import graph as g
+    from coach.runtime import graphs
 
     x = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)
     call = "softmax(torch.tensor([1.0, 2.0, 3.0], requires_grad=True))"
-    with g.learner_code(module, call):
+    with graphs.learner_code(module, call):
         result = module.softmax(x)
-    g.require_grad_fn(result, f"{call}'s result")
+    graphs.require_grad_fn(result, f"{call}'s result")
     notes = []
     exp_nodes = [node for node in _nodes(result.grad_fn) if type(node).__name__ == "ExpBackward0"]
     for node in exp_nodes:
@@ -114,9 +114,9 @@ def graph_views(module) -> list:
             "No SumBackward0: autograd never saw the sum you divided by (was it taken "
             "through .data, .detach() or .item()?), so x's gradient will be wrong."
         )
-    view = g.GraphView(
+    view = graphs.GraphView(
         f"s = {call}",
-        g.walk(result.grad_fn, {"s": result, "x": x}),
+        graphs.walk(result.grad_fn, {"s": result, "x": x}),
         notes or ["The graph below s is what backward() will walk."],
     )
     return [view]

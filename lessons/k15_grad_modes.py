@@ -1,6 +1,6 @@
 """Kata 15's teaching unit: grad modes and freezing."""
 
-from coach.lesson import YES_NO, Lesson, Question, Quiz, code
+from coach.core.lesson import YES_NO, Lesson, Question, Quiz, code
 
 HINTS = (
     """
@@ -119,7 +119,7 @@ def graph_views(module) -> list:
     """The first training step's loss graph, from the learner's fine_tune_head."""
     import torch
 
-    from coach import graph as g
+    from coach.runtime import graphs
 
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Tanh(), torch.nn.Linear(2, 1))
@@ -132,16 +132,16 @@ def graph_views(module) -> list:
     }
     call = "fine_tune_head(model, x, y, lr=0.1, steps=1)"
     with (
-        g.learner_code(module, call),
-        g.first_backward_pass(
-            lambda root: g.walk(
-                g.require_grad_fn(root, "the loss").grad_fn, {"loss": root, **names}
+        graphs.learner_code(module, call),
+        graphs.first_backward_pass(
+            lambda root: graphs.walk(
+                graphs.require_grad_fn(root, "the loss").grad_fn, {"loss": root, **names}
             )
         ) as drawn,
     ):
         module.fine_tune_head(model, x, y, 0.1, 1)
     if not drawn:
-        raise g.KataBroken(f"{call} ran no backward pass, so there is no graph to draw.")
+        raise graphs.KataBroken(f"{call} ran no backward pass, so there is no graph to draw.")
     frozen = not any(p.requires_grad for p in model[0].parameters())
     notes = [
         "Only head.weight and head.bias have an AccumulateGrad node: backward() ends at them.",
@@ -150,7 +150,7 @@ def graph_views(module) -> list:
     ]
     if not frozen:
         notes = ["The body still requires grad: backward() reaches body.weight and body.bias too."]
-    return [g.GraphView(f"the loss of the first step of {call}", drawn[0], notes)]
+    return [graphs.GraphView(f"the loss of the first step of {call}", drawn[0], notes)]
 
 
 LESSON = Lesson(

@@ -1,6 +1,6 @@
 """Kata 16's teaching unit: hooks."""
 
-from coach.lesson import Lesson, Question, Quiz, code
+from coach.core.lesson import Lesson, Question, Quiz, code
 
 HINTS = (
     """
@@ -119,18 +119,18 @@ def graph_views(module) -> list:
     """loss = sum(reverse_gradient(x) + x): the reversed path and the direct one."""
     import torch
 
-    from coach import graph as g
+    from coach.runtime import graphs
 
     x = torch.tensor([1.0, 2.0], requires_grad=True)
     call = "reverse_gradient(x, 2.0)"
-    with g.learner_code(module, call):
+    with graphs.learner_code(module, call):
         reversed_x = module.reverse_gradient(x, 2.0)
-    g.require_grad_fn(reversed_x, f"{call}'s result")
+    graphs.require_grad_fn(reversed_x, f"{call}'s result")
     loss = (reversed_x + x).sum()
-    tree = g.walk(loss.grad_fn, {"loss": loss, "r": reversed_x, "x": x})
-    with g.learner_code(module, "backward() through your hook"):
+    tree = graphs.walk(loss.grad_fn, {"loss": loss, "r": reversed_x, "x": x})
+    with graphs.learner_code(module, "backward() through your hook"):
         (grad,) = torch.autograd.grad(loss, x)
-    view = g.GraphView(
+    view = graphs.GraphView(
         f"loss = (r + x).sum() with r = {call}",
         tree,
         [

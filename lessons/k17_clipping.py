@@ -1,6 +1,6 @@
 """Kata 17's teaching unit: gradient clipping."""
 
-from coach.lesson import YES_NO, Lesson, Question, Quiz, code
+from coach.core.lesson import YES_NO, Lesson, Question, Quiz, code
 
 HINTS = (
     """

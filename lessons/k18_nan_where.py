@@ -1,6 +1,6 @@
 """Kata 18's teaching unit: NaN gradients from values nobody used."""
 
-from coach.lesson import CHOICE, YES_NO, Lesson, Question, Quiz, code
+from coach.core.lesson import CHOICE, YES_NO, Lesson, Question, Quiz, code
 
 HINTS = (
     """
@@ -122,15 +122,15 @@ def graph_views(module) -> list:
     """safe_log's graph from the learner's code: both branches of each where are in it."""
     import torch
 
-    from coach import graph as g
+    from coach.runtime import graphs
 
     x = torch.tensor([0.0, 2.0], requires_grad=True)
     call = "safe_log(tensor([0.0, 2.0]))"
-    with g.learner_code(module, call):
+    with graphs.learner_code(module, call):
         y = module.safe_log(x)
-    g.require_grad_fn(y, f"{call}'s result")
-    root = g.walk(y.grad_fn, {"y": y, "x": x})
-    with g.learner_code(module, call):
+    graphs.require_grad_fn(y, f"{call}'s result")
+    root = graphs.walk(y.grad_fn, {"y": y, "x": x})
+    with graphs.learner_code(module, call):
         (grad,) = torch.autograd.grad(y.sum(), x, allow_unused=True)
     grad_text = "None" if grad is None else str([round(value, 4) for value in grad.tolist()])
     notes = [
@@ -143,7 +143,7 @@ def graph_views(module) -> list:
             else ": finite at x = 0."
         ),
     ]
-    return [g.GraphView(f"y = {call}", root, notes)]
+    return [graphs.GraphView(f"y = {call}", root, notes)]
 
 
 LESSON = Lesson(

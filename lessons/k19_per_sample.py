@@ -1,6 +1,6 @@
 """Kata 19's teaching unit: per-sample gradients with torch.func."""
 
-from coach.lesson import Lesson, Question, Quiz, code
+from coach.core.lesson import Lesson, Question, Quiz, code
 
 HINTS = (
     """

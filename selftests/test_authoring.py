@@ -17,8 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from coach import authoring, registry
-from coach.lesson import Lesson, Question, Quiz
+from coach.authoring import units
+from coach.core import registry
+from coach.core.lesson import Lesson, Question, Quiz
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.timeout(300)
@@ -50,7 +51,7 @@ FILES = {
     f"tests/test_{SCRATCH}.py": '''
         """Kata 99: d(2x^2)/dx = 4x."""
 
-        from coach.testing import check_value, load_kata
+        from coach.runtime.testing import check_value, load_kata
 
         kata = load_kata("k99_scratch")
 
@@ -63,7 +64,7 @@ FILES = {
     f"lessons/{SCRATCH}.py": '''
         """Kata 99's teaching unit."""
 
-        from coach.lesson import Lesson, Question, Quiz
+        from coach.core.lesson import Lesson, Question, Quiz
 
         LESSON = Lesson(
             title="Scratch gradient",
@@ -168,7 +169,7 @@ def test_a_stub_function_without_todo_or_not_implemented_is_named(tmp_path):
             f"solutions/{SCRATCH}.py": "def double_grad(x0):\n    return 1.0\n",
         },
     )
-    problems = authoring.check_stub(SCRATCH, tmp_path)
+    problems = units.check_stub(SCRATCH, tmp_path)
     assert any("must end in `raise NotImplementedError" in p for p in problems), problems
     assert any("needs a `# TODO` comment" in p for p in problems), problems
 
@@ -184,7 +185,7 @@ def test_a_stub_and_reference_that_disagree_are_named(tmp_path):
             f"solutions/{SCRATCH}.py": "def double_grad(x0, scale):\n    return 1.0\n",
         },
     )
-    problems = authoring.check_stub(SCRATCH, tmp_path)
+    problems = units.check_stub(SCRATCH, tmp_path)
     assert any("`extra` is only in the stub" in p for p in problems), problems
     assert any("takes (x0) in the stub but (x0, scale)" in p for p in problems), problems
 
@@ -192,7 +193,7 @@ def test_a_stub_and_reference_that_disagree_are_named(tmp_path):
 def test_orphan_files_and_missing_files_are_named(tmp_path):
     write(tmp_path, {"katas/k98_orphan.py": "", "lessons/k97_alone.py": "", "tests/x.py": ""})
     (tmp_path / "solutions").mkdir()
-    problems = authoring.check_four_files(tmp_path)
+    problems = units.check_four_files(tmp_path)
     assert any("katas/k98_orphan.py belongs to no kata" in p for p in problems), problems
     assert any("k97_alone: tests/test_k97_alone.py is missing" in p for p in problems), problems
 
@@ -207,7 +208,7 @@ def test_a_thin_lesson_is_named():
         quiz=Quiz(setup="", questions=(question, question)),
         points=0,
     )
-    problems = authoring.check_lesson(registry.Kata(registry.KATAS[0].name, lesson))
+    problems = units.check_lesson(registry.Kata(registry.KATAS[0].name, lesson))
     text = "\n".join(problems)
     assert "2 hint(s); give at least 3" in text
     assert "quiz ids used twice: same" in text
@@ -220,8 +221,8 @@ def test_a_function_no_failing_test_exercises_is_named():
     stub = {
         f"t::{name}": {"kata": kata.name, "function": name, "outcome": "failed"} for name in rest
     }
-    problems = authoring.check_tests_cover_functions(stub, {})
+    problems = units.check_tests_cover_functions(stub, {})
     assert any(f"{first} is exercised by no test that fails on the stub" in p for p in problems)
     untied = {"t::x": {"kata": kata.name, "function": "", "outcome": "passed"}}
-    problems = authoring.check_tests_cover_functions({}, untied)
+    problems = units.check_tests_cover_functions({}, untied)
     assert any("t::x calls no function of its kata" in p for p in problems)

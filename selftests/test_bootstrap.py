@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from coach import bootstrap
+from coach.core import bootstrap
 
 ROOT = Path(__file__).resolve().parent.parent
 PIN = bootstrap.torch_pin()

@@ -17,7 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from coach import classroom, registry, verify_results
+from coach.core import registry
+from coach.grading import judge as verify_results
+from coach.grading import workflow as classroom
 
 ROOT = Path(__file__).resolve().parent.parent
 # The fields Classroom 50's CLI accepts for a run/python test (it rejects unknown keys).
@@ -78,9 +80,9 @@ def test_one_grader_per_kata_with_the_registrys_points():
         results = f".grade-{classroom.step_id(kata)}.json"
         limit = classroom.GRADER_TIMEOUT_MINUTES * 60 - 20
         command = (
-            f"command: rm -f {results} && python -I coach/grading_runner.py run --kata "
+            f"command: rm -f {results} && python -I coach/grading/kata_runner.py run --kata "
             f"{kata.name} --impl=katas --limit {limit} --out {results} && python -I "
-            f"coach/verify_results.py {results} {kata.name} grading-manifest.json"
+            f"coach/grading/judge.py {results} {kata.name} grading-manifest.json"
         )
         assert command in lines
 
@@ -110,8 +112,8 @@ def test_tamper_check_then_restore_then_install_then_the_graders():
     workflow = classroom.render_workflow()
     order = [
         "path: .pristine",
-        "coach.manifest verify --root . \\\n",
-        "python -m coach.manifest verify --github",
+        "coach.grading.manifest verify --root . \\\n",
+        "python -m coach.grading.manifest verify --github",
         "- name: Put the pristine tests in place",
         "-r requirements/learner.txt",
         "autograding-command-grader",
@@ -212,8 +214,16 @@ def test_the_bundle_holds_tests_and_tooling_but_no_solutions(tmp_path):
     assert {k.test_file for k in registry.KATAS} <= files
     assert {classroom.grader_file(k) for k in registry.KATAS} <= files
     assert {"requirements/learner.txt", "graders/pytest.ini"} <= files
-    assert {"coach/plugin.py", "coach/loader.py", "coach/testing.py"} <= files
-    assert {"coach/grading_runner.py", "coach/verify_results.py", "coach/registry.py"} <= files
+    assert {
+        "coach/runtime/plugin.py",
+        "coach/runtime/loader.py",
+        "coach/runtime/testing.py",
+    } <= files
+    assert {
+        "coach/grading/kata_runner.py",
+        "coach/grading/judge.py",
+        "coach/core/registry.py",
+    } <= files
     assert {f"lessons/{k.name}.py" for k in registry.KATAS} <= files
     assert not any(f.startswith(("solutions/", "katas/")) for f in files)
     assert "tests.json" not in files and "autograder.py" not in files  # Classroom 50's names
@@ -303,7 +313,7 @@ def _run_file(path: Path, outcomes: list[str], kata: str = "k01_x", **status) ->
     return path
 
 
-def test_verify_results_passes_only_every_expected_test_passed_in_a_clean_run(tmp_path, capsys):
+def test_the_judge_passes_only_every_expected_test_passed_in_a_clean_run(tmp_path, capsys):
     ids = [f"tests/test_k01_x.py::t{i}" for i in range(3)]
     manifest = tmp_path / "grading-manifest.json"
     manifest.write_text(json.dumps({"sha256": {}, "tests": {"k01_x": ids}}))
@@ -328,7 +338,7 @@ def test_verify_results_passes_only_every_expected_test_passed_in_a_clean_run(tm
     assert verify_results.main([str(full), "k01_x"]) == 2
 
 
-@pytest.mark.parametrize("module", ["verify_results.py", "grading_runner.py"])
+@pytest.mark.parametrize("module", ["grading/judge.py", "grading/kata_runner.py"])
 def test_the_judge_and_the_runner_import_only_the_standard_library_at_first(module):
     """Run by path with -I; the runner imports torch and pytest only inside its functions."""
     tree = ast.parse((ROOT / "coach" / module).read_text())

@@ -1,4 +1,5 @@
-"""The plain-words table (coach/explain.py) is pinned to the errors the installed torch raises.
+"""The plain-words table (coach/runtime/explain.py) is pinned to the errors the installed torch
+raises.
 
 Every entry is provoked here with real torch code (never a copied message) and must fire; each
 also meets a neighbouring error it could be mistaken for, and must stay silent there. A torch
@@ -19,7 +20,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from coach import explain, registry
+from coach.core import registry
+from coach.runtime import explain
 
 ROOT = Path(__file__).resolve().parent.parent
 

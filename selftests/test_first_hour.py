@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from coach import registry, report
-from coach.report import KataResult, Progress
+from coach.core import registry
+from coach.runtime import summary as report
+from coach.runtime.summary import KataResult, Progress
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.timeout(300)

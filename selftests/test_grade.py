@@ -19,8 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from coach import grade, grading_runner, registry, verify_results
-from coach.manifest import Mismatch
+from coach.core import registry
+from coach.grading import grade, judge, kata_runner
+from coach.grading.manifest import Mismatch
 
 ROOT = Path(__file__).resolve().parent.parent
 GRADED = registry.KATAS[:5]
@@ -40,8 +41,8 @@ def has_tests(name: str) -> bool:
 
 GRADE_IN_A_PROCESS = """
 import json, re, sys
-from coach import grade, manifest
-from coach.manifest import Mismatch
+from coach.grading import grade, manifest
+from coach.grading.manifest import Mismatch
 tampering = [Mismatch(*pair) for pair in json.loads(sys.argv[1])]
 manifest.verify = lambda root: list(tampering)
 code = grade.main(sys.argv[2:])
@@ -232,11 +233,9 @@ PASSED = {"outcome": "passed", "message": "", "line": 1}
 
 def test_a_test_without_an_outcome_counts_as_failed():
     """Deselected, skipped at collection or deleted: the expected list decides what counts."""
-    found = verify_results.verdict(
-        _entry({EXPECTED[0]: PASSED, "tests/test_x.py::extra": PASSED}), EXPECTED
-    )
+    found = judge.verdict(_entry({EXPECTED[0]: PASSED, "tests/test_x.py::extra": PASSED}), EXPECTED)
     assert (found.passed, found.total, found.note) == (1, 3, "")
-    assert found.outcomes[EXPECTED[1]][:2] == ("error", verify_results.NEVER_RAN)
+    assert found.outcomes[EXPECTED[1]][:2] == ("error", judge.NEVER_RAN)
     assert "2 of 3 expected tests never ran" in found.remarks[0]
     assert "not in the expected list were ignored" in found.remarks[1]
 
@@ -258,7 +257,7 @@ def test_a_test_without_an_outcome_counts_as_failed():
 def test_a_kata_whose_process_did_not_end_cleanly_scores_0_and_says_why(entry, said):
     if entry is not None and entry["report"] is not None:
         entry["report"]["tests"] = {nodeid: PASSED for nodeid in EXPECTED}  # forged or not
-    found = verify_results.verdict(entry, EXPECTED, 120.0)
+    found = judge.verdict(entry, EXPECTED, 120.0)
     assert (found.passed, found.total) == (0, 3)
     assert said in found.note and found.note.startswith("0 points")
     assert all(message == found.note for _, message, _ in found.outcomes.values())
@@ -289,13 +288,19 @@ def test_grading_turns_each_kata_entry_into_a_grade(monkeypatch):
 
 
 def test_the_runner_runs_pytest_with_the_graders_options_only():
-    args = grading_runner.pytest_args(["tests/test_x.py"], "/impl", "/grader.ini", 7)
-    for option in ("--noconftest", "-c", "/grader.ini", f"--rootdir={ROOT}", "coach.plugin"):
+    args = kata_runner.pytest_args(["tests/test_x.py"], "/impl", "/grader.ini", 7)
+    for option in (
+        "--noconftest",
+        "-c",
+        "/grader.ini",
+        f"--rootdir={ROOT}",
+        "coach.runtime.plugin",
+    ):
         assert option in args
     assert "--impl=/impl" in args and "--randomly-seed=7" in args
-    command = grading_runner.command("run")
-    assert command[1] == "-I" and command[2].endswith("grading_runner.py")
-    env = grading_runner.clean_env({"PYTEST_ADDOPTS": "-k x", "PYTHONPATH": ".", "HOME": "/h"})
+    command = kata_runner.command("run")
+    assert command[1] == "-I" and command[2].endswith("kata_runner.py")
+    env = kata_runner.clean_env({"PYTEST_ADDOPTS": "-k x", "PYTHONPATH": ".", "HOME": "/h"})
     assert env == {
         "HOME": "/h",
         "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1",
@@ -384,9 +389,9 @@ def test_katas_impl_chooses_the_folder(monkeypatch):
 
 
 def test_the_forking_parent_refuses_to_run_once_learner_code_is_loaded(tmp_path, monkeypatch):
-    grading_runner._refuse_learner_modules(str(tmp_path))  # nothing of tmp_path loaded: fine
+    kata_runner._refuse_learner_modules(str(tmp_path))  # nothing of tmp_path loaded: fine
     module = type(sys)("planted_kata")
     module.__file__ = str(tmp_path / "planted_kata.py")
     monkeypatch.setitem(sys.modules, "planted_kata", module)
     with pytest.raises(RuntimeError, match="imported learner code"):
-        grading_runner._refuse_learner_modules(str(tmp_path))
+        kata_runner._refuse_learner_modules(str(tmp_path))

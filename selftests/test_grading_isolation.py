@@ -32,7 +32,9 @@ from pathlib import Path
 
 import pytest
 
-from coach import classroom, export, registry, verify_results
+from coach.core import registry
+from coach.grading import judge, student_repo
+from coach.grading import workflow as classroom
 
 ROOT = Path(__file__).resolve().parent.parent
 K = registry.KATAS[:5]
@@ -110,7 +112,7 @@ DELETED = K[3]  # ... and deletes this kata's test file
 
 def learner_repo(tmp: Path, scenario: str) -> Path:
     repo = tmp / scenario
-    export.write_export(repo)
+    student_repo.write_export(repo)
     shutil.copyfile(
         ROOT / "solutions" / f"{CONTROL.name}.py", repo / "katas" / f"{CONTROL.name}.py"
     )
@@ -349,7 +351,7 @@ def test_a_hanging_kata_is_stopped_with_everything_it_started(tmp_path):
         stub.write(HANG_AND_LEAVE_A_DAEMON)
     out = tmp_path / "run.json"
     run = subprocess.run(
-        [sys.executable, "-I", str(ROOT / "coach" / "grading_runner.py"), "run",
+        [sys.executable, "-I", str(ROOT / "coach" / "grading" / "kata_runner.py"), "run",
          f"--kata={K[0].name}", f"--impl={impl}", "--out", str(out), "--limit", "2"],
         capture_output=True, text=True, check=False, timeout=120,
     )  # fmt: skip
@@ -359,5 +361,5 @@ def test_a_hanging_kata_is_stopped_with_everything_it_started(tmp_path):
     pid = int((impl / "daemon.pid").read_text())
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
-    found = verify_results.verdict(entry, ["x::a"], 2)
+    found = judge.verdict(entry, ["x::a"], 2)
     assert found.passed == 0 and "still running after 2 s" in found.note

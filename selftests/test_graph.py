@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from coach import graph, loader
+from coach.learner import graph
+from coach.runtime import graphs, loader
 
 ROOT = Path(__file__).resolve().parent.parent
 SOLUTIONS = ROOT / "solutions"
@@ -63,11 +64,11 @@ def test_k05_marks_the_cut_and_the_graph_nothing_reaches(capsys):
     assert code == 0
     without, with_detach = out.split("with detach:")
     assert "PowBackward0" in without and "MulBackward0" in without
-    assert graph.CUT_MARK not in without
-    assert graph.CUT_MARK in with_detach
+    assert graphs.CUT_MARK not in without
+    assert graphs.CUT_MARK in with_detach
     assert "no grad_fn" in with_detach and "requires_grad=False" in with_detach
     # the a * 3 node still hangs below the cut, with a as its leaf
-    below_cut = with_detach.split(graph.CUT_MARK)[1]
+    below_cut = with_detach.split(graphs.CUT_MARK)[1]
     assert "MulBackward0" in below_cut and "AccumulateGrad   a = 2" in below_cut
     assert "nothing from c reaches it" in with_detach
     assert out.isascii()
@@ -160,7 +161,7 @@ def test_a_node_reached_twice_is_drawn_once():
     x = torch.tensor(2.0, requires_grad=True)
     h = x * 3
     y = h * h
-    tree = graph.walk(y.grad_fn, {"y": y, "h": h})
+    tree = graphs.walk(y.grad_fn, {"y": y, "h": h})
     first, second = tree.children
     assert (first.kind, first.note) == ("op", "h = 6")
     assert first.children[0].note == "a leaf = 2"  # x has no name here
@@ -168,18 +169,18 @@ def test_a_node_reached_twice_is_drawn_once():
 
 
 def test_tree_lines_draws_branches_and_the_cut():
-    leaf = graph.GraphNode("AccumulateGrad", "a = 2", kind="leaf")
-    cut_off = graph.GraphNode("MulBackward0", children=[leaf], cut=True)
-    root = graph.GraphNode(
-        "c", children=[graph.GraphNode("b", kind="detached", children=[cut_off])]
+    leaf = graphs.GraphNode("AccumulateGrad", "a = 2", kind="leaf")
+    cut_off = graphs.GraphNode("MulBackward0", children=[leaf], cut=True)
+    root = graphs.GraphNode(
+        "c", children=[graphs.GraphNode("b", kind="detached", children=[cut_off])]
     )
-    root.children.insert(0, graph.GraphNode("None", kind="constant"))
-    assert graph.tree_lines(root) == [
+    root.children.insert(0, graphs.GraphNode("None", kind="constant"))
+    assert graphs.tree_lines(root) == [
         "c",
         "|-- None",
         "`-- b",
         "    |",
-        f"    {graph.CUT_MARK}",
+        f"    {graphs.CUT_MARK}",
         "        MulBackward0",
         "        `-- AccumulateGrad   a = 2",
     ]

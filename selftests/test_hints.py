@@ -8,8 +8,9 @@ import sys
 
 import pytest
 
-from coach import hints, registry, state
-from coach.report import Progress
+from coach.core import registry
+from coach.learner import hints, state
+from coach.runtime.summary import Progress
 
 K1, K2, K3 = (kata.name for kata in registry.KATAS[:3])
 
@@ -39,7 +40,9 @@ def fake_progress(monkeypatch, green: set[str]) -> None:
         )
         for kata in registry.KATAS
     ]
-    monkeypatch.setattr("coach.outcomes.collect", lambda *a, **k: Progress.from_outcomes(outcomes))
+    monkeypatch.setattr(
+        "coach.learner.standing.collect", lambda *a, **k: Progress.from_outcomes(outcomes)
+    )
 
 
 def test_every_kata_has_three_or_four_hints():
@@ -155,7 +158,7 @@ def test_no_hint_spells_out_a_whole_reference_function(kata):
 def test_a_hint_does_not_wait_for_torch():
     """Importing torch costs seconds; `make hint K=3` needs none of it."""
     finished = subprocess.run(
-        [sys.executable, "-c", "import sys, coach.hints; print('torch' in sys.modules)"],
+        [sys.executable, "-c", "import sys, coach.learner.hints; print('torch' in sys.modules)"],
         cwd=registry.ROOT,
         capture_output=True,
         text=True,

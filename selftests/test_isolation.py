@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from coach import registry
+from coach.core import registry
 
 ROOT = Path(__file__).resolve().parent.parent
 K1, K2, K3, K4, K5 = (kata.name for kata in registry.KATAS[:5])

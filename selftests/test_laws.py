@@ -16,9 +16,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from coach import loader, registry
-from coach.report import Progress
-from coach.testing import Wrong, check_shape_like, check_value
+from coach.core import registry
+from coach.runtime import loader
+from coach.runtime.summary import Progress
+from coach.runtime.testing import Wrong, check_shape_like, check_value
 
 ROOT = Path(__file__).resolve().parent.parent
 K1, K3, K4 = "k01_polynomial", "k03_accumulation", "k04_training_step"

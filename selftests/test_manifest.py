@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from coach import manifest
-from coach.manifest import MANIFEST_NAME, Mismatch
+from coach.grading import manifest
+from coach.grading.manifest import MANIFEST_NAME, Mismatch
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKFLOW = ".github/workflows/classroom.yml"
@@ -51,14 +51,22 @@ def test_an_untouched_export_verifies_clean(export):
 def test_the_manifest_maps_sorted_paths_to_sha256(export):
     recorded = json.loads((export / MANIFEST_NAME).read_text())["sha256"]
     assert list(recorded) == sorted(recorded)
-    for relative in (A_TEST_FILE, "conftest.py", "pyproject.toml", WORKFLOW, "coach/plugin.py"):
+    for relative in (
+        A_TEST_FILE,
+        "conftest.py",
+        "pyproject.toml",
+        WORKFLOW,
+        "coach/runtime/plugin.py",
+    ):
         expected = hashlib.sha256((export / relative).read_bytes()).hexdigest()
         assert recorded[relative] == expected
     assert not any(path.startswith("katas/") for path in recorded)
     assert MANIFEST_NAME not in recorded
 
 
-@pytest.mark.parametrize("relative", [A_TEST_FILE, "conftest.py", WORKFLOW, "coach/plugin.py"])
+@pytest.mark.parametrize(
+    "relative", [A_TEST_FILE, "conftest.py", WORKFLOW, "coach/runtime/plugin.py"]
+)
 def test_an_edited_graded_file_is_reported_by_name(export, relative):
     edit(export / relative)
     mismatches = manifest.verify(export)
@@ -159,7 +167,12 @@ def test_the_command_writes_then_verifies(export, monkeypatch, capsys):
 
 def test_make_test_never_loads_the_manifest():
     """Hashing belongs to grading only: nothing `make test` runs imports it."""
-    for relative in ("conftest.py", "coach/plugin.py", "coach/loader.py", "coach/testing.py"):
+    for relative in (
+        "conftest.py",
+        "coach/runtime/plugin.py",
+        "coach/runtime/loader.py",
+        "coach/runtime/testing.py",
+    ):
         tree = ast.parse((ROOT / relative).read_text())
         imported = {
             alias.name
@@ -167,11 +180,13 @@ def test_make_test_never_loads_the_manifest():
             if isinstance(node, ast.Import | ast.ImportFrom)
             for alias in node.names
         }
-        assert not {"manifest", "grade", "coach.manifest", "coach.grade"} & imported, relative
+        assert (
+            not {"manifest", "grade", "coach.grading.manifest", "coach.grading.grade"} & imported
+        ), relative
 
 
 def test_every_coach_module_is_a_graded_file():
-    """coach/paths.py, new and imported by the loader, was once left out of a hand-kept list."""
+    """coach/core/paths.py, imported by the loader, was once left out of a hand-kept list."""
     graded = set(manifest.graded_files(ROOT))
     modules = {p.relative_to(ROOT).as_posix() for p in (ROOT / "coach").rglob("*.py")}
     assert modules <= graded
@@ -180,7 +195,7 @@ def test_every_coach_module_is_a_graded_file():
 
 def test_every_coach_module_loaded_by_a_grading_run_is_covered():
     """What this process loaded (grading in-process, the plugin under the selftests) is hashed."""
-    from coach import grade, plugin  # noqa: F401  (the grading process and the pytest run)
+    from coach.runtime import plugin  # noqa: F401  (the grading process and the pytest run)
 
     graded = set(manifest.graded_files(ROOT))
     loaded = {
@@ -188,7 +203,7 @@ def test_every_coach_module_loaded_by_a_grading_run_is_covered():
         for name, module in list(sys.modules.items())
         if (name == "coach" or name.startswith("coach.")) and getattr(module, "__file__", None)
     }
-    assert "coach/paths.py" in loaded
+    assert "coach/core/paths.py" in loaded
     assert loaded <= graded, loaded - graded
 
 

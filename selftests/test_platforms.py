@@ -1,7 +1,7 @@
 """True on every platform it claims: CI matrix, packaging, and a platform without SIGALRM or fork.
 
 - README.md's Platforms section and .github/workflows/ci.yml name the same platforms and
-  Pythons, and actionlint finds nothing in the workflow (coach/platforms.py).
+  Pythons, and actionlint finds nothing in the workflow (coach/authoring/platforms.py).
 - `pip install .` and `pip install -e .` can build the project's metadata (no network).
 - On a simulated Windows-like Python (no signal.SIGALRM, no os.fork) the kata suite runs, a
   stuck test fails after its time limit and the next tests still run, and `make watch` starts
@@ -22,8 +22,10 @@ from pathlib import Path
 
 import pytest
 
-from coach import classroom, platforms, registry
-from coach.bench_watch import WatcherProcess
+from coach.authoring import platforms
+from coach.authoring.bench_watch import WatcherProcess
+from coach.core import registry
+from coach.grading import workflow as classroom
 
 ROOT = Path(__file__).resolve().parent.parent
 K1, K3 = registry.KATAS[0], registry.KATAS[2]
@@ -216,9 +218,9 @@ def test_without_sigalrm_a_stuck_test_times_out_and_the_suite_goes_on(tmp_path, 
 
 @pytest.mark.timeout(120)
 def test_without_the_timer_plugin_pytest_timeout_breaks_there(tmp_path, no_alarm_no_fork):
-    """Why coach/timeouts.py exists: pytest-timeout's signal method needs SIGALRM."""
+    """Why coach/runtime/timeouts.py exists: pytest-timeout's signal method needs SIGALRM."""
     impl = impl_with_an_endless_loop(tmp_path)
-    run = run_kata_tests(impl, no_alarm_no_fork, "-p", "no:coach.timeouts")
+    run = run_kata_tests(impl, no_alarm_no_fork, "-p", "no:coach.runtime.timeouts")
     assert "INTERNALERROR" in run.stdout + run.stderr
     assert "SIGALRM" in run.stdout + run.stderr
 
@@ -227,7 +229,9 @@ def test_without_the_timer_plugin_pytest_timeout_breaks_there(tmp_path, no_alarm
 def test_a_test_stuck_in_c_code_ends_the_run_after_the_grace(tmp_path, no_alarm_no_fork):
     """A timer thread cannot interrupt one long C call: after the grace, pytest-timeout's
     thread method prints the stacks and ends the run, rather than hanging for ever."""
-    (tmp_path / "conftest.py").write_text("import coach.timeouts\ncoach.timeouts.GRACE = 1.0\n")
+    (tmp_path / "conftest.py").write_text(
+        "import coach.runtime.timeouts\ncoach.runtime.timeouts.GRACE = 1.0\n"
+    )
     (tmp_path / "test_stuck.py").write_text(
         textwrap.dedent(
             """
@@ -239,7 +243,7 @@ def test_a_test_stuck_in_c_code_ends_the_run_after_the_grace(tmp_path, no_alarm_
         )
     )
     started = time.perf_counter()
-    options = ["-p", "coach.timeouts", "-o", "timeout=1", "-o", "timeout_method=signal"]
+    options = ["-p", "coach.runtime.timeouts", "-o", "timeout=1", "-o", "timeout_method=signal"]
     run = subprocess.run(
         [sys.executable, "-m", "pytest", str(tmp_path / "test_stuck.py"), *options],
         cwd=tmp_path,

@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from coach import plots, registry
-from coach.report import KataResult, Progress
+from coach.core import registry
+from coach.learner import plots
+from coach.runtime.summary import KataResult, Progress
 
 ROOT = Path(__file__).resolve().parent.parent
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -80,7 +81,7 @@ def red_progress(kata_name: str) -> Progress:
 
 def test_red_katas_are_named_and_nothing_is_installed(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(
-        plots.outcomes, "collect", lambda katas, impl: red_progress("k04_training_step")
+        plots.standing, "collect", lambda katas, impl: red_progress("k04_training_step")
     )
     monkeypatch.setattr(plots, "ensure_matplotlib", lambda: pytest.fail("must not install"))
     out = tmp_path / "plots"
@@ -93,7 +94,7 @@ def test_red_katas_are_named_and_nothing_is_installed(tmp_path, monkeypatch, cap
 
 def test_a_picture_from_an_earlier_green_run_is_removed_once_red(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(
-        plots.outcomes, "collect", lambda katas, impl: red_progress("k04_training_step")
+        plots.standing, "collect", lambda katas, impl: red_progress("k04_training_step")
     )
     monkeypatch.setattr(plots, "ensure_matplotlib", lambda: pytest.fail("must not install"))
     out = tmp_path / "plots"
@@ -166,8 +167,8 @@ def test_requirements_pin_exact_versions_that_agree_with_the_learners_set():
 
 
 def test_nothing_on_the_test_path_imports_matplotlib():
-    """`make test` must stay as fast as before: only coach/plots.py may import matplotlib."""
-    files = [ROOT / "conftest.py", *(ROOT / "tests").glob("*.py"), *(ROOT / "coach").glob("*.py")]
+    """`make test` stays as fast as before: only coach/learner/plots.py may import matplotlib."""
+    files = [ROOT / "conftest.py", *(ROOT / "tests").glob("*.py"), *(ROOT / "coach").rglob("*.py")]
     importers = []
     for path in files:
         if path.name == "plots.py":
@@ -179,6 +180,6 @@ def test_nothing_on_the_test_path_imports_matplotlib():
                 names = [f"{node.module}.{alias.name}" for alias in node.names]
             else:
                 continue
-            if any(n.startswith(("matplotlib", "coach.plots")) for n in names):
+            if any(n.startswith(("matplotlib", "coach.learner.plots")) for n in names):
                 importers.append(path.name)
     assert importers == []

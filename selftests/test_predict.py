@@ -12,8 +12,9 @@ import sys
 
 import pytest
 
-from coach import predict, registry, state
-from coach.report import Progress
+from coach.core import registry
+from coach.learner import predict, state
+from coach.runtime.summary import Progress
 
 ROOT = registry.ROOT
 K1, K5 = "k01_polynomial", "k05_detach"
@@ -259,7 +260,9 @@ def test_without_k_the_first_red_kata_is_quizzed(monkeypatch, capsys):
         (f"{kata.test_file}::t", (kata.name, "passed" if kata.number < 5 else "failed", "", 1))
         for kata in registry.KATAS
     ]
-    monkeypatch.setattr("coach.outcomes.collect", lambda *a, **k: Progress.from_outcomes(outcomes))
+    monkeypatch.setattr(
+        "coach.learner.standing.collect", lambda *a, **k: Progress.from_outcomes(outcomes)
+    )
     monkeypatch.setattr(sys, "stdin", io.StringIO(""))
     assert predict.main([]) == 0
     assert "Kata 5: Stopping gradients with detach()" in capsys.readouterr().out

@@ -7,8 +7,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from coach import explain, registry, report, solution
-from coach.testing import expect_float, fmt
+from coach.core import registry
+from coach.learner import solution
+from coach.runtime import explain, summary
+from coach.runtime.testing import expect_float, fmt
 
 
 @pytest.mark.parametrize("typed", ["3", "03", "k03", "K3", "k03_accumulation"])
@@ -26,7 +28,7 @@ def outcome(kata, result, message="", line=1):
 
 
 def test_the_summary_names_the_first_red_kata_and_its_first_failure_in_file_order():
-    progress = report.Progress.from_outcomes(
+    progress = summary.Progress.from_outcomes(
         [
             outcome("k01_polynomial", "passed"),
             outcome("k02_backprop", "failed", "second in the file", line=20),
@@ -34,20 +36,20 @@ def test_the_summary_names_the_first_red_kata_and_its_first_failure_in_file_orde
             outcome("k03_accumulation", "failed", "later kata", line=5),
         ]
     )
-    lines = report.render(progress, impl=Path("katas"))
+    lines = summary.render(progress, impl=Path("katas"))
     assert any("green" in line and "k01_polynomial" in line for line in lines)
     assert "1/3 katas green" in "\n".join(lines)
-    text = "\n".join(report.next_step(progress, Path("katas")))
+    text = "\n".join(summary.next_step(progress, Path("katas")))
     assert "Next: k02_backprop" in text and "make test K=2" in text
     assert "first in the file" in text and "why it failed" in text
     assert "second in the file" not in text
 
 
 def test_all_green_says_so():
-    progress = report.Progress.from_outcomes(
+    progress = summary.Progress.from_outcomes(
         [outcome(kata.name, "passed") for kata in registry.KATAS]
     )
-    assert report.next_step(progress, Path("katas")) == list(report.ALL_GREEN)
+    assert summary.next_step(progress, Path("katas")) == list(summary.ALL_GREEN)
 
 
 def test_torch_errors_learners_meet_get_plain_words():

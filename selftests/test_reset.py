@@ -8,7 +8,8 @@ import sys
 
 import pytest
 
-from coach import registry, reset
+from coach.core import registry
+from coach.learner import reset
 
 KATA = registry.KATAS[0]
 

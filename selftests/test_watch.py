@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from coach import registry, watch
-from coach.bench_watch import WatcherProcess
+from coach.authoring.bench_watch import WatcherProcess
+from coach.core import registry
+from coach.learner import watch
 
 ROOT = Path(__file__).resolve().parent.parent
 K1 = registry.KATAS[0]

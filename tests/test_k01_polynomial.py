@@ -2,7 +2,7 @@
 
 import torch
 
-from coach.testing import (
+from coach.runtime.testing import (
     backward_passes,
     check_shape_like,
     close,

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from coach.testing import backward_passes, close, expect_float, fmt, load_kata
+from coach.runtime.testing import backward_passes, close, expect_float, fmt, load_kata
 
 kata = load_kata("k02_backprop")
 

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from coach.testing import backward_passes, close, expect_float, fmt, load_kata, require
+from coach.runtime.testing import backward_passes, close, expect_float, fmt, load_kata, require
 
 kata = load_kata("k03_accumulation")
 

@@ -15,7 +15,7 @@ import math
 import pytest
 import torch
 
-from coach.testing import backward_passes, close, expect_float, fmt, load_kata
+from coach.runtime.testing import backward_passes, close, expect_float, fmt, load_kata
 
 kata = load_kata("k04_training_step")
 

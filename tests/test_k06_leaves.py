@@ -5,7 +5,7 @@ import warnings
 import pytest
 import torch
 
-from coach.testing import Wrong, backward_passes, check_value, fmt, load_kata, require
+from coach.runtime.testing import Wrong, backward_passes, check_value, fmt, load_kata, require
 
 kata = load_kata("k06_leaves")
 

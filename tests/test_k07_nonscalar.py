@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from coach.testing import (
+from coach.runtime.testing import (
     Wrong,
     backward_passes,
     check_shape_like,

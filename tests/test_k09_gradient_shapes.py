@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch.overrides import TorchFunctionMode
 
-from coach.testing import (
+from coach.runtime.testing import (
     Wrong,
     backward_passes,
     check_shape_like,

@@ -7,7 +7,7 @@ from collections import Counter
 import pytest
 import torch
 
-from coach.testing import Wrong, check_value, fmt, load_kata, require
+from coach.runtime.testing import Wrong, check_value, fmt, load_kata, require
 
 kata = load_kata("k10_value_engine")
 

@@ -6,7 +6,15 @@ import re
 import pytest
 import torch
 
-from coach.testing import Wrong, check_shape_like, check_value, fmt, load_kata, matches, require
+from coach.runtime.testing import (
+    Wrong,
+    check_shape_like,
+    check_value,
+    fmt,
+    load_kata,
+    matches,
+    require,
+)
 
 kata = load_kata("k11_custom_function")
 

@@ -2,7 +2,7 @@
 
 import torch
 
-from coach.testing import (
+from coach.runtime.testing import (
     Wrong,
     backward_passes,
     check_value,

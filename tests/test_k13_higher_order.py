@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch.autograd.variable import Variable
 
-from coach.testing import (
+from coach.runtime.testing import (
     Wrong,
     check_shape_like,
     check_value,

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from coach.testing import Wrong, backward_passes, check_value, fmt, load_kata, require
+from coach.runtime.testing import Wrong, backward_passes, check_value, fmt, load_kata, require
 
 kata = load_kata("k15_grad_modes")
 

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from coach.testing import Wrong, check_value, expect_float, fmt, load_kata, require
+from coach.runtime.testing import Wrong, check_value, expect_float, fmt, load_kata, require
 
 kata = load_kata("k17_clipping")
 

@@ -7,7 +7,7 @@ import warnings
 import pytest
 import torch
 
-from coach.testing import (
+from coach.runtime.testing import (
     Wrong,
     check_shape_like,
     check_value,

@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from coach.testing import Wrong, check_value, fmt, load_kata, require
+from coach.runtime.testing import Wrong, check_value, fmt, load_kata, require
 
 kata = load_kata("k19_per_sample")
 

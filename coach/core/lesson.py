@@ -1,0 +1,63 @@
+"""What a kata's teaching unit holds: the shape of every `lessons/kNN_name.py`.
+
+Each kata has one unit beside the others in lessons/, named like its stub, holding a single
+`LESSON = Lesson(...)`: its title, what it teaches, where it comes from, its points, its hints
+(weakest first) and its "predict, then run" quiz. A kata with a graph to show also gives
+`graph`, a function that builds the views `make graph` prints and `make plots` draws, from the
+learner's own module; a kata with a picture of its own (a training curve) gives `picture`.
+
+Standard library only: `make hint` reads units without importing torch, so a unit imports
+torch (and coach.runtime.graphs) only inside its graph or picture functions.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+NUMBER, YES_NO, CHOICE = "number", "yes/no", "choice"
+
+
+def code(text: str) -> str:
+    """A block of quiz code written indented inside a unit, as it should run."""
+    return textwrap.dedent(text).strip()
+
+
+@dataclass(frozen=True)
+class Question:
+    id: str  # the key in the learner's state; never rename one that learners have answered
+    ask: str
+    code: str  # runs after the quiz's setup and must set `result` (or raise)
+    why: str
+    # What `why` says torch gives: a float, None, a bool, a choice, or an exception class.
+    # Only the selftests read it, to hold the code and the explanation to each other; the
+    # learner is always judged against what the code really does.
+    claim: object
+    kind: str = NUMBER  # what a readable answer looks like, besides None and "raises"
+    options: tuple[str, ...] = ()  # for CHOICE
+    tolerance: float = 1e-3
+
+
+@dataclass(frozen=True)
+class Quiz:
+    setup: str  # shown once, run before every question's code
+    questions: tuple[Question, ...]
+
+
+@dataclass(frozen=True)
+class Lesson:
+    title: str
+    concept: str  # what it teaches, in a few words
+    source: str  # where it comes from: the seed notebook's exercise, or the docs it follows
+    hints: tuple[str, ...]  # weakest first; the last is nearly the code, never all of it
+    quiz: Quiz
+    points: int = 10  # for graders: full marks for this kata
+    # function name -> parameters it may change in place, as its docstring promises (a
+    # training step updates its weights). Every other argument must come back untouched.
+    changes_inputs: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # learner module -> list of coach.runtime.graphs.GraphView: `make graph` prints them and
+    # `make plots` draws them
+    graph: Callable[[object], list] | None = None
+    # (learner module, PNG path) -> None: a picture of its own for `make plots`
+    picture: Callable[[object, object], None] | None = None

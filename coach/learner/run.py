@@ -1,0 +1,43 @@
+"""`make test [K=3]`: the learner's run of the kata tests."""
+
+from __future__ import annotations
+
+import sys
+
+from coach.core import registry
+from coach.core.bootstrap import ROOT
+
+LEARNER_FLAGS = ["-q", "--tb=short", "-rN", "-p", "no:cacheprovider"]
+
+
+def test_files(selectors: list[str]) -> list[str]:
+    """Test files for the chosen katas (all of them when none is chosen)."""
+    katas = [registry.find(s) for s in selectors] if selectors else list(registry.KATAS)
+    return [str(ROOT / kata.test_file) for kata in katas]
+
+
+def split_args(rest: list[str]) -> tuple[list[str], list[str]]:
+    """Kata selectors ("3", "k03") first; anything from the first option on goes to pytest."""
+    selectors: list[str] = []
+    for index, arg in enumerate(rest):
+        if arg.startswith("-"):
+            return selectors, rest[index:]
+        selectors.append(arg)
+    return selectors, []
+
+
+def test(rest: list[str]) -> int:
+    """All katas: the summary and the first failure of the kata you are on (`--all` prints
+    every failure). One kata (`make test K=3`): every failure of that kata."""
+    import pytest
+
+    everything = "--all" in rest
+    selectors, pytest_args = split_args([arg for arg in rest if arg != "--all"])
+    if not selectors and not everything:
+        pytest_args = ["--coach-brief", "-q", *pytest_args]
+    try:
+        files = test_files(selectors)
+    except LookupError as error:
+        print(error, file=sys.stderr)
+        return 2
+    return int(pytest.main([*LEARNER_FLAGS, *files, *pytest_args]))

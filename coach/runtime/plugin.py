@@ -1,0 +1,337 @@
+"""The pytest plugin behind every kata run (loaded by the root conftest.py).
+
+- `--impl DIR` / `KATAS_IMPL=DIR` chooses the implementation under test (default: katas).
+- Each test starts from the same torch seed as pytest-randomly's, so `--randomly-seed=N`
+  reproduces a failure, and from the same global torch settings.
+- A test that leaves a global torch setting changed fails, and the setting is put back.
+- A stub that is not written yet, or code that runs out of time, gets a short report that
+  names the learner's file and line instead of a long traceback.
+- `--coach-json FILE` writes every test's outcome for the coach's commands and graders.
+- The run ends with one line per kata and the next thing to do.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+import torch
+
+from coach.core import registry
+from coach.core.paths import ImplFolderMissing, resolve_impl_path
+from coach.runtime import explain, loader, torch_state
+from coach.runtime import summary as report
+
+DEFAULT_SEED = 1234  # used when pytest-randomly is switched off
+# test id -> (kata name, outcome, message, line, the kata function it checks or "")
+_outcomes: dict[str, tuple] = {}
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("autograd-katas")
+    group.addoption(
+        "--impl",
+        default=None,
+        help="folder holding the kata modules to test (default: $KATAS_IMPL or katas)",
+    )
+    group.addoption("--coach-json", default=None, help="write each test's outcome to this file")
+    group.addoption(
+        "--coach-brief",
+        action="store_true",
+        help="print no failure reports; the summary shows the first failure in full",
+    )
+    group.addoption(
+        "--coach-summary",
+        default="on",
+        choices=("on", "off"),
+        help="print the per-kata summary at the end",
+    )
+
+
+def resolve_impl(config) -> Path:
+    try:
+        return resolve_impl_path(config.getoption("--impl"), config.rootpath)
+    except ImplFolderMissing as error:
+        raise pytest.UsageError(str(error)) from None
+
+
+def pytest_configure(config):
+    if config.getoption("--coach-brief"):
+        config.option.tbstyle = "no"  # the summary shows the one failure that matters now
+    config.addinivalue_line(
+        "markers",
+        "checks(function): the kata function this test checks, where the test cannot show it "
+        "by calling it (a result cached across tests, say)",
+    )
+    loader.set_impl_dir(resolve_impl(config))
+    _outcomes.clear()
+
+
+def pytest_report_header(config):
+    return f"kata implementation under test: {loader.display_path(loader.impl_dir())}"
+
+
+def _seed(config) -> int:
+    seed = getattr(config.option, "randomly_seed", None)
+    return seed if isinstance(seed, int) else DEFAULT_SEED
+
+
+@pytest.fixture
+def rng(request) -> random.Random:
+    """A random source for test inputs: the same numbers for the same --randomly-seed."""
+    return random.Random(f"{_seed(request.config)}:{request.node.nodeid}")
+
+
+def _kata_path(item) -> Path | None:
+    kata = registry.kata_of_test_path(str(item.path))
+    return loader.impl_dir() / f"{kata.name}.py" if kata else None
+
+
+def pytest_runtest_setup(item):
+    loader.touched.clear()
+    loader.current_test = item.name
+
+
+def checked_function(kata: registry.Kata | None, touched: list[str]) -> str:
+    """The kata function a test checks: of those it used, the last in the stub's order (the
+    others it called along the way are earlier steps the checked function builds on). A test
+    whose result comes from a cache says which with @pytest.mark.checks("function")."""
+    if kata is None:
+        return ""
+    order = registry.functions(kata.name)
+    used = [name for name in order if name in touched]
+    return used[-1] if used else ""
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    torch.manual_seed(_seed(item.config))
+    before = torch_state.snapshot()
+    namespaces = torch_state.snapshot_namespaces()
+    failure = None
+    try:
+        result = yield
+    except BaseException as error:
+        failure = error
+    after = torch_state.snapshot()
+    torch_state.restore(before)
+    replaced = torch_state.replaced_names(namespaces)
+    torch_state.put_back(replaced)
+    path = _kata_path(item)
+    shown = loader.display_path(path) if path else ""
+    messages = []
+    changed = torch_state.changes(before, after)
+    if changed:
+        messages.append(torch_state.describe(changed, path, shown, item.name))
+    if replaced:
+        messages.append(torch_state.describe_replaced(replaced, path, shown, item.name))
+    if isinstance(failure, pytest.exit.Exception) and _raised_in(failure, path):
+        messages.append(f"{shown} called pytest.exit(): a kata must not stop the test run.")
+    if isinstance(failure, KeyboardInterrupt) and _raised_in(failure, path):
+        messages.append(
+            f"{shown} raised KeyboardInterrupt: a kata must not stop the test run (only you, "
+            f"pressing Ctrl-C, should)."
+        )
+    if messages:
+        if failure is not None and not isinstance(
+            failure, (pytest.exit.Exception, KeyboardInterrupt)
+        ):
+            messages.append(f"(The test also failed: {type(failure).__name__}: {failure})")
+        pytest.fail("\n".join(messages), pytrace=False)
+    if failure is not None:
+        raise failure
+    return result
+
+
+def _raised_in(error: BaseException, path: Path | None) -> bool:
+    """Whether the traceback of `error` passes through the learner's file."""
+    if path is None:
+        return False
+    tb = error.__traceback__
+    while tb is not None:
+        if Path(tb.tb_frame.f_code.co_filename) == path:
+            return True
+        tb = tb.tb_next
+    return False
+
+
+def _learner_frame(excinfo, item):
+    """(path, line number, code) of the deepest frame in the learner's kata file."""
+    path = _kata_path(item)
+    if path is None:
+        return None
+    found = None
+    for entry in excinfo.traceback:
+        if Path(str(entry.path)) == path:
+            found = entry
+    if found is None:
+        return None
+    lineno = found.lineno + 1
+    return path, lineno, loader.source_line(path, lineno)
+
+
+def _function_name(excinfo, path) -> str:
+    """The learner's function the error came from: `Softplus.forward`, not just `forward`."""
+    names = [
+        getattr(entry.frame.code.raw, "co_qualname", entry.name)  # 3.11+: with its class
+        for entry in excinfo.traceback
+        if Path(str(entry.path)) == path
+    ]
+    return names[-1] if names else "this function"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    rep = yield
+    if rep.when == "call":
+        kata = registry.kata_of_test_path(str(item.path))
+        marker = item.get_closest_marker("checks")
+        touched = list(marker.args) if marker else loader.touched
+        rep.coach_function = checked_function(kata, touched)
+    if call.excinfo is None or rep.when != "call":
+        return rep
+    frame = _learner_frame(call.excinfo, item)
+    if frame is None:
+        is_kata_test = registry.kata_of_test_path(str(item.path)) is not None
+        if is_kata_test and not call.excinfo.errisinstance((pytest.fail.Exception, AssertionError)):
+            rep.longrepr = _raised_in_test(call.excinfo, item, rep.coach_function)
+        return rep
+    path, lineno, code = frame
+    shown = f"{loader.display_path(path)}:{lineno}"
+    if call.excinfo.errisinstance(NotImplementedError):
+        name = _function_name(call.excinfo, path)
+        todo = str(call.excinfo.value)
+        rep.longrepr = f"{name}() is not written yet ({shown})" + (f": {todo}" if todo else ".")
+        rep.coach_not_started = True
+    elif call.excinfo.errisinstance(pytest.fail.Exception) and "Timeout" in str(call.excinfo.value):
+        limit = item.config.getini("timeout") or "the time limit"
+        rep.longrepr = (
+            f"Your code was still running after {limit} s, at {shown}: {code}\n"
+            f"An endless loop? Check that the loop's condition eventually becomes false "
+            f"(or that `range(...)` gets the count you meant)."
+        )
+        rep.sections = [s for s in rep.sections if "stderr" not in s[0]]
+    elif not call.excinfo.errisinstance(pytest.fail.Exception):
+        rep.longrepr = _raised_in_learner_code(call.excinfo, path, shown, code)
+    return rep
+
+
+def _raised_in_test(excinfo, item, function: str) -> str:
+    """One short report for an error raised while the test used what the kata returned
+    (backward() on a returned tensor, say): the learner's code had already finished."""
+    error = excinfo.value
+    text = str(error).strip().splitlines()
+    summary = f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
+    test_path = Path(str(item.path))
+    where = ""
+    for entry in excinfo.traceback:
+        if Path(str(entry.path)) == test_path:
+            lineno = entry.lineno + 1
+            code = loader.source_line(test_path, lineno)
+            where = f"{loader.display_path(test_path)}:{lineno}: {code}"
+    used = f"what {function}() returned" if function else "what your code returned"
+    lines = [f"The test used {used}, and that raised {summary}"]
+    if where:
+        lines.append(f"  at {where}")
+    meaning = explain.explain(error)
+    if meaning:
+        lines.append(meaning)
+    return "\n".join(lines)
+
+
+def _raised_in_learner_code(excinfo, path: Path, shown: str, code: str) -> str:
+    """One short report for an exception that escaped the learner's function."""
+    error = excinfo.value
+    name = _function_name(excinfo, path)
+    text = str(error).strip().splitlines()
+    summary = f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
+    lines = [f"{name}() raised {summary}", f"  at {shown}: {code}"]
+    meaning = explain.explain(error)
+    if meaning:
+        lines.append(meaning)
+    return "\n".join(lines)
+
+
+def pytest_runtest_logreport(report):
+    """Keep one outcome per test: the call's, or the setup/teardown error that replaced it."""
+    if report.when == "call":
+        outcome = report.outcome
+    elif report.failed:
+        outcome = "error"
+    elif report.skipped and report.when == "setup":
+        outcome = "skipped"
+    else:
+        return
+    earlier = _outcomes.get(report.nodeid)
+    if report.when == "teardown" and earlier and earlier[1] != "passed":
+        return  # the test had already failed: keep that message
+    kata = registry.kata_of_test_path(report.fspath)
+    message = "" if outcome == "passed" else _message(report)
+    line = report.location[1] if report.location else 0
+    function = getattr(report, "coach_function", "") or (earlier[4] if earlier else "")
+    _outcomes[report.nodeid] = (kata.name if kata else None, outcome, message, line, function)
+
+
+def _message(report) -> str:
+    longrepr = report.longrepr
+    if isinstance(longrepr, str):
+        return longrepr
+    if isinstance(longrepr, tuple):  # a skip: (file, line, reason)
+        return str(longrepr[-1])
+    crash = getattr(longrepr, "reprcrash", None)
+    if crash is not None:
+        return crash.message.removeprefix("Failed: ")
+    return str(longrepr)
+
+
+def pytest_collectreport(report):
+    if report.failed:
+        kata = registry.kata_of_test_path(report.fspath)
+        _outcomes[report.nodeid or report.fspath] = (
+            kata.name if kata else None,
+            "error",
+            f"collection failed: {_message(report)}",
+            0,
+            "",
+        )
+
+
+def pytest_sessionfinish(session):
+    target = session.config.getoption("--coach-json")
+    if target:
+        records = [
+            {
+                "nodeid": nodeid,
+                "kata": kata,
+                "outcome": outcome,
+                "message": message,
+                "line": line,
+                "function": function,
+            }
+            for nodeid, (kata, outcome, message, line, function) in sorted(_outcomes.items())
+        ]
+        payload = {"impl": str(loader.impl_dir()), "tests": records}
+        Path(target).write_text(json.dumps(payload, indent=2), encoding="utf-8")
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    if config.getoption("--coach-summary") == "on" and _outcomes:
+        progress = report.Progress.from_outcomes(_outcomes.items())
+        if not progress.ran:
+            return
+        terminalreporter.write_line("")
+        brief = config.getoption("--coach-brief")
+        color = _use_color(config)
+        for line in report.render(progress, impl=loader.impl_dir(), color=color, brief=brief):
+            terminalreporter.write_line(line)
+        seed = getattr(config.option, "randomly_seed", None)
+        if isinstance(seed, int) and progress.next_red() is not None:
+            terminalreporter.write_line(
+                f"  (Random inputs: seed {seed}. ARGS=--randomly-seed={seed} replays them.)"
+            )
+
+
+def _use_color(config) -> bool:
+    return config.get_terminal_writer().hasmarkup
