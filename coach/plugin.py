@@ -21,6 +21,7 @@ import pytest
 import torch
 
 from coach import explain, loader, registry, report, torch_state
+from coach.predict import JIT_SCRIPT_DEPRECATED
 
 DEFAULT_SEED = 1234  # used when pytest-randomly is switched off
 # test id -> (kata name, outcome, message, line, the kata function it checks or "")
@@ -73,6 +74,13 @@ def pytest_configure(config):
         "markers",
         "checks(function): the kata function this test checks, where the test cannot show it "
         "by calling it (a result cached across tests, say)",
+    )
+    # torch's first forward-mode call (make_dual, torch.func.jvp) warns 18 times that its own
+    # use of torch.jit.script is deprecated: noise for a learner, kept out of the summary. Only
+    # that message, raised from torch.jit._script, is ignored (coach.predict does the same).
+    config.addinivalue_line(
+        "filterwarnings",
+        rf"ignore:{JIT_SCRIPT_DEPRECATED}:DeprecationWarning:torch\.jit\._script\Z",
     )
     loader.set_impl_dir(resolve_impl(config))
     _outcomes.clear()

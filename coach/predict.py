@@ -34,6 +34,8 @@ ANSWER_FORMS = (
     "or one of the names a question offers."
 )
 Paint = Callable[[str, str], str]  # (text, style) -> text, styled only on a terminal
+# torch's warning about its own use of torch.jit.script (torch 2.13; 3.14+ words it otherwise)
+JIT_SCRIPT_DEPRECATED = r"`torch\.jit\.script` is (deprecated|not supported)"
 
 
 @dataclass
@@ -57,6 +59,29 @@ class Answer:
 
 def run(quiz: Quiz, question: Question) -> Outcome:
     """Run the kata's setup and then the question's code, for real, in a fresh namespace."""
+    return run_code(f"{quiz.setup}\n{question.code}", question.id)
+
+
+def quiet_torch_noise() -> None:
+    """Ignore the warnings torch raises about itself, which say nothing about the code run.
+
+    The first forward-mode call of a process (torch.autograd.forward_ad.make_dual,
+    torch.func.jvp) imports torch._decomp.decompositions_for_jvp, which compiles its helpers
+    with torch.jit.script: torch 2.13 then warns 18 times that torch.jit.script is deprecated.
+    Only that warning, raised from torch.jit._script itself, is ignored. (Kata test runs ignore
+    it the same way: see pytest_configure in coach/plugin.py.)"""
+    warnings.filterwarnings(
+        "ignore",
+        message=JIT_SCRIPT_DEPRECATED,
+        category=DeprecationWarning,
+        module=r"torch\.jit\._script\Z",
+    )
+
+
+def run_code(source: str, name: str) -> Outcome:
+    """Run `source` for real in a fresh namespace holding `torch`; `result` is its value.
+
+    What it printed and warned is kept, except torch's warnings about itself."""
     import torch
 
     namespace: dict = {"torch": torch}
@@ -64,8 +89,9 @@ def run(quiz: Quiz, question: Question) -> Outcome:
     printed = io.StringIO()
     with warnings.catch_warnings(record=True) as caught, contextlib.redirect_stdout(printed):
         warnings.simplefilter("always")
+        quiet_torch_noise()
         try:
-            exec(compile(f"{quiz.setup}\n{question.code}", f"<{question.id}>", "exec"), namespace)
+            exec(compile(source, f"<{name}>", "exec"), namespace)
         except Exception as error:
             outcome.error = error
     outcome.printed = printed.getvalue()
