@@ -54,8 +54,8 @@ class Fact:
 
     statement: str  # the claim, as the prose makes it
     code: str  # runs in a fresh namespace holding `torch`; sets `result` (or raises)
-    # What the code gives: a float (within `tolerance`), an int, a bool, a str, None, or an
-    # exception class, as for Question.claim.
+    # What the code gives, as for Question.claim: a float (within `tolerance`), None, a bool,
+    # an exception class, or any other plain value compared with == (a str, a tuple, a list).
     outcome: object
     message: str = ""  # when `outcome` is an exception class: a piece of its text
     tolerance: float = 1e-4

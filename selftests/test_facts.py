@@ -54,6 +54,10 @@ def test_facts_are_well_formed():
         assert raises or not fact.message, f"{where}: `message` is for an exception only"
 
 
+def test_there_are_facts_to_run():
+    assert EVERY_FACT, "no unit states a fact: the test below would pass without running any"
+
+
 @pytest.mark.parametrize(
     ("kata", "fact"),
     EVERY_FACT,
