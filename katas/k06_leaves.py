@@ -1,9 +1,10 @@
 """Kata 6: leaves, and who gets a .grad.
 
-Autograd sorts tensors into two kinds. A *non-leaf* is the result of an operation on a tensor
-that requires grad: it has a grad_fn, the node that backward() calls to pass the gradient on.
-Every other tensor is a *leaf*: one made directly (torch.tensor(...), torch.randn(...),
-torch.zeros(...)), and also the result of an operation on tensors that do not require grad.
+Autograd sorts tensors into two kinds. A *non-leaf* is the result of an operation autograd
+recorded because an input requires grad: it has a grad_fn, the node that backward() calls to
+pass the gradient on. Every other tensor is a *leaf*: one made directly (torch.tensor(...),
+torch.randn(...), torch.zeros(...)), and also the result of an operation on tensors that do not
+require grad, or of one run under torch.no_grad().
 requires_grad is inherited: when any input of an operation requires grad, so does its result,
 unless the result cannot carry a gradient (the bool or integer results of x > 0, x.argmax(),
 x.long() never require grad).

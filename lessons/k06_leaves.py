@@ -106,8 +106,15 @@ QUIZ = Quiz(
 
 FACTS = (
     Fact(
-        "The result of an operation on tensors that do not require grad is a leaf.",
-        "a = torch.tensor([1.0, 2.0])\nresult = (a * 2).is_leaf",
+        "The result of an operation on tensors that do not require grad is a leaf, and so is "
+        "the result of one run under torch.no_grad().",
+        code("""
+            a = torch.tensor([1.0, 2.0])
+            x = torch.tensor([1.0, 2.0], requires_grad=True)
+            with torch.no_grad():
+                unrecorded = x * 2
+            result = (a * 2).is_leaf and unrecorded.is_leaf and (x * 2).grad_fn is not None
+        """),
         outcome=True,
     ),
     Fact(
