@@ -1,9 +1,13 @@
 """Kata 6: leaves, and who gets a .grad.
 
-Autograd sorts tensors into two kinds. A *leaf* is a tensor made directly: torch.tensor(...),
-torch.randn(...), torch.zeros(...). A *non-leaf* is the result of an operation on a tensor that
-requires grad: it has a grad_fn, the node that backward() calls to pass the gradient on.
-requires_grad is inherited: when any input of an operation requires grad, so does its result.
+Autograd sorts tensors into two kinds. A *non-leaf* is the result of an operation autograd
+recorded because an input requires grad: it has a grad_fn, the node that backward() calls to
+pass the gradient on. Every other tensor is a *leaf*: one made directly (torch.tensor(...),
+torch.randn(...), torch.zeros(...)), and also the result of an operation on tensors that do not
+require grad, or of one run under torch.no_grad().
+requires_grad is inherited: when any input of an operation requires grad, so does its result,
+unless the result cannot carry a gradient (the bool or integer results of x > 0, x.argmax(),
+x.long() never require grad).
 
 backward() stores a gradient only in the leaves that require grad, because that is where the
 parameters live. Through a non-leaf it passes the gradient on and keeps nothing: its .grad stays
@@ -11,9 +15,11 @@ None, unless you asked for it with t.retain_grad() before backward().
 
 That makes a classic trap. `w = torch.randn(3, requires_grad=True) * 0.01` looks like a small
 parameter, but w is the result of `* 0.01`, so it is not a leaf. backward() stores the gradient
-in the tensor torch.randn made, which nobody holds, and w.grad stays None: an optimizer holding
-w never learns a thing. Converting with `.to(dtype)` or `.double()` is an operation too
-whenever the dtype changes (a float32 w.to(torch.float32) gives back w itself, still a leaf).
+in the tensor torch.randn made, which nobody holds, and w.grad stays None. torch's optimizers
+refuse such a w outright (torch.optim.SGD([w]) raises "can't optimize a non-leaf Tensor"), and
+an update written by hand fails on the None. Converting with `.to(dtype)` or `.double()` is an
+operation too whenever the dtype changes (a float32 w.to(torch.float32) gives back w itself,
+still a leaf).
 
 Predict before you run:
     w = torch.randn(3, requires_grad=True) * 0.01

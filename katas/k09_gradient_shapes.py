@@ -6,8 +6,10 @@ gets a gradient of shape (4,), a weight of shape (3, 5) one of shape (3, 5), how
 batch was. Two rules get it there:
 
 - Fan-out sums. When one value is used in several places, each use sends gradient back, and
-  the value's gradient is the sum of them all. Autograd does this for you (in .grad, as kata 3
-  showed); a backward written by hand must add the contributions itself.
+  the value's gradient is the sum of them all. Autograd does this for you inside one backward
+  pass: it adds up what every use sends before the value's gradient goes on (or into .grad),
+  for a non-leaf as for a leaf. (Kata 3's adding into .grad is another matter: it is across
+  backward() calls.) A backward written by hand must add the contributions itself.
 - Broadcasting is fan-out. `x + b` with x of shape (N, 4) and b of shape (4,) uses every
   element of b N times, once per row. So b's gradient is the upstream gradient summed over
   the rows: shape (N, 4) in, shape (4,) out.

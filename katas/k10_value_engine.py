@@ -1,8 +1,8 @@
 """Kata 10: write backward yourself.
 
 Autograd is less magic than it looks. Each operation on values that need a gradient makes a
-new node that remembers its inputs and knows how to pass a gradient back to them. backward()
-then does three things:
+new node that remembers its inputs and knows how to pass a gradient back to them. A small
+engine like micrograd's, the one you build here, then runs backward() in three steps:
 
 1. Order the graph: list every node so that each one comes after all the nodes it was made
    from (a "topological order").
@@ -11,6 +11,10 @@ then does three things:
    rule: add the node's gradient times each local derivative into its inputs' gradients. When
    a node's turn comes, every node made from it has already had its turn, so the node's own
    gradient is complete before it is passed on.
+
+torch's engine keeps the same promise another way, with no list made up front: it counts how
+many nodes consume each node's output, and runs a node from a ready queue once all of those
+have passed their gradient in.
 
 You build this engine for plain Python numbers, micrograd's size. A `Value` holds a float in
 `.data` and, after backward(), d(output)/d(this value) in `.grad`. Each operation records its

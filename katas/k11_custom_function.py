@@ -1,9 +1,11 @@
 """Kata 11: a custom torch.autograd.Function.
 
-Autograd knows the derivative of every torch operation. Sometimes you want to give it one
-yourself: for an operation autograd cannot look into (a C library, a numpy routine), or for a
-backward that is cheaper or more stable than the one autograd would put together. A
-torch.autograd.Function is that plug: a class with two static methods that you write.
+Autograd knows the derivative of nearly every torch operation (a few have none: differentiating
+torch.special.zeta in its first argument raises "the derivative for 'zeta' is not
+implemented"). Sometimes you want to give it one yourself: for an operation autograd cannot
+look into (a C library, a numpy routine), or for a backward that is cheaper or more stable
+than the one autograd would put together. A torch.autograd.Function is that plug: a class
+with two static methods that you write.
 
 - forward(ctx, *inputs) computes the output. Autograd records nothing inside it: to autograd
   the whole forward is one operation, and its backward is the one you write.

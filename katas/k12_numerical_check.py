@@ -9,12 +9,14 @@ The central difference measures the slope at x with one step to each side:
     f'(x) ~ (f(x + eps) - f(x - eps)) / (2 * eps)
 
 Its error shrinks like eps**2. The one-sided difference (f(x + eps) - f(x)) / eps is off by
-about eps * f''(x) / 2, which shrinks only like eps. So why not take a tiny eps? Because
-f(x + eps) and f(x - eps) then agree in almost every digit, and their difference keeps only
+about eps * f''(x) / 2, which shrinks only like eps. So why not take a tiny eps? Because every
+number is rounded to the digits its dtype keeps, x + eps and x - eps included. With a tiny
+eps, f(x + eps) and f(x - eps) agree in almost every digit, and their difference keeps only
 the few digits where they differ: round-off grows like (machine precision) / eps. float32
-keeps about 7 significant digits, so near 1 a step of eps = 1e-6 is only about 8 steps of
-float32's spacing, and the slope of x**3 at 1 comes out as 2.95 instead of 3. float64 keeps
-about 16 digits: there eps = 1e-6 gets it right to better than 1e-10. That is why gradcheck wants
+keeps about 7 significant digits: 1 + 1e-6 and 1 - 1e-6 are not float32 numbers and round
+to 1.00000095 and 0.99999899, so the step really taken is 1.967e-6, not the 2e-6 the formula
+divides by, and the slope of x**3 at 1 comes out as 2.95 instead of 3. float64 keeps about 16
+digits: there eps = 1e-6 gets it right to better than 1e-10. That is why gradcheck wants
 float64 inputs and uses eps = 1e-6.
 
 For a tensor x, the gradient has one entry per element: move one element at a time, both

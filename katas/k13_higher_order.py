@@ -3,8 +3,10 @@
 A gradient is computed by the backward pass, and normally that computation leaves no trace:
 the gradient comes out as a plain tensor, with no grad_fn, a constant as far as autograd is
 concerned. Pass create_graph=True to torch.autograd.grad (or to backward) and autograd records
-the backward pass itself as a graph, so the gradient gets a grad_fn (whenever it still
-depends on the inputs) and can be differentiated in turn. Three things need that:
+the backward pass itself as a graph, so the gradient gets a grad_fn and can be differentiated
+in turn. (It gets one whenever the backward formulas used a tensor that requires grad: x**3's
+uses x, to make 3 * x**2; 3 * x's only multiplies by the constant 3, so its gradient gets
+none.) Three things need that:
 
 - second derivatives: differentiate f'(x) once more;
 - Hessian-vector products H v, in optimisers and in analyses of curvature. H, the matrix of
@@ -17,8 +19,9 @@ depends on the inputs) and can be differentiated in turn. Three things need that
 Whatever cuts the first gradient off from its graph spoils all three: leaving out
 create_graph, calling .item() or .detach() on it, or rebuilding it with torch.tensor(...). And
 .grad is no shortcut: backward() adds each gradient into .grad, so a second backward() adds
-a second term to the first derivative already there; .grad never holds a second derivative
-on its own.
+the second derivative onto the first derivative already there. .grad holds the second
+derivative alone only if it was cleared between the two passes (g = x.grad, x.grad = None,
+then g.backward()).
 
 Predict before you run. Take x = 1 and y = x**3, so dy/dx = 3x**2 = 3 and d2y/dx2 = 6x = 6.
   1. y.backward(create_graph=True), then x.grad.backward(). What is x.grad now?

@@ -11,9 +11,11 @@ compute fixed features, or to keep part of a network as it is. Four tools switch
 - `with torch.inference_mode():` is no_grad made faster, at a price: the tensors made inside
   are "inference tensors", and autograd refuses to save one for backward later ("Inference
   tensors cannot be saved for backward"). Use it only for results that never meet autograd.
-- `p.requires_grad_(False)` freezes a parameter for good: autograd computes no gradient for
-  it, p.grad stays None, and an optimizer skips it (an optimizer steps only parameters whose
-  .grad is not None).
+- `p.requires_grad_(False)` freezes a parameter until you unfreeze it: autograd computes no
+  new gradient for it, and an optimizer skips it as long as p.grad is None (an optimizer
+  steps only parameters whose .grad is not None). A .grad left from before the freeze stays,
+  though, and SGD's step() still moves the frozen weight with it: clear it (p.grad = None)
+  when you freeze.
 
 None of these is `model.eval()`. eval() switches layers such as dropout and batch norm to their
 inference behaviour; autograd still records everything, and gradients still flow.

@@ -37,8 +37,9 @@ def clip_grad_norm(parameters: list[Tensor], max_norm: float) -> float:
     multiply every gradient in place by max_norm / total_norm (torch adds 1e-6 to the
     denominator; either is fine). Otherwise leave the gradients exactly as they are.
 
-    Return the total norm measured BEFORE clipping, as a float: as clip_grad_norm_ does, since
-    that is the number worth logging (how large did the gradients get?).
+    Return the total norm measured BEFORE clipping, as a float: that is the number worth
+    logging (how large did the gradients get?). clip_grad_norm_ returns the same number, as a
+    0-d tensor; float() of it is what you return.
 
     If the total norm is inf or nan, raise RuntimeError and leave the gradients untouched (that
     is clip_grad_norm_(..., error_if_nonfinite=True)). Scaling by max_norm / inf would set every

@@ -1,6 +1,6 @@
 """Kata 6's teaching unit: leaves, and who gets a .grad."""
 
-from coach.core.lesson import YES_NO, Lesson, Question, Quiz, code
+from coach.core.lesson import YES_NO, Fact, Lesson, Question, Quiz, code
 
 HINTS = (
     """
@@ -66,8 +66,9 @@ QUIZ = Quiz(
             "k06_inherited",
             "x = torch.tensor(2.0, requires_grad=True), h = x * 3. Does h require grad?",
             "x = torch.tensor(2.0, requires_grad=True)\nh = x * 3\nresult = h.requires_grad",
-            "Yes: requires_grad is inherited. A result requires grad as soon as one of its "
-            "inputs does, so no one has to set it on h.",
+            "Yes: requires_grad is inherited. A floating-point result requires grad as soon "
+            "as one of its inputs does, so no one has to set it on h. (A bool or integer "
+            "result, such as x > 0 or x.argmax(), never does: it cannot carry a gradient.)",
             claim=True,
             kind=YES_NO,
         ),
@@ -99,6 +100,65 @@ QUIZ = Quiz(
             "that passed through h; without it h.grad would be None.",
             claim=12.0,
         ),
+    ),
+)
+
+
+FACTS = (
+    Fact(
+        "The result of an operation on tensors that do not require grad is a leaf, and so is "
+        "the result of one run under torch.no_grad().",
+        code("""
+            a = torch.tensor([1.0, 2.0])
+            x = torch.tensor([1.0, 2.0], requires_grad=True)
+            with torch.no_grad():
+                unrecorded = x * 2
+            result = (a * 2).is_leaf and unrecorded.is_leaf and (x * 2).grad_fn is not None
+        """),
+        outcome=True,
+    ),
+    Fact(
+        "x > 0, x.argmax() and x.long() never require grad, even when x does.",
+        code("""
+            x = torch.tensor([1.0, -2.0], requires_grad=True)
+            result = any(t.requires_grad for t in (x > 0, x.argmax(), x.long()))
+        """),
+        outcome=False,
+    ),
+    Fact(
+        "torch's optimizers refuse a non-leaf: torch.optim.SGD([w]) raises.",
+        code("""
+            w = torch.randn(3, requires_grad=True) * 0.01
+            torch.optim.SGD([w], lr=0.1)
+        """),
+        outcome=ValueError,
+        message="can't optimize a non-leaf Tensor",
+    ),
+    Fact(
+        "An update written by hand fails on the None in the .grad of a non-leaf w.",
+        code("""
+            w = torch.randn(3, requires_grad=True) * 0.01
+            (w * 2).sum().backward()
+            with torch.no_grad():
+                w -= 0.1 * w.grad
+        """),
+        outcome=TypeError,
+        message="NoneType",
+    ),
+    Fact(
+        "A float32 w.to(torch.float32) gives back w itself, still a leaf.",
+        "w = torch.randn(3, requires_grad=True)\nresult = w.to(torch.float32) is w",
+        outcome=True,
+    ),
+    Fact(
+        "Without retain_grad(), backward() fills the .grad of the leaf x only, not of h.",
+        code("""
+            x = torch.tensor(2.0, requires_grad=True)
+            h = x * 3
+            (h**2).backward()
+            result = h.grad is None and x.grad is not None
+        """),
+        outcome=True,
     ),
 )
 
@@ -159,10 +219,10 @@ def _hidden_view(module):
     if middle is not None and middle.kind == "op" and not middle.note:
         middle.note = "h: no leaf, so no AccumulateGrad of its own"
     notes = [
-        "Only x ends in AccumulateGrad: it is the one leaf, and backward() stores a gradient "
-        "only there.",
+        "Only x ends in AccumulateGrad: it is the one leaf, the only tensor whose .grad "
+        "backward() fills unasked.",
         "h is the node in the middle: h.retain_grad() is what asks backward() to keep the "
-        "gradient passing through it.",
+        "gradient passing through it in h.grad too.",
     ]
     return g.GraphView(f"y = h**2, h = x * 3, as {call} built it", tree, notes)
 
@@ -179,4 +239,5 @@ LESSON = Lesson(
     hints=HINTS,
     quiz=QUIZ,
     graph=graph_views,
+    facts=FACTS,
 )

@@ -1,6 +1,6 @@
 """Kata 9's teaching unit: gradients have the shape of what they differentiate."""
 
-from coach.core.lesson import Lesson, Question, Quiz, code
+from coach.core.lesson import Fact, Lesson, Question, Quiz, code
 
 HINTS = (
     """
@@ -127,6 +127,23 @@ def graph_views(module) -> list:
     ]
 
 
+FACTS = (
+    Fact(
+        "Within one backward pass, autograd adds up what every use of a value sends back before "
+        "passing the value's gradient on, for a non-leaf too: h's hook sees one gradient, 3 + 5.",
+        code("""
+            x = torch.tensor(2.0, requires_grad=True)
+            h = x * 1
+            seen = []
+            h.register_hook(lambda grad: seen.append(grad.item()))
+            (h * 3 + h * 5).backward()
+            result = seen == [8.0] and x.grad.item() == 8.0
+        """),
+        outcome=True,
+    ),
+)
+
+
 LESSON = Lesson(
     title="Gradients take their tensor's shape",
     concept="fan-out and broadcasting sum; a linear layer's backward by hand",
@@ -134,4 +151,5 @@ LESSON = Lesson(
     hints=HINTS,
     quiz=QUIZ,
     graph=graph_views,
+    facts=FACTS,
 )

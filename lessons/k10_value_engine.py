@@ -1,6 +1,6 @@
 """Kata 10's teaching unit: a tiny autograd engine, written by hand."""
 
-from coach.core.lesson import Lesson, Question, Quiz, code
+from coach.core.lesson import Fact, Lesson, Question, Quiz, code
 
 HINTS = (
     """
@@ -143,6 +143,24 @@ def graph_views(module) -> list:
     ]
 
 
+FACTS = (
+    Fact(
+        "torch passes a node's gradient on once, after every node that consumes it has sent "
+        "its share, however long the paths: h's hook runs once, with 2 + 2 * 3.",
+        code("""
+            x = torch.tensor(1.0, requires_grad=True)
+            h = x * 2
+            calls = []
+            h.register_hook(lambda grad: calls.append(grad.item()))
+            y = 2 * h + ((h * 3).exp().log() * 2)
+            y.backward()
+            result = calls
+        """),
+        outcome=[8.0],
+    ),
+)
+
+
 LESSON = Lesson(
     title="Write backward yourself",
     concept="record the graph, order it, apply the chain rule",
@@ -150,4 +168,5 @@ LESSON = Lesson(
     hints=HINTS,
     quiz=QUIZ,
     graph=graph_views,
+    facts=FACTS,
 )

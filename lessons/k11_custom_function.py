@@ -1,6 +1,6 @@
 """Kata 11's teaching unit: a custom torch.autograd.Function."""
 
-from coach.core.lesson import YES_NO, Lesson, Question, Quiz, code
+from coach.core.lesson import YES_NO, Fact, Lesson, Question, Quiz, code
 
 HINTS = (
     """
@@ -125,9 +125,10 @@ QUIZ = Quiz(
                 x = torch.tensor([0.3, -1.2, 2.0], requires_grad=True)
                 result = torch.autograd.gradcheck(torch.sin, (x,), raise_exception=False)
             """),
-            "No (and it warns): gradcheck's finite differences use a step of 1e-6, and "
-            "float32 keeps only about 7 digits, so the numerical derivative it compares with "
-            "is mostly rounding noise. Run gradcheck on float64 inputs.",
+            "No (and it warns): gradcheck's finite differences use a step of 1e-6, and in "
+            "float32 both the step and sin's values are rounded to about 7 digits, so its "
+            "numerical derivatives come out 1 to 10% off (0.3278 where cos(-1.2) = 0.3624), "
+            "far outside its relative tolerance of 1e-3. Run gradcheck on float64 inputs.",
             claim=False,
             kind=YES_NO,
         ),
@@ -177,6 +178,49 @@ def graph_views(module) -> list:
     ]
 
 
+FACTS = (
+    Fact(
+        "Differentiating torch.special.zeta in its first argument raises: its derivative is "
+        "not implemented.",
+        code("""
+            x = torch.tensor(2.0, requires_grad=True)
+            torch.special.zeta(x, torch.tensor(1.0)).backward()
+        """),
+        outcome=NotImplementedError,
+        message="the derivative for 'zeta' is not implemented",
+    ),
+    Fact(
+        "gradcheck's step is 1e-6 and its relative tolerance 1e-3.",
+        code("""
+            import inspect
+            defaults = inspect.signature(torch.autograd.gradcheck).parameters
+            result = (defaults["eps"].default, defaults["rtol"].default) == (1e-6, 1e-3)
+        """),
+        outcome=True,
+    ),
+    Fact(
+        "In float32, gradcheck's numerical derivatives of sin at 0.3, -1.2 and 2.0 are 1 to "
+        "10% off cos: 0.3278 where cos(-1.2) = 0.3624.",
+        code("""
+            import re
+            import warnings
+            x = torch.tensor([0.3, -1.2, 2.0], requires_grad=True)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                try:
+                    torch.autograd.gradcheck(torch.sin, (x,))
+                except RuntimeError as error:  # torch's GradcheckError
+                    numerical = str(error).split("analytical")[0]
+            found = [float(n) for n in re.findall(r"-?[0-9]+[.][0-9]+", numerical)]
+            numbers = torch.tensor([n for n in found if n != 0.0])
+            off = (numbers / torch.cos(x.detach()) - 1).abs()
+            result = round(numbers[1].item(), 4), bool(((off > 0.01) & (off < 0.10)).all())
+        """),
+        outcome=(0.3278, True),
+    ),
+)
+
+
 LESSON = Lesson(
     title="A custom autograd Function",
     concept="forward, backward, save_for_backward; checked with gradcheck",
@@ -184,4 +228,5 @@ LESSON = Lesson(
     hints=HINTS,
     quiz=QUIZ,
     graph=graph_views,
+    facts=FACTS,
 )

@@ -1,6 +1,6 @@
 """Kata 12's teaching unit: checking a gradient numerically."""
 
-from coach.core.lesson import YES_NO, Lesson, Question, Quiz, code
+from coach.core.lesson import YES_NO, Fact, Lesson, Question, Quiz, code
 
 HINTS = (
     """
@@ -9,9 +9,14 @@ HINTS = (
         answer using a tolerance that grows with the size of the numbers.
     """,
     """
-        numerical_grad: point = x.detach().to(torch.float64).clone() is a copy you may
-        change. point.view(-1)[i] reaches element i whatever the shape (0-d included). For
-        each i: remember the element's value, set it to value + eps and evaluate f, set it to
+        numerical_grad: point is a float64 copy of x that you may change:
+
+            point = x.detach().to(torch.float64).clone(memory_format=torch.contiguous_format)
+
+        The memory_format lays the copy out row by row even when x is not: a plain clone()
+        of a transposed W.T keeps its strides, and view(-1) refuses it. Then
+        point.view(-1)[i] reaches element i whatever the shape (0-d included). For each i:
+        remember the element's value, set it to value + eps and evaluate f, set it to
         value - eps and evaluate f, set it back, and store the slope in the same place of a
         float64 result (torch.zeros_like(point)).
     """,
@@ -72,9 +77,10 @@ QUIZ = Quiz(
                     eps = 1e-6
                     result = ((f(x32 + eps) - f(x32 - eps)) / (2 * eps)).item()
                 """),
-            "2.9504..., almost 2% off: near 1, float32's spacing is about 1e-7, so a step of "
-            "1e-6 keeps only a digit or two of the change in f. In float64 the same step gives "
-            "3 to better than 1e-10.",
+            "2.9504..., almost 2% off: 1 + 1e-6 and 1 - 1e-6 are not float32 numbers and "
+            "round to 1.00000095 and 0.99999899, so the step really taken is 1.967e-6, not the "
+            "2e-6 the formula divides by. In float64 the same step gives 3 to better than "
+            "1e-10.",
             claim=2.9504,
         ),
         Question(
@@ -102,14 +108,85 @@ QUIZ = Quiz(
                             lambda t: (t**3).sum(), (x32,), raise_exception=False
                         )
                 """),
-            "No: gradcheck's numbers are measured in the input's dtype, and in float32 its "
-            "eps = 1e-6 drowns in round-off. It warns that the input is not double precision; "
-            "give it float64 inputs.",
+            "No: gradcheck measures its numerical derivatives in the input's dtype, and in "
+            "float32, with its eps = 1e-6, they come out 0.2980 and 4.1723 where 3x**2 is 0.27 "
+            "and 4.32: 10% and 3% off, far outside its rtol of 1e-3. It warns that the input is "
+            "not double precision; give it float64 inputs.",
             claim=False,
             kind=YES_NO,
         ),
     ),
 )
+
+FACTS = (
+    Fact(
+        "In float32, 1 + 1e-6 and 1 - 1e-6 round to 1.00000095 and 0.99999899.",
+        code("""
+            one = torch.tensor(1.0)
+            result = (round((one + 1e-6).item(), 8), round((one - 1e-6).item(), 8))
+        """),
+        outcome=(1.00000095, 0.99999899),
+    ),
+    Fact(
+        "In float32, the step between 1 - 1e-6 and 1 + 1e-6 is 1.967e-6, not 2e-6.",
+        code("""
+            one = torch.tensor(1.0)
+            result = ((one + 1e-6) - (one - 1e-6)).item() / 1e-6
+        """),
+        outcome=1.96695,
+    ),
+    Fact(
+        "Divided by the step really taken, float32's difference of x**3 around 1 gives 3: "
+        "the 2.95 comes from dividing by 2e-6.",
+        code("""
+            one = torch.tensor(1.0)
+            above, below = one + 1e-6, one - 1e-6
+            result = ((above**3 - below**3) / (above - below)).item()
+        """),
+        outcome=3.0,
+    ),
+    Fact(
+        "In float64, the central difference of x**3 at 1 with eps = 1e-6 is within 1e-10 of 3.",
+        code("""
+            x, eps = torch.tensor(1.0, dtype=torch.float64), 1e-6
+            result = abs(((x + eps) ** 3 - (x - eps) ** 3).item() / (2 * eps) - 3) < 1e-10
+        """),
+        outcome=True,
+    ),
+    Fact(
+        "In float32, gradcheck's numerical derivatives of (t**3).sum() at (0.3, 1.2) are 0.2980 "
+        "and 4.1723.",
+        code("""
+            import re
+            import warnings
+            x32 = torch.tensor([0.3, 1.2], requires_grad=True)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                try:
+                    torch.autograd.gradcheck(lambda t: (t**3).sum(), (x32,))
+                except RuntimeError as error:  # torch's GradcheckError
+                    numerical = str(error).split("analytical")[0]
+            result = [float(n) for n in re.findall(r"-?[0-9]+[.][0-9]+", numerical)]
+        """),
+        outcome=[0.298, 4.1723],
+    ),
+    Fact(
+        "A clone() of a transposed tensor keeps its strides, and view(-1) refuses it.",
+        "torch.randn(2, 3).T.clone().view(-1)",
+        outcome=RuntimeError,
+        message="view size is not compatible with input tensor's size and stride",
+    ),
+    Fact(
+        "clone(memory_format=torch.contiguous_format) of a transposed tensor can be viewed "
+        "flat, elements in row order.",
+        code("""
+            W = torch.arange(6.0).view(2, 3)
+            result = W.T.clone(memory_format=torch.contiguous_format).view(-1).tolist()
+        """),
+        outcome=[0.0, 3.0, 1.0, 4.0, 2.0, 5.0],
+    ),
+)
+
 
 LESSON = Lesson(
     title="Checking a gradient numerically",
@@ -117,4 +194,5 @@ LESSON = Lesson(
     source="torch.autograd.gradcheck docs; minitorch's central difference; CS231n gradient checks",
     hints=HINTS,
     quiz=QUIZ,
+    facts=FACTS,
 )

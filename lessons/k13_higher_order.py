@@ -1,6 +1,6 @@
 """Kata 13's teaching unit: gradients of gradients."""
 
-from coach.core.lesson import YES_NO, Lesson, Question, Quiz, code
+from coach.core.lesson import YES_NO, Fact, Lesson, Question, Quiz, code
 
 HINTS = (
     """
@@ -40,8 +40,9 @@ QUIZ = Quiz(
                 result = x.grad.item()
             """),
             "9.0: the first backward() left dy/dx = 3 in x.grad, and the second one added "
-            "the second derivative 6 on top, as backward() always adds. .grad never holds a "
-            "second derivative on its own.",
+            "the second derivative 6 on top, as backward() always adds. x.grad holds the 6 "
+            "alone only if it is cleared between the passes (g = x.grad, x.grad = None, then "
+            "g.backward()).",
             claim=9.0,
         ),
         Question(
@@ -77,9 +78,11 @@ QUIZ = Quiz(
                 (g,) = torch.autograd.grad(3 * x, x, create_graph=True)
                 result = g.requires_grad
             """),
-            "No: the derivative 3 does not depend on x at all, so even create_graph records "
-            "nothing for it. Its second derivative is 0, and torch.autograd.grad(g, x) would "
-            "raise.",
+            "No: the backward formula of 3 * x multiplies the incoming gradient by the "
+            "constant 3 and uses nothing that requires grad, so create_graph has nothing to "
+            "record, and torch.autograd.grad(g, x) would raise. It is the formula that counts, "
+            "not the maths: x**1 also has the constant derivative 1, yet its gradient requires "
+            "grad, because pow's formula uses x.",
             claim=False,
             kind=YES_NO,
         ),
@@ -135,6 +138,78 @@ def graph_views(module) -> list:
     ]
 
 
+FACTS = (
+    Fact(
+        "Without create_graph=True, differentiating the first gradient raises; it does not give 0.",
+        code("""
+            x = torch.tensor(1.0, requires_grad=True)
+            (g,) = torch.autograd.grad(x**3, x)
+            torch.autograd.grad(g, x)
+        """),
+        outcome=RuntimeError,
+        message="does not require grad and does not have a grad_fn",
+    ),
+    Fact(
+        "A detached first gradient raises too when differentiated; it does not give 0.",
+        code("""
+            x = torch.tensor(1.0, requires_grad=True)
+            (g,) = torch.autograd.grad(x**3, x, create_graph=True)
+            torch.autograd.grad(g.detach(), x)
+        """),
+        outcome=RuntimeError,
+        message="does not require grad and does not have a grad_fn",
+    ),
+    Fact(
+        "A first gradient wiped in place (x.grad.zero_()) before the second pass gives 0.",
+        code("""
+            x = torch.tensor(1.0, requires_grad=True)
+            (x**3).backward(create_graph=True)
+            x.grad.zero_()
+            x.grad.backward()
+            result = x.grad.item()
+        """),
+        outcome=0.0,
+    ),
+    Fact(
+        "A rebuilt first gradient differentiated with materialize_grads=True gives 0, and "
+        "with allow_unused=True gives None.",
+        code("""
+            x = torch.tensor(1.0, requires_grad=True)
+            (g,) = torch.autograd.grad(x**3, x, create_graph=True)
+            rebuilt = g.detach().requires_grad_()
+            (zero,) = torch.autograd.grad(rebuilt * 1, x, materialize_grads=True)
+            (none,) = torch.autograd.grad(rebuilt * 1, x, allow_unused=True)
+            result = zero.item() == 0.0 and none is None
+        """),
+        outcome=True,
+    ),
+    Fact(
+        "Cleared between the passes, .grad holds the second derivative alone: 6 for x**3 at 1.",
+        code("""
+            x = torch.tensor(1.0, requires_grad=True)
+            (x**3).backward(create_graph=True)
+            g = x.grad
+            x.grad = None
+            g.backward()
+            result = x.grad.item()
+        """),
+        outcome=6.0,
+    ),
+    Fact(
+        "With create_graph=True, the gradient of 3 * x does not require grad, but that of x**1 "
+        "does (pow's formula uses x), and its own gradient is 0.",
+        code("""
+            x = torch.tensor(1.0, requires_grad=True)
+            (of_3x,) = torch.autograd.grad(3 * x, x, create_graph=True)
+            (of_x1,) = torch.autograd.grad(x**1, x, create_graph=True)
+            (second,) = torch.autograd.grad(of_x1, x)
+            result = (of_3x.requires_grad, of_x1.requires_grad, second.item())
+        """),
+        outcome=(False, True, 0.0),
+    ),
+)
+
+
 LESSON = Lesson(
     title="Gradients of gradients",
     concept="create_graph: second derivatives, H v, a gradient penalty",
@@ -142,4 +217,5 @@ LESSON = Lesson(
     hints=HINTS,
     quiz=QUIZ,
     graph=graph_views,
+    facts=FACTS,
 )

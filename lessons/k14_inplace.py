@@ -1,6 +1,6 @@
 """Kata 14's teaching unit: in-place edits and the version counter."""
 
-from coach.core.lesson import Lesson, Question, Quiz, code
+from coach.core.lesson import Fact, Lesson, Question, Quiz, code
 
 HINTS = (
     """
@@ -109,10 +109,13 @@ def graph_views(module) -> list:
                 "ExpBackward0 saved exp's output, and an in-place edit has changed it since "
                 "(its version counter moved): backward() will raise."
             )
-    if not any(type(n).__name__ == "SumBackward0" for n in _nodes(result.grad_fn)):
+    differs = _gradient_against_torch(result, x)
+    if differs is not None:
         notes.append(
-            "No SumBackward0: autograd never saw the sum you divided by (was it taken "
-            "through .data, .detach() or .item()?), so x's gradient will be wrong."
+            f"Backward through this graph gives x.grad = {differs[0]} for the output weights "
+            f"(1, -2, 0.5), where torch.softmax gives {differs[1]}: autograd did not see all "
+            "of the computation. Most often the sum you divided by was taken through .data, "
+            ".detach() or .item(), so backward() treats it as a constant."
         )
     view = graphs.GraphView(
         f"s = {call}",
@@ -120,6 +123,28 @@ def graph_views(module) -> list:
         notes or ["The graph below s is what backward() will walk."],
     )
     return [view]
+
+
+def _gradient_against_torch(result, x) -> tuple[list, list] | None:
+    """(the learner's, torch.softmax's) gradient at x for the output weights (1, -2, 0.5), when
+    they differ. A correct softmax may record any sum node (SumBackward0 or SumBackward1) or
+    none (exp(x - logsumexp(x)), torch.softmax itself): only the gradient tells."""
+    import torch
+
+    weights = torch.tensor([1.0, -2.0, 0.5])
+    if result.shape != x.shape:
+        return None  # the tests say what the shape should be
+    try:
+        (mine,) = torch.autograd.grad(
+            result, x, grad_outputs=weights, retain_graph=True, allow_unused=True
+        )
+    except RuntimeError:
+        return None  # an in-place edit: the ExpBackward0 note says so
+    (reference,) = torch.autograd.grad(torch.softmax(x, dim=-1), x, grad_outputs=weights)
+    if mine is not None and torch.allclose(mine, reference, atol=1e-6):
+        return None
+    shown = [0.0] * 3 if mine is None else [round(v, 4) for v in mine.tolist()]
+    return shown, [round(v, 4) for v in reference.tolist()]
 
 
 def _nodes(root) -> list:
@@ -133,6 +158,58 @@ def _nodes(root) -> list:
     return found
 
 
+FACTS = (
+    Fact(
+        "A correct softmax need not record SumBackward0: e / e.sum(dim=-1, keepdim=True) "
+        "records SumBackward1, and exp(s - logsumexp(s)) records no sum node at all.",
+        code("""
+            def names(t):
+                found, todo = set(), [t.grad_fn]
+                while todo:
+                    node = todo.pop()
+                    if node is not None:
+                        found.add(type(node).__name__)
+                        todo += [child for child, _ in node.next_functions]
+                return found
+
+            s = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)
+            e = s.exp()
+            keepdim = names(e / e.sum(dim=-1, keepdim=True))
+            logsumexp = names((s - s.logsumexp(dim=-1)).exp())
+            result = (
+                "SumBackward1" in keepdim and "SumBackward0" not in keepdim,
+                any(name.startswith("Sum") for name in logsumexp),
+            )
+        """),
+        outcome=(True, False),
+    ),
+    Fact(
+        "Dividing by a sum taken through .detach() gives a gradient other than torch.softmax's; "
+        "the correct forms give the same one.",
+        code("""
+            weights = torch.tensor([1.0, -2.0, 0.5])
+
+            def gradient(softmax):
+                s = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)
+                return torch.autograd.grad(softmax(s), s, grad_outputs=weights)[0]
+
+            reference = gradient(lambda s: torch.softmax(s, dim=-1))
+            same = [
+                torch.allclose(gradient(f), reference, atol=1e-6)
+                for f in (
+                    lambda s: s.exp() / s.exp().sum(dim=-1, keepdim=True),
+                    lambda s: (s - s.logsumexp(dim=-1)).exp(),
+                    lambda s: torch.exp(s - s.max()) / torch.exp(s - s.max()).sum(),
+                    lambda s: s.exp() / s.exp().sum().detach(),
+                )
+            ]
+            result = same
+        """),
+        outcome=[True, True, True, False],
+    ),
+)
+
+
 LESSON = Lesson(
     title="In-place edits and the version counter",
     concept="what autograd saves, and why .data hides edits that detach() does not",
@@ -140,4 +217,5 @@ LESSON = Lesson(
     hints=HINTS,
     quiz=QUIZ,
     graph=graph_views,
+    facts=FACTS,
 )

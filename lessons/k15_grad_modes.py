@@ -1,6 +1,6 @@
 """Kata 15's teaching unit: grad modes and freezing."""
 
-from coach.core.lesson import YES_NO, Lesson, Question, Quiz, code
+from coach.core.lesson import YES_NO, Fact, Lesson, Question, Quiz, code
 
 HINTS = (
     """
@@ -153,6 +153,35 @@ def graph_views(module) -> list:
     return [graphs.GraphView(f"the loss of the first step of {call}", drawn[0], notes)]
 
 
+FACTS = (
+    Fact(
+        "A parameter frozen before it ever had a gradient keeps p.grad None, and SGD's step() "
+        "leaves it where it is.",
+        code("""
+            p = torch.nn.Parameter(torch.tensor([1.0]))
+            optimizer = torch.optim.SGD([p], lr=0.1)
+            p.requires_grad_(False)
+            optimizer.step()
+            result = p.grad is None and p.item() == 1.0
+        """),
+        outcome=True,
+    ),
+    Fact(
+        "A .grad from before the freeze stays, and SGD's step() still moves the frozen weight: "
+        "1 - 0.1 * 2 = 0.8.",
+        code("""
+            p = torch.nn.Parameter(torch.tensor([1.0]))
+            optimizer = torch.optim.SGD([p], lr=0.1)
+            (p * 2).sum().backward()
+            p.requires_grad_(False)
+            optimizer.step()
+            result = p.item()
+        """),
+        outcome=0.8,
+    ),
+)
+
+
 LESSON = Lesson(
     title="Grad modes and freezing",
     concept="no_grad, inference_mode and requires_grad_(False); eval() stops nothing",
@@ -161,4 +190,5 @@ LESSON = Lesson(
     quiz=QUIZ,
     changes_inputs={"fine_tune_head": ("model",)},
     graph=graph_views,
+    facts=FACTS,
 )

@@ -1,6 +1,6 @@
 """Kata 17's teaching unit: gradient clipping."""
 
-from coach.core.lesson import YES_NO, Lesson, Question, Quiz, code
+from coach.core.lesson import YES_NO, Fact, Lesson, Question, Quiz, code
 
 HINTS = (
     """
@@ -101,6 +101,20 @@ QUIZ = Quiz(
     ),
 )
 
+FACTS = (
+    Fact(
+        "clip_grad_norm_ returns the total norm from before clipping as a 0-d tensor, not a float.",
+        code("""
+            p = torch.zeros(2, requires_grad=True)
+            p.grad = torch.tensor([3.0, 4.0])
+            norm = torch.nn.utils.clip_grad_norm_([p], max_norm=1.0)
+            result = (type(norm).__name__, norm.dim(), norm.item())
+        """),
+        outcome=("Tensor", 0, 5.0),
+    ),
+)
+
+
 LESSON = Lesson(
     title="Gradient clipping",
     concept="one global norm for all gradients; clipping by value changes direction",
@@ -112,4 +126,5 @@ LESSON = Lesson(
         "clip_grad_value": ("parameters",),
         "clipped_sgd_step": ("parameters",),
     },
+    facts=FACTS,
 )

@@ -1,6 +1,6 @@
 """Kata 19's teaching unit: per-sample gradients with torch.func."""
 
-from coach.core.lesson import Lesson, Question, Quiz, code
+from coach.core.lesson import Fact, Lesson, Question, Quiz, code
 
 HINTS = (
     """
@@ -107,6 +107,37 @@ QUIZ = Quiz(
     ),
 )
 
+FACTS = (
+    Fact(
+        "backward() adds into .grad in place: zeroed with zero_() and then added to, p.grad "
+        "stays the same tensor, so a list of it holds the last sample's gradient each time.",
+        code("""
+            p = torch.tensor([1.0], requires_grad=True)
+            kept = []
+            for sample in (1.0, 2.0, 3.0):
+                if p.grad is not None:
+                    p.grad.zero_()
+                (p * sample).sum().backward()
+                kept.append(p.grad)
+            result = [g.item() for g in kept] + [all(g is kept[0] for g in kept)]
+        """),
+        outcome=[3.0, 3.0, 3.0, True],
+    ),
+    Fact(
+        "Without zeroing, the same .grad tensor adds every sample's gradient: 1 + 2 + 3.",
+        code("""
+            p = torch.tensor([1.0], requires_grad=True)
+            kept = []
+            for sample in (1.0, 2.0, 3.0):
+                (p * sample).sum().backward()
+                kept.append(p.grad)
+            result = [g.item() for g in kept]
+        """),
+        outcome=[6.0, 6.0, 6.0],
+    ),
+)
+
+
 LESSON = Lesson(
     title="Per-sample gradients with torch.func",
     concept="grad, vmap and functional_call; the mean of per-sample gradients is the batch's",
@@ -114,4 +145,5 @@ LESSON = Lesson(
     hints=HINTS,
     quiz=QUIZ,
     changes_inputs={"per_sample_grads_loop": ("model",)},
+    facts=FACTS,
 )

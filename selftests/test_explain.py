@@ -86,6 +86,17 @@ def grad_is_none_in_arithmetic():
         w -= 0.1 * w.grad
 
 
+def grad_is_none_in_an_in_place_update():
+    w = torch.tensor(1.0, requires_grad=True)
+    with torch.no_grad():
+        w.sub_(w.grad)  # torch: "sub_(): argument 'other' (position 1) must be Tensor, not ..."
+
+
+def grad_is_none_in_a_stack():
+    w = torch.tensor(1.0, requires_grad=True)
+    torch.stack([w.grad])  # torch: "expected Tensor as element 0 in argument 0, but got ..."
+
+
 def backward_twice_through_saved_values():
     x = torch.tensor(1.0, requires_grad=True)
     y = x**2
@@ -103,9 +114,19 @@ def backward_after_detach():
     (x * 3).detach().backward()
 
 
+def grad_without_requires_grad():
+    x = torch.tensor(2.0)
+    torch.autograd.grad(x * 3, x)
+
+
 def backward_on_a_vector():
     x = torch.ones(3, requires_grad=True)
     (x * 2).backward()
+
+
+def grad_of_a_vector():
+    x = torch.ones(3, requires_grad=True)
+    torch.autograd.grad(x * 2, x)
 
 
 def grad_of_an_unused_input():
@@ -136,10 +157,19 @@ FIRES = {
     "in-place on a leaf": [in_place_on_leaf, in_place_on_view_of_leaf],
     "saved value changed in place": [saved_value_changed],
     "integer tensor": [integer_with_keyword, integer_requires_grad_],
-    "None used as a value": [grad_is_none, grad_is_none_in_arithmetic],
+    "None used as a value": [
+        grad_is_none,
+        grad_is_none_in_arithmetic,
+        grad_is_none_in_an_in_place_update,
+        grad_is_none_in_a_stack,
+    ],
     "backward twice": [backward_twice_through_saved_values],
-    "no path to a leaf": [backward_without_requires_grad, backward_after_detach],
-    "non-scalar backward": [backward_on_a_vector],
+    "no path to a leaf": [
+        backward_without_requires_grad,
+        backward_after_detach,
+        grad_without_requires_grad,
+    ],
+    "non-scalar backward": [backward_on_a_vector, grad_of_a_vector],
     "vmap sizes differ": [vmap_over_a_shared_input],
     "unused input": [grad_of_an_unused_input, grad_of_the_only_input_unused],
 }
@@ -165,11 +195,23 @@ def requires_grad_on_a_non_leaf():
     (x * 2).requires_grad_(False)
 
 
+def a_number_in_a_stack():
+    torch.stack([1.0])  # "expected Tensor as element 0 in argument 0, but got float"
+
+
+def a_string_as_an_argument():
+    torch.zeros(2).sub_("a")  # "sub_(): argument 'other' (position 1) must be Tensor, not str"
+
+
 NEIGHBOURS = {
     "in-place on a leaf": [saved_value_changed],
     "saved value changed in place": [in_place_on_leaf],
     "integer tensor": [requires_grad_on_a_non_leaf],
-    "None used as a value": [attribute_missing_on_a_tensor],
+    "None used as a value": [
+        attribute_missing_on_a_tensor,
+        a_number_in_a_stack,
+        a_string_as_an_argument,
+    ],
     "backward twice": [saved_value_changed],
     "no path to a leaf": [numpy_of_a_tensor_that_requires_grad],
     "non-scalar backward": [backward_with_a_wrongly_shaped_gradient],
@@ -254,6 +296,18 @@ def test_no_path_names_the_missing_requires_grad_first_and_the_fix_works():
     assert x.grad.item() == 3.0
 
 
+def test_both_texts_name_autograd_grad_too_and_its_fix_works():
+    """The same errors come from torch.autograd.grad, where the weights go in grad_outputs."""
+    no_path = explain.explain(raised(grad_without_requires_grad))
+    assert no_path.startswith("backward() (or torch.autograd.grad) was called")
+    non_scalar = explain.explain(raised(grad_of_a_vector))
+    assert "torch.autograd.grad(y, x, grad_outputs=v)" in non_scalar
+    x = torch.ones(3, requires_grad=True)
+    v = torch.tensor([1.0, 2.0, 3.0])
+    (weighted,) = torch.autograd.grad(x * 2, x, grad_outputs=v)  # the fix it names: v^T J
+    assert weighted.tolist() == [2.0, 4.0, 6.0]
+
+
 # --- a None, and where it came from -----------------------------------------------------------
 
 
@@ -314,9 +368,27 @@ def test_a_grad_that_is_none_keeps_the_grad_explanation(tmp_path):
         def update(w):
             with torch.no_grad():
                 w -= 0.1 * w.grad
+
+        def update_in_place(w):
+            with torch.no_grad():
+                w.sub_(w.grad, alpha=0.1)
+
+        def norm_of_all(w):
+            return torch.stack([p.grad for p in [w]]).norm()
+
+        def norm_of_one(w):
+            return torch.stack([w.grad]).norm()
         """,
     )
-    for call in (module.clear, module.read, module.update):
+    calls = (
+        module.clear,
+        module.read,
+        module.update,
+        module.update_in_place,
+        module.norm_of_all,
+        module.norm_of_one,
+    )
+    for call in calls:
         w = torch.tensor(1.0, requires_grad=True)
         meaning = explain.explain(raised(lambda call=call, w=w: call(w)))
         assert "is None until a backward()" in meaning, call.__name__

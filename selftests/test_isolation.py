@@ -231,3 +231,41 @@ def test_keyboard_interrupt_at_import_fails_only_its_kata(sabotage):
     assert_all_fail(outcomes[K3], "tried to stop the run")
     assert_all_pass(outcomes[K4])
     assert_all_pass(outcomes[K5])
+
+
+# --- torch's warnings about itself stay out of the run ------------------------------------------
+
+DUAL_TEST = """
+import math
+
+import torch
+import torch.autograd.forward_ad as fwAD
+
+
+def test_forward_mode_derivative_of_sin():
+    with fwAD.dual_level():
+        dual = fwAD.make_dual(torch.tensor(1.0), torch.tensor(1.0))
+        assert abs(fwAD.unpack_dual(torch.sin(dual)).tangent.item() - math.cos(1.0)) < 1e-6
+"""
+
+
+def test_the_jit_script_deprecation_of_the_first_make_dual_stays_out_of_the_summary(tmp_path):
+    """torch 2.13's first make_dual warns 18 times about its own torch.jit.script: the plugin
+    ignores exactly that warning, which plain pytest shows in its summary."""
+    test_file = tmp_path / "test_dual.py"
+    test_file.write_text(DUAL_TEST, encoding="utf-8")
+
+    def summary(*plugin: str) -> str:
+        finished = subprocess.run(
+            [sys.executable, "-m", "pytest", str(test_file), "-p", "no:cacheprovider", *plugin],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert "1 passed" in finished.stdout, finished.stdout + finished.stderr
+        return finished.stdout
+
+    assert "`torch.jit.script` is deprecated" in summary()  # what the plugin keeps out
+    with_plugin = summary("-p", "coach.runtime.plugin", "--coach-summary=off")
+    assert "torch.jit" not in with_plugin and "warning" not in with_plugin, with_plugin

@@ -305,3 +305,41 @@ def test_the_accepted_answer_forms_are_said_before_the_first_question(monkeypatc
     forms = out.index("Answers: a number (34, -2.5, 1e-3), None, raises")
     assert forms < out.index("Question 1 of")
     assert "yes or no, or one of the names a question offers." in out
+
+
+def test_torch_warnings_about_itself_are_not_shown():
+    """The first make_dual of a process makes torch 2.13 warn 18 times that its own use of
+    torch.jit.script is deprecated: predict's executor leaves those out, and only those."""
+    code = (
+        "import torch.autograd.forward_ad as fwAD\n"
+        "with fwAD.dual_level():\n"
+        "    dual = fwAD.make_dual(torch.tensor(1.0), torch.tensor(1.0))\n"
+        "    result = fwAD.unpack_dual(dual * 3).tangent\n"
+        "import warnings\n"
+        "warnings.warn('a warning of the code itself')\n"
+    )
+    quiet = (
+        "from coach.learner import predict\n"
+        f"outcome = predict.run_code({code!r}, 'dual')\n"
+        "print(outcome.value, outcome.warned)\n"
+    )
+    loud = (
+        "import warnings, torch\n"
+        "with warnings.catch_warnings(record=True) as caught:\n"
+        "    warnings.simplefilter('always')\n"
+        f"    exec({code!r}, {{'torch': torch}})\n"
+        "print(sum('torch.jit.script' in str(w.message) for w in caught))\n"
+    )
+    shown = []
+    for program in (quiet, loud):
+        finished = subprocess.run(
+            [sys.executable, "-c", program],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert finished.returncode == 0, finished.stderr
+        shown.append(finished.stdout.strip())
+    assert shown == ["3.0 ['a warning of the code itself.']", "18"]

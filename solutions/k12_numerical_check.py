@@ -5,7 +5,8 @@ from torch import Tensor
 
 
 def numerical_grad(f, x: Tensor, eps: float = 1e-6) -> Tensor:
-    point = x.detach().to(torch.float64).clone()  # clone: never perturb the caller's x
+    # A copy (never perturb the caller's x), laid out row by row so view(-1) works for a W.T.
+    point = x.detach().to(torch.float64).clone(memory_format=torch.contiguous_format)
     grad = torch.zeros_like(point)
     flat_point, flat_grad = point.view(-1), grad.view(-1)
     for i in range(flat_point.numel()):

@@ -41,9 +41,10 @@ SECOND_BACKWARD = (
     "first gradient, taken with create_graph=True."
 )
 GRAD_ACCUMULATED = (
-    "backward() adds into .grad: the first backward(create_graph=True) left f'(x0) in x.grad "
-    "and the second one added f''(x0) on top. .grad never holds a second derivative on its "
-    "own: differentiate the first gradient with torch.autograd.grad, which returns it and "
+    "that is f'(x0) + f''(x0), because backward() adds into .grad: the first "
+    "backward(create_graph=True) left f'(x0) in x.grad and the second one added f''(x0) on "
+    "top. Clear x.grad between the passes (g = x.grad, x.grad = None, then g.backward()), or "
+    "better, differentiate the first gradient with torch.autograd.grad, which returns it and "
     "writes no .grad."
 )
 TWO_FIRST_DERIVATIVES = (
@@ -53,8 +54,12 @@ TWO_FIRST_DERIVATIVES = (
 )
 FIRST_ONLY = "that is f'(x0), the first derivative: differentiate it once more."
 ZERO_SECOND = (
-    "0 is what comes out when the second pass sees the first gradient as a constant: "
-    "create_graph=True is missing, or the first gradient was detached. Keep its graph."
+    "0 is what the second pass gives when the first gradient no longer depends on x: it was "
+    "wiped in place (x.grad.zero_()) before the second pass, or it was rebuilt as a new "
+    "tensor and differentiated with materialize_grads=True (or allow_unused=True, whose None "
+    "became 0). (A missing create_graph=True or a detached first gradient raises instead.) "
+    "Differentiate the first gradient itself, as torch.autograd.grad(..., create_graph=True) "
+    "returned it."
 )
 
 

@@ -77,8 +77,8 @@ def wrongs(expected: torch.Tensor) -> tuple[Wrong, ...]:
         Wrong(
             expected[-1].expand_as(expected),
             "every entry is the last sample's gradient: the list holds the same .grad tensor "
-            "each time, and each backward() overwrote it in place. Store a copy, "
-            "p.grad.clone(), or use torch.autograd.grad.",
+            "each time, which each sample zeroed in place (zero_()) before its backward() "
+            "added into it. Store a copy, p.grad.clone(), or use torch.autograd.grad.",
         ),
         Wrong(
             expected / size,

@@ -2,7 +2,8 @@
 
 Each kata has one unit beside the others in lessons/, named like its stub, holding a single
 `LESSON = Lesson(...)`: its title, what it teaches, where it comes from, its points, its hints
-(weakest first) and its "predict, then run" quiz. A kata with a graph to show also gives
+(weakest first), its "predict, then run" quiz, and the facts about torch its prose and
+messages rely on (selftests/test_facts.py runs each one). A kata with a graph to show also gives
 `graph`, a function that builds the views `make graph` prints and `make plots` draws, from the
 learner's own module; a kata with a picture of its own (a training curve) gives `picture`.
 
@@ -46,6 +47,21 @@ class Quiz:
 
 
 @dataclass(frozen=True)
+class Fact:
+    """A claim about torch that the kata's stub, lesson or test messages make, with code that
+    shows it. selftests/test_facts.py runs the code on the installed torch, the way `make
+    predict` runs a quiz question, so a sentence that stops being true fails the selftests."""
+
+    statement: str  # the claim, as the prose makes it
+    code: str  # runs in a fresh namespace holding `torch`; sets `result` (or raises)
+    # What the code gives, as for Question.claim: a float (within `tolerance`), None, a bool,
+    # an exception class, or any other plain value compared with == (a str, a tuple, a list).
+    outcome: object
+    message: str = ""  # when `outcome` is an exception class: a piece of its text
+    tolerance: float = 1e-4
+
+
+@dataclass(frozen=True)
 class Lesson:
     title: str
     concept: str  # what it teaches, in a few words
@@ -61,3 +77,5 @@ class Lesson:
     graph: Callable[[object], list] | None = None
     # (learner module, PNG path) -> None: a picture of its own for `make plots`
     picture: Callable[[object, object], None] | None = None
+    # the technical claims the stub, this unit and the test messages rely on, each one run
+    facts: tuple[Fact, ...] = ()

@@ -27,6 +27,7 @@ from coach.core.lesson import CHOICE, NUMBER, YES_NO, Question, Quiz
 from coach.learner import state
 from coach.learner.hints import choose_kata
 from coach.runtime.summary import BOLD, DIM, GREEN, RED, RESET
+from coach.runtime.torch_noise import quiet_torch_noise
 
 SKIP_WORDS = {"", "skip", "s", "?", "pass"}
 WIDTH = 88  # wrap long explanations for an ordinary terminal
@@ -58,6 +59,13 @@ class Answer:
 
 def run(quiz: Quiz, question: Question) -> Outcome:
     """Run the kata's setup and then the question's code, for real, in a fresh namespace."""
+    return run_code(f"{quiz.setup}\n{question.code}", question.id)
+
+
+def run_code(source: str, name: str) -> Outcome:
+    """Run `source` for real in a fresh namespace holding `torch`; `result` is its value.
+
+    What it printed and warned is kept, except torch's warnings about itself."""
     import torch
 
     namespace: dict = {"torch": torch}
@@ -65,8 +73,9 @@ def run(quiz: Quiz, question: Question) -> Outcome:
     printed = io.StringIO()
     with warnings.catch_warnings(record=True) as caught, contextlib.redirect_stdout(printed):
         warnings.simplefilter("always")
+        quiet_torch_noise()
         try:
-            exec(compile(f"{quiz.setup}\n{question.code}", f"<{question.id}>", "exec"), namespace)
+            exec(compile(source, f"<{name}>", "exec"), namespace)
         except Exception as error:
             outcome.error = error
     outcome.printed = printed.getvalue()

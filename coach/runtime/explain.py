@@ -128,6 +128,35 @@ _OPERATORS = {
     "**": ast.Pow, "//": ast.FloorDiv, "%": ast.Mod,
 }  # fmt: skip
 _OPERAND_ERROR = re.compile(r"unsupported operand type\(s\) for ([^:]+): '(\w+)' and '(\w+)'")
+# torch's own words for a None passed where a tensor belongs: p.sub_(p.grad), torch.mul(p.grad, 2)
+_NONE_ARGUMENT = re.compile(
+    r"(\w+)\(\): argument '(\w+)' \(position (\d+)\) must be \w+, not NoneType"
+)
+# ...and inside a list of tensors: torch.stack([p.grad]), torch.cat([...])
+_NONE_ELEMENT = re.compile(r"expected Tensor as element (\d+) in argument (\d+), but got NoneType")
+
+
+def _none_arguments(text: str, statement: ast.stmt) -> list[ast.AST]:
+    """The arguments torch named as None: by position and name, or as a list's element."""
+    found = []
+    calls = [node for node in ast.walk(statement) if isinstance(node, ast.Call)]
+    named = _NONE_ARGUMENT.search(text)
+    if named:
+        function, keyword, position = named.group(1), named.group(2), int(named.group(3))
+        for call in calls:
+            if _call_name(call) == function:
+                found += call.args[position - 1 : position]
+                found += [k.value for k in call.keywords if k.arg == keyword]
+    element = _NONE_ELEMENT.search(text)
+    if element:
+        index, position = int(element.group(1)), int(element.group(2))
+        for call in calls:
+            listed = call.args[position] if position < len(call.args) else None
+            if isinstance(listed, ast.List | ast.Tuple):
+                found += listed.elts[index : index + 1]
+            elif isinstance(listed, ast.ListComp | ast.GeneratorExp):
+                found.append(listed.elt)
+    return found
 
 
 def _none_candidates(error: BaseException, statement: ast.stmt) -> list[ast.AST]:
@@ -148,6 +177,8 @@ def _none_candidates(error: BaseException, statement: ast.stmt) -> list[ast.AST]
         ]
     if "'NoneType' object is not subscriptable" in text:
         return [node.value for node in ast.walk(statement) if isinstance(node, ast.Subscript)]
+    if _NONE_ARGUMENT.search(text) or _NONE_ELEMENT.search(text):
+        return _none_arguments(text, statement)
     operands = _OPERAND_ERROR.search(text)
     if not operands:
         return []
@@ -219,13 +250,16 @@ def _matches(pattern: str) -> Matcher:
 
 
 def _none_used(error: BaseException, text: str) -> bool:
-    """Python's errors for using None as a value: an attribute, unpacking, indexing, arithmetic."""
+    """The errors for using None as a value: Python's (an attribute, unpacking, indexing,
+    arithmetic) and torch's (a None argument where a tensor belongs, p.sub_(p.grad), or in a
+    list of tensors, torch.stack([p.grad]))."""
     if isinstance(error, AttributeError):
         return text.startswith("AttributeError: 'NoneType' object has no attribute")
     return isinstance(error, TypeError) and (
         "cannot unpack non-iterable NoneType object" in text
         or "'NoneType' object is not subscriptable" in text
         or bool(re.search(r"unsupported operand type\(s\) for [^:]+: .*'NoneType'", text))
+        or bool(_NONE_ARGUMENT.search(text) or _NONE_ELEMENT.search(text))
     )
 
 
@@ -276,20 +310,21 @@ KNOWN_ERRORS: tuple[tuple[str, Matcher, Meaning], ...] = (
     (
         "no path to a leaf",
         _contains("does not require grad and does not have a grad_fn"),
-        "backward() was called on a tensor with no path back to any tensor that requires "
-        "grad. Most often the input was made without it: torch.tensor(2.0, "
+        "backward() (or torch.autograd.grad) was called on a tensor with no path back to any "
+        "tensor that requires grad. Most often the input was made without it: torch.tensor(2.0, "
         "requires_grad=True), or x.requires_grad_() before computing with x. Otherwise "
         "something cut the path: .detach(), .item() or float(...) (plain numbers from then "
         "on), wrapping a result in a new torch.tensor(...), or `with torch.no_grad():`. "
-        "`t.requires_grad` tells you beforehand whether backward() can run.",
+        "`t.requires_grad` tells you beforehand whether t can be differentiated.",
     ),
     (
         "non-scalar backward",
         _contains("grad can be implicitly created only for scalar outputs"),
-        "backward() with no argument needs a single number: it cannot guess how to weight the "
-        "outputs of a vector. For a loss, reduce it first to the number you want to "
-        "differentiate (.sum() or .mean()); to weight the outputs yourself, pass the weights: "
-        "y.backward(v) gives v^T J.",
+        "backward() with no argument, like torch.autograd.grad without grad_outputs, needs a "
+        "single number: it cannot guess how to weight the outputs of a vector. For a loss, "
+        "reduce it first to the number you want to differentiate (.sum() or .mean()); to "
+        "weight the outputs yourself, pass the weights: y.backward(v), or "
+        "torch.autograd.grad(y, x, grad_outputs=v), gives v^T J.",
     ),
     (
         "vmap sizes differ",

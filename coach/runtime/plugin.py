@@ -23,6 +23,7 @@ from coach.core import registry
 from coach.core.paths import ImplFolderMissing, resolve_impl_path
 from coach.runtime import explain, loader, torch_state
 from coach.runtime import summary as report
+from coach.runtime.torch_noise import PYTEST_FILTER
 
 DEFAULT_SEED = 1234  # used when pytest-randomly is switched off
 # test id -> (kata name, outcome, message, line, the kata function it checks or "")
@@ -65,6 +66,8 @@ def pytest_configure(config):
         "checks(function): the kata function this test checks, where the test cannot show it "
         "by calling it (a result cached across tests, say)",
     )
+    # torch warns about its own torch.jit.script on the first forward-mode call: see torch_noise
+    config.addinivalue_line("filterwarnings", PYTEST_FILTER)
     loader.set_impl_dir(resolve_impl(config))
     _outcomes.clear()
 
