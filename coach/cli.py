@@ -26,6 +26,8 @@ COMMANDS = {
     "plots": ("learner", "coach.plots:main", "draw the training curve and backward graphs"),
     "graph": ("learner", "coach.graph:main", "print a kata's backward graph as text (K=2)"),
     "grade": ("learner", "coach.grade:main", "points per kata, with Gradescope and JUnit results"),
+    "notebook": ("learner", "coach.notebook.setup:main", "open the katas' notebooks in JupyterLab"),
+    "notebooks": ("learner", "coach.notebook.generate:main", "write notebooks/ from the katas"),
     "manifest": ("learner", "coach.manifest:main", "write or verify the graded files' hashes"),
     "classroom": ("learner", "coach.classroom:main", "regenerate the Classroom workflow"),
     "classroom50": ("learner", "coach.classroom:classroom50_main", "Classroom 50 tests + bundle"),
