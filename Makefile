@@ -46,5 +46,5 @@ classroom:    ## regenerate .github/workflows/classroom.yml and .devcontainer/ f
 	@$(COACH) classroom
 classroom50:  ## Classroom 50 tests file and bundle into build/classroom50/ (OUT=dir)
 	@$(COACH) classroom50 $(OUT)
-student-repo: ## the learner repository into DEST, checked (make student-repo DEST=dir)
-	@$(COACH) student-repo $(DEST) $(ARGS)
+student-repo: ## the learner repository into DEST, checked (make student-repo DEST=dir REPO=owner/name)
+	@$(COACH) student-repo $(DEST) $(if $(REPO),--repo $(REPO)) $(ARGS)

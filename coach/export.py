@@ -34,6 +34,7 @@ from coach.registry import ROOT
 # kata's teaching unit (hints, quiz, points): learners need it, where it exists.
 COPIED = (
     "katas",
+    "notebooks",
     "tests",
     "lessons",
     "coach",
@@ -48,7 +49,7 @@ OPTIONAL = ("LICENSE", "LICENSE.md", "LICENSE.txt")
 # Tooling that needs solutions/ or builds exports: of no use to a learner.
 MAINTAINER_MODULES = frozenset({"check", "bench", "bench_watch", "classroom", "export"})
 MAINTAINER_TARGETS = frozenset(
-    {"check", "bench", "manifest", "student-repo", "classroom", "classroom50"}
+    {"check", "bench", "manifest", "student-repo", "classroom", "classroom50", "notebooks"}
 )
 # README sections for the people who hold solutions/ and docs/, neither of which is exported.
 MAINTAINER_SECTIONS = ("For maintainers", "For instructors")
@@ -142,7 +143,7 @@ def learner_cli(text: str, exported_modules: set[str]) -> str:
             continue
         for key, value in zip(node.value.keys, node.value.values):
             target = ast.literal_eval(value)[1]  # ("profile", "coach.module:function", help)
-            module = target.split(":")[0].split(".")[-1]
+            module = target.split(":")[0].removeprefix("coach.")  # "run", "notebook.setup"
             if module not in exported_modules:
                 drop.append((key.lineno, value.end_lineno))
     lines = text.splitlines(keepends=True)
@@ -174,8 +175,10 @@ def learner_readme(text: str) -> str:
     return text
 
 
-def write_export(dest: Path, with_workflow: bool = True) -> list[str]:
-    """Write the learner repository into `dest` (empty or absent); returns its files."""
+def write_export(dest: Path, with_workflow: bool = True, repo: str | None = None) -> list[str]:
+    """Write the learner repository into `dest` (empty or absent); returns its files.
+    `repo` (owner/name) is where learners will open it from: its notebooks and README's
+    Colab links are rewritten to name it (coach/notebook/generate.py)."""
     dest.mkdir(parents=True, exist_ok=True)
     for name in (*COPIED, *OPTIONAL):
         source = ROOT / name
@@ -183,7 +186,10 @@ def write_export(dest: Path, with_workflow: bool = True) -> list[str]:
             _copy_tree(source, dest / name)
         elif source.is_file():
             shutil.copyfile(source, dest / name)
-    exported = {path.stem for path in (dest / "coach").glob("*.py")}
+    exported = {
+        ".".join(path.relative_to(dest / "coach").with_suffix("").parts)
+        for path in (dest / "coach").rglob("*.py")
+    }
     generated = {
         "Makefile": learner_makefile((ROOT / "Makefile").read_text(encoding="utf-8")),
         "README.md": learner_readme((ROOT / "README.md").read_text(encoding="utf-8")),
@@ -195,6 +201,10 @@ def write_export(dest: Path, with_workflow: bool = True) -> list[str]:
     for relative, text in generated.items():
         (dest / relative).parent.mkdir(parents=True, exist_ok=True)
         (dest / relative).write_text(text, encoding="utf-8", newline="\n")
+    if repo:
+        from coach.notebook import generate
+
+        generate.point_at(dest, repo)
     # Last: it hashes the finished tree, and records the expected tests of the pristine ones.
     manifest.write_manifest(dest, classroom.expected_tests())
     return sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*") if p.is_file())
@@ -350,6 +360,11 @@ def main(rest: list[str]) -> int:
     parser.add_argument("--force", action="store_true", help="replace an earlier export there")
     parser.add_argument("--no-verify", action="store_true", help="skip the self-check")
     parser.add_argument(
+        "--repo",
+        default=None,
+        help="owner/name of the GitHub repository learners open it from (notebooks, Colab)",
+    )
+    parser.add_argument(
         "--without-workflow",
         action="store_true",
         help="leave out the GitHub Classroom workflow (for Classroom 50, which brings its own)",
@@ -362,7 +377,7 @@ def main(rest: list[str]) -> int:
         return 2
     if dest.exists() and args.force:
         shutil.rmtree(dest)
-    files = write_export(dest, with_workflow=not args.without_workflow)
+    files = write_export(dest, with_workflow=not args.without_workflow, repo=args.repo)
     print(f"Wrote {len(files)} files to {dest} (no solutions/; {manifest.MANIFEST_NAME} last).")
     print(
         f"Keep this to compare with the manifest hash every grade reports: sha256 "
