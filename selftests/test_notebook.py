@@ -115,9 +115,10 @@ def client_for(specs: Path):
     return NotebookClient(nbformat.v4.new_notebook(), km=manager, timeout=300, allow_errors=True)
 
 
-def kernel_env(course: Path) -> dict[str, str]:
+def kernel_env(course: Path, state: str = ".coach") -> dict[str, str]:
+    """Kernels side by side get a state folder each: the state file is one writer's."""
     env = {k: v for k, v in os.environ.items() if k not in {"KATAS_IMPL", "PYTEST_ADDOPTS"}}
-    env.update(COACH_STATE_DIR=str(course / ".coach"), PYTHONPATH=str(course))
+    env.update(COACH_STATE_DIR=str(course / state), PYTHONPATH=str(course))
     return env
 
 
@@ -126,7 +127,9 @@ def kernel(course, specs):
     """One kernel for the checks of a single notebook, started in the scratch notebooks/."""
     client = client_for(specs)
     with client.setup_kernel(env=kernel_env(course), cwd=str(course / "notebooks")):
-        yield Kernel(client)
+        kernel = Kernel(client)
+        kernel.run(shipped_cells(FIRST, course)[0])  # the set-up cell, whichever test is first
+        yield kernel
 
 
 def shipped_cells(kata: registry.Kata, course: Path) -> list[str]:
@@ -179,10 +182,11 @@ def test_a_built_notebook_in_a_live_kernel(kernel, course):
     out = course / "graded"
     env = {k: v for k, v in os.environ.items() if k not in {"KATAS_IMPL", "PYTEST_ADDOPTS"}}
     env.update(COACH_NO_VENV="1", COACH_STATE_DIR=str(course / ".coach"))
-    subprocess.run(
+    graded = subprocess.run(
         [sys.executable, "-m", "coach", "grade", f"--kata={FIRST.name}", "--out", str(out)],
         cwd=course, env=env, capture_output=True, text=True, check=False, timeout=300,
     )  # fmt: skip
+    assert (out / "grade.json").is_file(), graded.stdout + graded.stderr
     grade = json.loads((out / "grade.json").read_text())
     points = {k["name"]: (k["points"], k["max_points"]) for k in grade["katas"]}
     assert points[FIRST.name][0] == points[FIRST.name][1] > 0, grade
@@ -229,7 +233,7 @@ def test_endless_loops_are_stopped_and_the_kernel_survives(kernel, course):
         kernel.run("os.environ.pop('PYTEST_ADDOPTS', None)")
 
 
-async def run_notebooks(katas, course: Path, specs: Path) -> list[str]:
+async def run_notebooks(katas, course: Path, specs: Path, state: str) -> list[str]:
     """Each kata's notebook as shipped, then its `%%kata` cell with the reference, in one
     kernel; returns what went wrong."""
     import nbformat
@@ -243,7 +247,8 @@ async def run_notebooks(katas, course: Path, specs: Path) -> list[str]:
         await client.async_execute_cell(cell, len(client.nb.cells) - 1)
         return cell
 
-    async with client.async_setup_kernel(env=kernel_env(course), cwd=str(course / "notebooks")):
+    env = kernel_env(course, state)
+    async with client.async_setup_kernel(env=env, cwd=str(course / "notebooks")):
         for kata in katas:
             sources = shipped_cells(kata, course)
             ran = [await run(source) for source in sources]
@@ -257,6 +262,7 @@ async def run_notebooks(katas, course: Path, specs: Path) -> list[str]:
     return problems
 
 
+@pytest.mark.timeout(900)
 def test_every_notebook_is_red_as_shipped_and_green_with_the_reference(course, specs):
     """Two kernels side by side, each with half the notebooks: the child runs dominate."""
     import asyncio
@@ -264,7 +270,9 @@ def test_every_notebook_is_red_as_shipped_and_green_with_the_reference(course, s
     halves = [registry.KATAS[0::2], registry.KATAS[1::2]]
 
     async def both():
-        return await asyncio.gather(*(run_notebooks(half, course, specs) for half in halves))
+        return await asyncio.gather(
+            *(run_notebooks(half, course, specs, f".coach-{n}") for n, half in enumerate(halves))
+        )
 
     started = time.monotonic()
     problems = [problem for found in asyncio.run(both()) for problem in found]
@@ -350,3 +358,26 @@ def test_the_magics_use_only_what_ipython_7_34_has():
             elif isinstance(node, ast.Import):
                 assert not any(a.name.startswith("IPython") for a in node.names), path
     assert used and all(names <= allowed.get(module, set()) for module, names in used.items())
+
+
+@pytest.mark.skipif(
+    not os.environ.get("COACH_IPYTHON_734"),
+    reason="set COACH_IPYTHON_734 to a Python with IPython 7.34 (Colab's), ipykernel, nbclient, "
+    "torch and the test tools, to run the kernel checks there",
+)
+def test_the_kernel_checks_pass_on_ipython_7_34():
+    """Opt-in: the live-kernel checks above, again in a Python that has Colab's IPython."""
+    python = os.environ["COACH_IPYTHON_734"]
+    version = subprocess.run(
+        [python, "-c", "import IPython; print(IPython.__version__)"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    assert version.startswith("7.34"), version
+    run = subprocess.run(
+        [python, "-m", "pytest", __file__, "-q", "-p", "no:randomly", "-o", "timeout=900",
+         "-k", "built_notebook or endless_loops"],
+        cwd=ROOT, env={k: v for k, v in os.environ.items() if k != "COACH_IPYTHON_734"},
+        capture_output=True, text=True, check=False, timeout=900,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert "2 passed" in run.stdout
