@@ -11,6 +11,8 @@ from __future__ import annotations
 
 def load_ipython_extension(ipython) -> None:
     """What `%load_ext coach.notebook` calls (IPython's extension protocol, 7.x and later)."""
+    from coach.notebook.cell import start_helper
     from coach.notebook.magics import KataMagics
 
     ipython.register_magics(KataMagics)
+    start_helper()  # imports torch and pytest in the background, for the first %%kata

@@ -2,24 +2,26 @@
 
 1. The body goes to .coach/notebook/kNN_topic.py under a one-line header that stands for the
    `%%kata` line, so line L of the file is line L of the cell as Jupyter numbers it.
-2. A child Python runs coach.run.test, the function behind `make test K=N`, with
+2. A child process runs coach.run.test, the function behind `make test K=N`, with
    `--impl=.coach/notebook`: the same plugin, isolation, 10 s limit per test, laws and
-   messages. The kernel imports neither pytest nor the learner's code for it, so an endless
-   loop or a crash ends only the child, and the kernel's RNG and torch settings stay as they
-   were. A run that outlives CHILD_LIMIT, or that the learner interrupts, is stopped.
+   messages. The child is forked from a warm helper where that is safe (coach/notebook/
+   warm.py), else it is a fresh Python. The kernel imports neither pytest nor the learner's
+   code for it, so an endless loop or a crash ends only the child, and the kernel's RNG and
+   torch settings stay as they were. A run that outlives CHILD_LIMIT, or that the learner
+   interrupts, is stopped.
 3. The outcomes come back through the plugin's `--coach-json` file; the probe plugin says
    whether the module imported cleanly. Messages name "your kata cell, line L".
 """
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import re
 import secrets
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -27,14 +29,12 @@ from importlib import metadata
 from pathlib import Path
 
 from coach import bootstrap, registry, report, state
-from coach.notebook import probe
+from coach.notebook import probe, warm
 
 CHILD_LIMIT = 240  # seconds for a whole child run; each test has its own 10 s limit inside
 HEADER = "# %%kata {number}: your notebook cell. (This line stands for the magic line.)\n"
 CELL = "your kata cell"
-# The child runs what `make test K=N` runs (coach.run.test), without the venv bootstrap:
-# the kernel's own Python, with its torch, is the environment here.
-CHILD = "import sys; from coach.run import test; sys.exit(test(sys.argv[1:]))"
+_helper: warm.Helper | None = None  # the warm helper process, once started
 
 
 def notebook_dir() -> Path:
@@ -87,11 +87,9 @@ def new_seed() -> int:
     return secrets.randbelow(10**9)
 
 
-def child_command(kata: registry.Kata, json_path: Path, seed: int) -> list[str]:
+def test_args(kata: registry.Kata, json_path: Path, seed: int) -> list[str]:
+    """What `make test K=N` gets, plus where to write the outcomes and the seed to use."""
     return [
-        sys.executable,
-        "-c",
-        CHILD,
         str(kata.number),
         f"--impl={notebook_dir()}",  # one word: pytest never reads DIR as a test path
         "--coach-json",
@@ -108,6 +106,30 @@ def child_env(probe_path: Path | None = None) -> dict[str, str]:
     if probe_path is not None:
         env[probe.ENV] = str(probe_path)
     return env
+
+
+def start_helper() -> None:
+    """Start the warm helper (in the background: it imports torch while the learner reads),
+    where forking is safe; elsewhere every run is a fresh Python."""
+    global _helper
+    from coach.watch import fork_choice
+
+    if fork_choice()[0] and (_helper is None or _helper.process.poll() is not None):
+        _helper = warm.Helper(child_env())
+        atexit.register(_helper.stop)
+
+
+def run_function(function: str, args: list[str], env: dict[str, str], limit: float):
+    """Run coach's `function` ("test" or "graph") with `args` in a child process; return
+    (its output, why it was stopped or ""). The warm helper forks it when it can."""
+    if _helper is not None and _helper.alive():
+        with tempfile.TemporaryDirectory(prefix="coach-run-") as scratch:
+            log = Path(scratch) / "output.log"
+            result = _helper.run(function, args, env, log, limit)
+            if result is not None:
+                output = log.read_text(encoding="utf-8", errors="replace") if log.exists() else ""
+                return output, result[1]
+    return run_child(warm.fresh_command(function, args), env, limit)
 
 
 def run_child(command: list[str], env: dict[str, str], limit: float) -> tuple[str, str]:
@@ -184,8 +206,8 @@ def run_cell(kata: registry.Kata, body: str, seed: int | None = None) -> CellRun
     result = CellRun(kata=kata, seed=seed, torch_note=torch_note())
     with tempfile.TemporaryDirectory(prefix="coach-cell-") as scratch:
         outcomes, probed = Path(scratch) / "outcomes.json", Path(scratch) / "probe.json"
-        output, stopped = run_child(
-            child_command(kata, outcomes, seed), child_env(probed), CHILD_LIMIT
+        output, stopped = run_function(
+            "test", test_args(kata, outcomes, seed), child_env(probed), CHILD_LIMIT
         )
         if stopped or not outcomes.is_file():
             tail = "\n".join(output.strip().splitlines()[-15:])

@@ -91,7 +91,6 @@ def save(kata: registry.Kata) -> str:
 
 # --- %kata_graph -----------------------------------------------------------------------------
 
-GRAPH_CHILD = "import sys; from coach.graph import main; sys.exit(main(sys.argv[1:]))"
 GRAPH_LIMIT = 60
 
 
@@ -100,9 +99,8 @@ def graph(kata: registry.Kata) -> str:
     path = cell.cell_file(kata)
     if not path.is_file():
         return f"Run the `%%kata {kata.number}` cell first: the graph is drawn from its code."
-    command = [cell.sys.executable, "-c", GRAPH_CHILD, str(kata.number)]
-    command.append(f"--impl={cell.notebook_dir()}")
-    output, stopped = cell.run_child(command, cell.child_env(), GRAPH_LIMIT)
+    args = [str(kata.number), f"--impl={cell.notebook_dir()}"]
+    output, stopped = cell.run_function("graph", args, cell.child_env(), GRAPH_LIMIT)
     text = cell.in_cell_terms(stopped or output.strip(), path)
     return text.replace(f"make test K={kata.number}", f"the %%kata {kata.number} cell")
 

@@ -8,8 +8,6 @@ import json
 import os
 from pathlib import Path
 
-from coach import loader
-
 ENV = "COACH_NOTEBOOK_PROBE"  # where to write {"imported": {kata name: true or false}}
 
 
@@ -17,6 +15,8 @@ def pytest_sessionfinish(session):
     target = os.environ.get(ENV)
     if not target:
         return
+    from coach import loader  # here, not at the top: the kernel imports ENV without torch
+
     # The loader keeps, per kata, the module or the message that says why it did not load.
     imported = {name: not isinstance(result, str) for name, result in loader._loaded.items()}
     Path(target).write_text(json.dumps({"imported": imported}), encoding="utf-8")
