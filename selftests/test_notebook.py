@@ -199,6 +199,15 @@ def test_a_built_notebook_in_a_live_kernel(kernel, course):
     assert text_of(first) == text_of(second)
     assert "seed 5" in text_of(first)
 
+    # A prediction comes as an argument; "?" (as shipped) reveals nothing.
+    question = FIRST.lesson.quiz.questions[0]
+    unanswered = text_of(kernel.run(f"%kata_predict {FIRST.number} {question.id} ?"))
+    assert "Replace the ? with your prediction" in unanswered and "torch says" not in unanswered
+    judged = text_of(kernel.run(f"%kata_predict {FIRST.number} {question.id} None"))
+    assert "torch says: None" in judged and "Right." in judged, judged
+    kept = json.loads((course / ".coach" / "state.json").read_text())["predictions"]
+    assert kept[FIRST.name][question.id] == {"first_answer_right": True}
+
     # A syntax error names the cell's line (the magic is line 1, the `def` line 3).
     broken = kernel.run(kata_cell(FIRST, "import torch\ndef polynomial(x:\n    return x\n"))
     assert "your kata cell, line 3" in text_of(broken), text_of(broken)
@@ -280,6 +289,33 @@ def test_every_notebook_is_red_as_shipped_and_green_with_the_reference(course, s
         f"{len(registry.KATAS)} notebooks, shipped and swapped: {time.monotonic() - started:.1f} s"
     )
     assert problems == []
+
+
+# --- a child run without a kernel -----------------------------------------------------------
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="the warm helper forks")
+def test_the_warm_helper_and_a_fresh_python_give_the_same_report(monkeypatch, tmp_path):
+    monkeypatch.setenv("COACH_STATE_DIR", str(tmp_path))
+    monkeypatch.setattr(cell, "_helper", None)
+    stub = (ROOT / FIRST.stub_file).read_text()
+    fresh = cell.run_cell(FIRST, stub, seed=5)
+    cell.start_helper()
+    try:
+        assert cell._helper is not None and cell._helper.alive()
+        forked = cell.run_cell(FIRST, stub, seed=5)
+    finally:
+        cell._helper.stop()
+    assert render.as_text(forked) == render.as_text(fresh)
+    assert fresh.imported and not fresh.green and len(fresh.tests) > 1
+
+
+def test_a_torch_other_than_the_pinned_one_is_named(monkeypatch):
+    monkeypatch.setattr(cell.metadata, "version", lambda name: "2.5.1+cu121")
+    note = cell.torch_note()
+    assert "torch 2.5.1+cu121" in note and "pins 2.13.0" in note
+    monkeypatch.setattr(cell.metadata, "version", lambda name: "2.13.0+cpu")
+    assert cell.torch_note() == ""
 
 
 # --- without a kernel ------------------------------------------------------------------------
