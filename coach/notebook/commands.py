@@ -12,6 +12,7 @@ import time
 
 from coach import hints, registry, state
 from coach.notebook import cell
+from coach.paths import display_path
 
 # --- %kata_hint ------------------------------------------------------------------------------
 
@@ -77,7 +78,7 @@ def save(kata: registry.Kata) -> str:
         backups.mkdir(parents=True, exist_ok=True)
         backup = backups / f"{kata.name}.{time.strftime('%Y%m%d-%H%M%S')}.py"
         shutil.copy2(target, backup)
-        kept = f" The file it replaced is kept as {backup.relative_to(backup.parents[2])}."
+        kept = f" The file it replaced is kept as {display_path(backup)}."
     shutil.copyfile(source, target)
     run = state.load().get("notebook", {}).get(kata.name)
     was = ""
