@@ -379,6 +379,11 @@ def main(rest: list[str]) -> int:
         shutil.rmtree(dest)
     files = write_export(dest, with_workflow=not args.without_workflow, repo=args.repo)
     print(f"Wrote {len(files)} files to {dest} (no solutions/; {manifest.MANIFEST_NAME} last).")
+    if not args.repo:
+        print(
+            "Its notebooks' Colab set-up cells and links name this repository's [tool.coach] "
+            "repository; add REPO=owner/name (--repo) to name the one learners will clone."
+        )
     print(
         f"Keep this to compare with the manifest hash every grade reports: sha256 "
         f"{manifest.manifest_hash(dest)}"
