@@ -122,6 +122,8 @@ def start_helper() -> None:
 def run_function(function: str, args: list[str], env: dict[str, str], limit: float):
     """Run coach's `function` ("test" or "graph") with `args` in a child process; return
     (its output, why it was stopped or ""). The warm helper forks it when it can."""
+    if _helper is not None and _helper.process.poll() is not None:
+        start_helper()  # it ended (killed, out of memory): the next run gets a new one
     if _helper is not None and _helper.alive():
         with tempfile.TemporaryDirectory(prefix="coach-run-") as scratch:
             log = Path(scratch) / "output.log"
