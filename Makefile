@@ -4,7 +4,7 @@
 PYTHON ?= python3
 COACH = $(PYTHON) -m coach
 
-.PHONY: help test progress next hint predict watch solution reset plots graph grade manifest check bench classroom classroom50 student-repo
+.PHONY: help test progress next hint predict watch solution reset plots graph notebook grade manifest check bench notebooks classroom classroom50 student-repo
 test:     ## run the katas' tests: all (the first failure; ALL=1 every one), or one with K=3
 	@$(COACH) test $(K) $(if $(ALL),--all) $(ARGS)
 help:     ## this list
@@ -27,6 +27,8 @@ plots:    ## PNG pictures from your code: training curve, backward graphs
 	@$(COACH) plots $(K) $(if $(OUT),--out $(OUT))
 graph:    ## kata K's backward graph as text (make graph K=2)
 	@$(COACH) graph $(K)
+notebook: ## the katas as notebooks in JupyterLab (installs it into .venv/ on first use)
+	@$(COACH) notebook
 grade:    ## points per kata into grading/ (IMPL=DIR grades another folder)
 	@$(COACH) grade $(if $(IMPL),--impl $(IMPL))
 manifest: ## maintainers: hash the graded files of an export (A=write|verify)
@@ -36,11 +38,13 @@ check:    ## the project's own test: solutions green, stubs red, linters clean
 	@$(COACH) check
 bench:    ## time the suite on solutions/ against `import torch`
 	@$(COACH) bench
+notebooks: ## maintainers: rewrite notebooks/ and the README's Colab list from the katas
+	@$(COACH) notebooks
 
 # Maintainers and instructors (see docs/INSTRUCTORS.md); not part of a learner's export.
 classroom:    ## regenerate .github/workflows/classroom.yml and .devcontainer/ from the registry
 	@$(COACH) classroom
 classroom50:  ## Classroom 50 tests file and bundle into build/classroom50/ (OUT=dir)
 	@$(COACH) classroom50 $(OUT)
-student-repo: ## the learner repository into DEST, checked (make student-repo DEST=dir)
-	@$(COACH) student-repo $(DEST) $(ARGS)
+student-repo: ## the learner repository into DEST, checked (make student-repo DEST=dir REPO=owner/name)
+	@$(COACH) student-repo $(DEST) $(if $(REPO),--repo $(REPO)) $(ARGS)

@@ -42,6 +42,12 @@ COMMANDS = {
         "coach.grading.grade:main",
         "points per kata, with Gradescope and JUnit results",
     ),
+    "notebook": (
+        "learner",
+        "coach.notebook.setup:main",
+        "open the katas' notebooks in JupyterLab",
+    ),
+    "notebooks": ("learner", "coach.notebook.generate:main", "write notebooks/ from the katas"),
     "manifest": (
         "learner",
         "coach.grading.manifest:main",

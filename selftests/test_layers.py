@@ -15,8 +15,8 @@ MAY_IMPORT = {
     "core": set(),
     "runtime": {"core"},
     "learner": {"core", "runtime"},
-    "grading": {"core", "runtime"},
-    "notebook": {"core", "runtime", "learner", "grading"},
+    "notebook": {"core", "runtime", "learner"},
+    "grading": {"core", "runtime", "notebook"},  # the student repository's notebooks
     "authoring": {"core", "runtime", "learner", "grading", "notebook"},
 }
 

@@ -1,7 +1,8 @@
 """`make check`: the project's own test. Every kata's three faces must tell one story.
 
 1. The linters are clean (ruff check, ruff format --check); the generated grading files
-   (Classroom workflow, devcontainer) match the registry and pass actionlint.
+   (Classroom workflow, devcontainer) match the registry and pass actionlint; notebooks/ and
+   the README's Colab list match the katas (coach/notebook/generate.py).
 2. The tooling's own tests pass (selftests/: isolation of broken katas, CLI, reports).
 3. Every test FAILS on the pristine stubs in katas/ (a failure, never an error or a skip),
    so each test really tells a stub from a solution.
@@ -28,6 +29,7 @@ from coach.authoring import units as authoring
 from coach.core import registry
 from coach.core.bootstrap import ROOT
 from coach.grading import workflow as classroom
+from coach.notebook import generate as notebook_files
 
 
 def _pytest(args: list[str], capture: bool = False) -> subprocess.CompletedProcess:
@@ -114,6 +116,7 @@ def main(rest: list[str]) -> int:
         steps.append(("lint", check_lint()))
         steps.append(("grading files up to date", classroom.check_generated()))
         steps.append(("CI workflow tests the README's platforms", platforms.check_ci_workflow()))
+        steps.append(("notebooks up to date", notebook_files.check_generated()))
         steps.append(("selftests", check_selftests()))
     with tempfile.TemporaryDirectory() as tmp:
         stub_problems, stub_outcomes = check_stubs(Path(tmp))

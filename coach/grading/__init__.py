@@ -2,7 +2,8 @@
 that turns results into points (judge), the tamper manifest, `make grade`, the GitHub Classroom
 workflow, the Classroom 50 bundle and the student repository export.
 
-May import coach.core, and coach.runtime only by name inside the child processes that run the
-tests. The judge and the kata runner run by path under `python -I`, standard library only at
-import, so a grade does not depend on the plugin it judges.
+May import coach.core, coach.runtime only by name inside the child processes that run the tests,
+and coach.notebook only to write the student repository's notebooks. The judge and the kata
+runner run by path under `python -I`, standard library only at import, so a grade does not
+depend on the plugin it judges.
 """

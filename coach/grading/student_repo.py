@@ -36,6 +36,7 @@ from coach.grading import workflow as classroom
 # kata's teaching unit (hints, quiz, points): learners need it, where it exists.
 COPIED = (
     "katas",
+    "notebooks",
     "tests",
     "lessons",
     "coach",
@@ -51,7 +52,7 @@ OPTIONAL = ("LICENSE", "LICENSE.md", "LICENSE.txt")
 # Paths below coach/: the authors' package whole, and the grading modules that build exports.
 MAINTAINER_MODULES = frozenset({"authoring", "grading/workflow.py", "grading/student_repo.py"})
 MAINTAINER_TARGETS = frozenset(
-    {"check", "bench", "manifest", "student-repo", "classroom", "classroom50"}
+    {"check", "bench", "manifest", "student-repo", "classroom", "classroom50", "notebooks"}
 )
 # README sections for the people who hold solutions/ and docs/, neither of which is exported.
 MAINTAINER_SECTIONS = ("For maintainers", "For instructors")
@@ -176,8 +177,10 @@ def learner_readme(text: str) -> str:
     return text
 
 
-def write_export(dest: Path, with_workflow: bool = True) -> list[str]:
-    """Write the learner repository into `dest` (empty or absent); returns its files."""
+def write_export(dest: Path, with_workflow: bool = True, repo: str | None = None) -> list[str]:
+    """Write the learner repository into `dest` (empty or absent); returns its files.
+    `repo` (owner/name) is where learners will open it from: its notebooks and README's
+    Colab links are rewritten to name it (coach/notebook/generate.py)."""
     dest.mkdir(parents=True, exist_ok=True)
     for name in (*COPIED, *OPTIONAL):
         source = ROOT / name
@@ -199,6 +202,10 @@ def write_export(dest: Path, with_workflow: bool = True) -> list[str]:
     for relative, text in generated.items():
         (dest / relative).parent.mkdir(parents=True, exist_ok=True)
         (dest / relative).write_text(text, encoding="utf-8", newline="\n")
+    if repo:
+        from coach.notebook import generate
+
+        generate.point_at(dest, repo)
     # Last: it hashes the finished tree, and records the expected tests of the pristine ones.
     manifest.write_manifest(dest, classroom.expected_tests())
     return sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*") if p.is_file())
@@ -354,6 +361,11 @@ def main(rest: list[str]) -> int:
     parser.add_argument("--force", action="store_true", help="replace an earlier export there")
     parser.add_argument("--no-verify", action="store_true", help="skip the self-check")
     parser.add_argument(
+        "--repo",
+        default=None,
+        help="owner/name of the GitHub repository learners open it from (notebooks, Colab)",
+    )
+    parser.add_argument(
         "--without-workflow",
         action="store_true",
         help="leave out the GitHub Classroom workflow (for Classroom 50, which brings its own)",
@@ -366,8 +378,13 @@ def main(rest: list[str]) -> int:
         return 2
     if dest.exists() and args.force:
         shutil.rmtree(dest)
-    files = write_export(dest, with_workflow=not args.without_workflow)
+    files = write_export(dest, with_workflow=not args.without_workflow, repo=args.repo)
     print(f"Wrote {len(files)} files to {dest} (no solutions/; {manifest.MANIFEST_NAME} last).")
+    if not args.repo:
+        print(
+            "Its notebooks' Colab set-up cells and links name this repository's [tool.coach] "
+            "repository; add REPO=owner/name (--repo) to name the one learners will clone."
+        )
     print(
         f"Keep this to compare with the manifest hash every grade reports: sha256 "
         f"{manifest.manifest_hash(dest)}"
