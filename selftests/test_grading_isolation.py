@@ -33,7 +33,7 @@ from pathlib import Path
 import pytest
 
 from coach.core import registry
-from coach.grading import judge, student_repo
+from coach.grading import classroom50, judge, student_repo
 from coach.grading import workflow as classroom
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -303,7 +303,7 @@ def classroom50_score(spec: dict, checkout: Path, bundle: Path, tmp: Path) -> tu
 
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory) -> Path:
-    return classroom.write_classroom50(tmp_path_factory.mktemp("c50") / "out")
+    return classroom50.write_classroom50(tmp_path_factory.mktemp("c50") / "out")
 
 
 @pytest.mark.parametrize("scenario", list(KATA_ATTACKS))

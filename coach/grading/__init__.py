@@ -1,6 +1,7 @@
 """Everything an instructor's grading route runs: the per-kata runner (kata_runner), the judge
 that turns results into points (judge), the tamper manifest, `make grade`, the GitHub Classroom
-workflow, the Classroom 50 bundle and the student repository export.
+workflow (workflow), the Classroom 50 bundle (classroom50), what those two share (routes) and
+the student repository export.
 
 May import coach.core, and coach.runtime only by name inside the child processes that run the
 tests. The judge and the kata runner run by path under `python -I`, standard library only at

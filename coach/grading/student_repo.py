@@ -29,7 +29,7 @@ from pathlib import Path
 
 from coach.core import registry
 from coach.core.registry import ROOT
-from coach.grading import manifest
+from coach.grading import manifest, routes
 from coach.grading import workflow as classroom
 
 # Copied as they are (folders whole, minus caches and the modules below). lessons/ holds each
@@ -49,7 +49,10 @@ NEVER = ("solutions", ".github/workflows/ci.yml")
 OPTIONAL = ("LICENSE", "LICENSE.md", "LICENSE.txt")
 # Tooling that needs solutions/ or builds exports: of no use to a learner.
 # Paths below coach/: the authors' package whole, and the grading modules that build exports.
-MAINTAINER_MODULES = frozenset({"authoring", "grading/workflow.py", "grading/student_repo.py"})
+MAINTAINER_MODULES = frozenset(
+    {"authoring", "grading/workflow.py", "grading/classroom50.py", "grading/routes.py"}
+    | {"grading/student_repo.py"}
+)
 MAINTAINER_TARGETS = frozenset(
     {"check", "bench", "manifest", "student-repo", "classroom", "classroom50"}
 )
@@ -200,7 +203,7 @@ def write_export(dest: Path, with_workflow: bool = True) -> list[str]:
         (dest / relative).parent.mkdir(parents=True, exist_ok=True)
         (dest / relative).write_text(text, encoding="utf-8", newline="\n")
     # Last: it hashes the finished tree, and records the expected tests of the pristine ones.
-    manifest.write_manifest(dest, classroom.expected_tests())
+    manifest.write_manifest(dest, routes.expected_tests())
     return sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*") if p.is_file())
 
 
