@@ -39,7 +39,7 @@ from pathlib import Path
 from coach.core import registry
 from coach.core.paths import display_path
 from coach.core.registry import ROOT
-from coach.grading import judge, kata_runner, manifest
+from coach.grading import judge, kata_runner, manifest, tree
 
 GREEN, RED, BOLD, RESET = "\033[32m", "\033[31m", "\033[1m", "\033[0m"
 DEFAULT_MAX_SECONDS = kata_runner.DEFAULT_LIMIT  # per kata; pytest-timeout stops a test
@@ -140,27 +140,34 @@ def run_grading(
     collect: bool,
     fork: bool = True,
     katas: list[registry.Kata] | None = None,
+    sandbox: str = "auto",
 ) -> dict | None:
     """run.json of coach/grading/kata_runner.py: one process per kata; None if it could not run.
 
     This process never imports torch, pytest or a kata: the runner does the running, its
-    children run the tests, and this process only reads what they wrote.
+    children run the tests, and this process only reads what they wrote. The runner runs from
+    a fresh grading tree (coach/grading/tree.py): this repository's tests and coach, and only
+    the `*.py` files of `impl`, so nothing else in the repository is on any path it searches.
     """
     with tempfile.TemporaryDirectory() as tmp:
+        os.chmod(tmp, 0o755)  # the kata user reads the tree inside
+        grading = Path(tmp) / "tree"  # fresh: the grader's files, and impl's *.py alone
+        tree.build(ROOT, impl, grading)
         out, pytest_log = Path(tmp) / "run.json", Path(tmp) / "pytest.log"
-        args = ["run", f"--impl={impl}", "--out", str(out), "--limit", str(limit)]
-        args += ["--log", str(pytest_log)]
+        args = ["run", f"--impl={grading / tree.KATAS}", "--out", str(out), "--limit", str(limit)]
+        args += ["--log", str(pytest_log), f"--sandbox={sandbox}"]
         args += ["--seed", str(seed)] if seed is not None else []
         args += ["--collect"] if collect else []
         args += [] if fork else ["--no-fork"]
         chosen = list(katas or registry.KATAS)
         if len(chosen) < len(registry.KATAS):
             args += [f"--kata={kata.name}" for kata in chosen]
-        command = kata_runner.command(*args)
+        runner = grading / "coach" / "grading" / "kata_runner.py"
+        command = [sys.executable, *kata_runner.PYTHON_FLAGS, str(runner), *args]
         budget = limit * (len(chosen) + 2) + 60
         try:
             run = subprocess.run(
-                command, cwd=ROOT, env=kata_runner.clean_env(), capture_output=True,
+                command, cwd=grading, env=kata_runner.clean_env(), capture_output=True,
                 text=True, errors="replace", timeout=budget, check=False,
             )  # fmt: skip
         except subprocess.TimeoutExpired:
@@ -197,6 +204,7 @@ def collect_results(
     *,
     fork: bool = True,
     only: list[registry.Kata] | None = None,
+    sandbox: str = "auto",
 ) -> list[KataGrade] | None:
     """Every kata's grade over its EXPECTED tests; None when the runner could not run at all.
 
@@ -205,9 +213,14 @@ def collect_results(
     """
     expected = manifest.expected_tests(ROOT)
     katas = list(only or registry.KATAS)
-    run = run_grading(impl, seed, limit, log, collect=expected is None, fork=fork, katas=katas)
+    run = run_grading(
+        impl, seed, limit, log, collect=expected is None, fork=fork, katas=katas, sandbox=sandbox
+    )
     if run is None:
         return None
+    practice = judge.practice_note(run)
+    if practice:
+        notes.append(practice)
     if expected is None:
         expected = run.get("expected") or {}
         notes.append("Expected tests: collected from tests/ now (no grading-manifest.json).")
@@ -576,6 +589,12 @@ def parse_args(rest: list[str]) -> argparse.Namespace:
         action="store_true",
         help="a fresh Python per kata instead of a fork (what systems without fork() get)",
     )
+    parser.add_argument(
+        "--sandbox",
+        choices=("auto", "none"),
+        default="auto",
+        help="auto: kata code runs as an unprivileged user when grading as root; none: as you",
+    )
     return parser.parse_args(rest)
 
 
@@ -606,8 +625,9 @@ def main(rest: list[str]) -> int:
         print(error, file=sys.stderr)
         return BROKEN
     katas = collect_results(
-        impl, seed, args.max_seconds, log, notes, fork=not args.no_fork, only=chosen
-    )
+        impl, seed, args.max_seconds, log, notes, fork=not args.no_fork, only=chosen,
+        sandbox=args.sandbox,
+    )  # fmt: skip
     if katas is None:
         print("Grading failed: the kata tests did not run. Last words:", file=sys.stderr)
         for line in "\n".join(log).strip().splitlines()[-15:]:

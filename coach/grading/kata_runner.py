@@ -34,7 +34,6 @@ import argparse
 import contextlib
 import json
 import os
-import secrets
 import shutil
 import signal
 import subprocess
@@ -62,7 +61,12 @@ filterwarnings =
 PLUGINS = ("pytest_timeout", "pytest_randomly")
 # pytest exit codes of a run that went to its end: all passed, some failed, none collected.
 COMPLETED = (0, 1, 5)
-REPORT_VERSION = 1
+REPORT_VERSION = 2
+KATA_USER = "coach-kata"  # the unprivileged OS user kata code runs as, where there can be one
+SANDBOXES = ("auto", "sudo", "none")
+NPROC_LIMIT = 512  # processes (threads count) the kata user may have at once
+# Standard-library modules whose functions the report's code and the tests' comparisons use.
+WATCHED_STDLIB = ("builtins", "json", "math", "operator", "os", "posix", "functools")
 
 
 def clean_env(base: dict[str, str] | None = None) -> dict[str, str]:
@@ -134,105 +138,133 @@ def _watched_modules(test_dir: Path) -> list[tuple[str, object]]:
         top = name.split(".")[0]
         where = getattr(module, "__file__", None) or ""
         mine = where == __file__  # this runner itself, as __main__ or as coach.grading.kata_runner
-        if top in WATCHED or top in {"builtins", "json"} or mine or where.startswith(str(test_dir)):
+        if top in WATCHED or top in WATCHED_STDLIB or mine or where.startswith(str(test_dir)):
             found.append((name, module))
     return found
 
 
-def snapshot(config, test_dir: Path) -> dict[str, object]:
-    """Every function and class (and class member) the report depends on, by dotted name."""
-    seen: dict[str, object] = {}
-    for name, module in _watched_modules(test_dir):
-        for attr, value in list(vars(module).items()):
-            if not _is_code(value):
-                continue
-            seen[f"{name}.{attr}"] = value
-            if isinstance(value, type) and value.__module__ == name and name != "builtins":
-                for member, inner in list(vars(value).items()):
-                    if _is_code(inner):
-                        seen[f"{name}.{attr}.{member}"] = inner
-    for hook in dir(config.hook):
-        caller = getattr(config.hook, hook)
-        if hasattr(caller, "get_hookimpls"):
-            seen[f"hook {hook}"] = tuple(impl.function for impl in caller.get_hookimpls())
-    seen["registered plugins"] = tuple(config.pluginmanager.get_plugins())
-    return seen
+_MISSING = object()
 
 
-def changes(before: dict[str, object], config, test_dir: Path) -> list[str]:
-    """Names in `before` that now hold something else."""
-    after = snapshot(config, test_dir)
-    changed = []
-    for name, value in before.items():
-        now = after.get(name, value)
-        same = (
-            len(now) == len(value) and all(a is b for a, b in zip(now, value))
-            if isinstance(value, tuple) and isinstance(now, tuple)
-            else now is value
-        )
-        if not same:
-            changed.append(name)
-    return sorted(changed)
+class Guard:
+    """Every function and class (and class member) a report depends on, by dotted name.
+
+    Taken once, before any kata code runs; `changed()` (after every test) lists the names
+    that hold something else now. Comparing identities over the live namespaces is cheap
+    (a few milliseconds), so it runs after each test, not only at the end of the session.
+    """
+
+    def __init__(self, config, test_dir: Path):
+        self.config = config
+        self.entries: list[tuple[object, str, object, str]] = []
+        for name, module in _watched_modules(test_dir):
+            space = vars(module)
+            for attr, value in list(space.items()):
+                if not _is_code(value):
+                    continue
+                self.entries.append((space, attr, value, f"{name}.{attr}"))
+                if isinstance(value, type) and value.__module__ == name and name != "builtins":
+                    members = vars(value)  # a live view: later changes show through it
+                    for member, inner in list(members.items()):
+                        if _is_code(inner):
+                            self.entries.append((members, member, inner, f"{name}.{attr}.{member}"))
+        self.hooks = self._hooks()
+
+    def _hooks(self) -> dict[str, tuple]:
+        found = {}
+        for hook in dir(self.config.hook):
+            caller = getattr(self.config.hook, hook)
+            if hasattr(caller, "get_hookimpls"):
+                found[f"hook {hook}"] = tuple(impl.function for impl in caller.get_hookimpls())
+        found["registered plugins"] = tuple(self.config.pluginmanager.get_plugins())
+        return found
+
+    def changed(self) -> list[str]:
+        names = [
+            label
+            for space, key, value, label in self.entries
+            if space.get(key, _MISSING) is not value
+        ]
+        now = self._hooks()
+        for label, before in self.hooks.items():
+            after = now.get(label, ())
+            if len(after) != len(before) or any(a is not b for a, b in zip(after, before)):
+                names.append(label)
+        return sorted(names)
+
+
+class Channel:
+    """The child's one way to the parent: a pipe, written line by line as things happen.
+
+    What has been sent has left the process: kata code that later edits the recorder's
+    memory, or ends the process, cannot take back an outcome. The parent accepts each test's
+    phases once and in the order collected, so a record written by anyone else shows up as a
+    duplicate or out of order, and voids the kata.
+    """
+
+    def __init__(self, fd: int):
+        self.fd = fd
+
+    def send(self, kind: str, _write=os.write, _dumps=json.dumps, **fields) -> None:
+        data = (_dumps({"t": kind, **fields}) + "\n").encode("utf-8", "replace")
+        try:
+            while data:
+                data = data[_write(self.fd, data) :]
+        except OSError:
+            pass  # the parent is gone or the pipe was closed: what is missing counts as failed
 
 
 class Recorder:
-    """The child's own record of the run, kept apart from the coach plugin's."""
+    """The child's own record of the run, kept apart from the coach plugin's, sent as it goes."""
 
-    def __init__(self, test_dir: Path, collected_path: str | None = None):
+    def __init__(self, test_dir: Path, channel: Channel):
         self.test_dir = test_dir
-        self.collected_path = collected_path
-        self.collected: list[str] = []
-        self.tests: dict[str, dict] = {}
-        self.before: dict[str, object] | None = None
-        self.config = None
-        self.interrupted = ""
-        self.tampered: list[str] = []
-
-    def pytest_configure(self, config):
-        self.config = config
+        self.channel = channel
+        self.guard: Guard | None = None
+        self.reported: set[str] = set()
 
     def pytest_collection_finish(self, session):
-        self.collected = [item.nodeid for item in session.items]
-        if self.collected_path:  # before any test, so before any kata code: what should run
-            _write_report({"collected": self.collected}, self.collected_path)
-        self.before = snapshot(session.config, self.test_dir)
+        # Before any test, so before any kata code: what should run, in the order it will.
+        self.channel.send("collected", ids=[item.nodeid for item in session.items])
+        self.guard = Guard(session.config, self.test_dir)
 
     def pytest_collectreport(self, report):
         if report.failed:
             nodeid = report.nodeid or str(report.fspath)
-            self.tests[nodeid] = {"outcome": "error", "message": _message(report)}
+            self.channel.send("collecterror", nodeid=nodeid, message=_message(report))
 
     def pytest_runtest_logreport(self, report):
-        if report.when == "call":
-            outcome = report.outcome
-        elif report.failed:
-            outcome = "error"
-        elif report.skipped and report.when == "setup":
-            outcome = "skipped"
-        else:
-            return
-        earlier = self.tests.get(report.nodeid)
-        if report.when == "teardown" and earlier and earlier["outcome"] != "passed":
-            return
+        outcome = report.outcome
         message = "" if outcome == "passed" else _message(report)
         line = report.location[1] if report.location else 0
-        self.tests[report.nodeid] = {"outcome": outcome, "message": message, "line": line}
+        self.channel.send(
+            "phase", nodeid=report.nodeid, when=report.when, outcome=outcome,
+            message=message, line=line,
+        )  # fmt: skip
+        if report.when == "teardown":
+            self._check(report.nodeid)
+
+    def _check(self, after: str) -> None:
+        if self.guard is None:
+            return
+        names = [name for name in self.guard.changed() if name not in self.reported]
+        if names:
+            self.reported.update(names)
+            self.channel.send("tampered", names=names, after=after)
 
     def pytest_keyboard_interrupt(self, excinfo):
-        self.interrupted = f"{excinfo.typename}: {excinfo.value}"
+        self.channel.send("interrupted", what=f"{excinfo.typename}: {excinfo.value}")
 
     def pytest_sessionfinish(self, session):
-        # Compared here, after the last test and before pytest undoes its own patches.
-        if self.before is not None:
-            self.tampered = changes(self.before, session.config, self.test_dir)
+        self._check("the last test")  # before pytest undoes its own patches
 
 
-def run_child(spec: dict) -> dict:
-    """One kata's tests in this process; returns the report (the caller writes it)."""
+def run_child(spec: dict, channel: Channel) -> None:
+    """One kata's tests in this process, every record sent to the parent as it happens."""
     import pytest
 
-    test_dir = ROOT / "tests"
-    recorder = Recorder(test_dir, spec.get("collected_path"))
+    sys.dont_write_bytecode = True
+    recorder = Recorder(ROOT / "tests", channel)
     collect_only = bool(spec.get("collect_only"))
     args = pytest_args(
         spec["test_files"], spec["impl"], spec["ini"], spec.get("seed"), collect_only
@@ -244,39 +276,45 @@ def run_child(spec: dict) -> dict:
         exitstatus = int(pytest.main(args, plugins=[recorder]))
     except BaseException as error:  # anything at all must still be reported
         crash = f"{type(error).__name__}: {error}"
-    return {
-        "version": REPORT_VERSION,
-        "kata": spec.get("kata"),
-        "exitstatus": exitstatus,
-        "crash": crash,
-        "interrupted": recorder.interrupted,
-        "collected": recorder.collected,
-        "tests": recorder.tests,
-        "tampered": recorder.tampered,
-    }
+    channel.send("end", exitstatus=exitstatus, crash=crash)
 
 
-def _child_process(spec: dict, report_path: str, log_path: str) -> None:
-    """The body of a forked child: run, write the report, and never return."""
+def _become(account: dict | None, home: str | None) -> None:
+    """Drop to the kata user (when there is one), with a scratch HOME and TMPDIR of its own."""
+    import resource
+    import tempfile as tempfile_module
+
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    if account:
+        os.setgroups([])
+        os.setgid(account["gid"])
+        os.setuid(account["uid"])
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NPROC, (NPROC_LIMIT, NPROC_LIMIT))
+        os.environ["USER"] = os.environ["LOGNAME"] = account["name"]
+    if home:
+        tmp = str(Path(home) / "tmp")
+        os.environ.update(HOME=home, TMPDIR=tmp, TMP=tmp, TEMP=tmp)
+        tempfile_module.tempdir = None
+        os.chdir(home)
+
+
+def _child_process(spec: dict, fd: int, log_path: str, account, home) -> None:
+    """The body of a forked child: run, report, and never return."""
     code = 70
     try:
-        os.setpgid(0, 0)  # its own process group: whatever it starts can be stopped with it
+        os.setsid()  # a session and process group of its own: stopped with all it started
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         with open(log_path, "ab") as log, open(os.devnull, "rb") as nothing:
             os.dup2(nothing.fileno(), 0)
             os.dup2(log.fileno(), 1)
             os.dup2(log.fileno(), 2)
-        report = run_child(spec)
-        _write_report(report, report_path)
+        _become(account, home)
+        run_child(spec, Channel(fd))
         code = 0
     finally:
         os._exit(code)
-
-
-def _write_report(report: dict, path: str) -> None:
-    text = json.dumps(report)
-    with open(path, "w", encoding="utf-8") as handle:
-        handle.write(text)
 
 
 # --- the parent: one child per kata ----------------------------------------------------------
@@ -295,28 +333,193 @@ class _Subreaper:
                 self.active = libc.prctl(36, 1, 0, 0, 0) == 0  # PR_SET_CHILD_SUBREAPER
 
     def stop_strays(self) -> int:
-        """SIGKILL every process still parented to us (a kata's leftovers); how many."""
+        """SIGKILL every process descended from us (a kata's leftovers, however deep the
+        chain), round after round until none is left; how many."""
         if not self.active:
             return 0
-        me, stopped = str(os.getpid()), 0
-        for _ in range(20):
-            found = []
-            for entry in Path("/proc").iterdir():
-                if not entry.name.isdigit():
-                    continue
-                with contextlib.suppress(OSError, IndexError):
-                    stat = (entry / "stat").read_text()
-                    if stat.rsplit(")", 1)[1].split()[1] == me:
-                        found.append(int(entry.name))
+        me, stopped = os.getpid(), 0
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            found = _descendants(me)
             if not found:
-                return stopped
-            for pid in found:
-                with contextlib.suppress(ProcessLookupError):
+                break
+            for pid in found:  # all at once: a chain cannot hand itself on to a new parent
+                with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.kill(pid, signal.SIGKILL)
-                with contextlib.suppress(ChildProcessError):
+            for pid in found:
+                with contextlib.suppress(ChildProcessError, OSError):
                     os.waitpid(pid, 0)
-                stopped += 1
+            stopped += len(found)
         return stopped
+
+
+def _processes() -> dict[int, tuple[int, int]]:
+    """pid -> (parent pid, real uid) of every process, from /proc."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            found[int(entry.name)] = (ppid, entry.stat().st_uid)
+    return found
+
+
+def _descendants(root: int) -> list[int]:
+    table = _processes()
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _) in table.items():
+        children.setdefault(ppid, []).append(pid)
+    found, todo = [], list(children.get(root, []))
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo += children.get(pid, [])
+    return found
+
+
+def kill_user(uid: int) -> int:
+    """SIGKILL every process of the kata user, as that user (kill(-1) reaches exactly its own
+    processes), until /proc lists none; how many were found."""
+    found = 0
+    for _ in range(50):
+        left = [pid for pid, (_, owner) in _processes().items() if owner == uid]
+        if not left:
+            return found
+        found += len(left)
+        pid = os.fork()
+        if pid == 0:
+            try:
+                os.setgroups([])
+                os.setuid(uid)
+                os.kill(-1, signal.SIGKILL)
+            finally:
+                os._exit(0)
+        os.waitpid(pid, 0)
+        for other in left:  # reap those that were our own children
+            with contextlib.suppress(ChildProcessError, OSError):
+                os.waitpid(other, os.WNOHANG)
+        time.sleep(0.01)
+    return found
+
+
+# --- the kata user: who runs kata code, where one can ----------------------------------------
+
+
+def kata_account(name: str = KATA_USER) -> dict | None:
+    """The unprivileged user kata code runs as (created when missing); None if there is none."""
+    import pwd
+
+    try:
+        entry = pwd.getpwnam(name)
+    except KeyError:
+        with contextlib.suppress(OSError, subprocess.SubprocessError):
+            subprocess.run(
+                ["useradd", "--system", "--user-group", "--no-create-home",
+                 "--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin", name],
+                capture_output=True, check=False, timeout=30,
+            )  # fmt: skip
+        try:
+            entry = pwd.getpwnam(name)
+        except KeyError:
+            try:
+                entry = pwd.getpwnam("nobody")
+            except KeyError:
+                return None
+    if entry.pw_uid == 0:
+        return None
+    return {"uid": entry.pw_uid, "gid": entry.pw_gid, "name": entry.pw_name}
+
+
+def _probe(account: dict, readable: list[str], unwritable: list[str]) -> str:
+    """Why the kata user cannot grade here ("" when it can): a forked check as that user."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(read)
+            os.setgroups([])
+            os.setgid(account["gid"])
+            os.setuid(account["uid"])
+            problems = [f"cannot read {p}" for p in readable if not os.access(p, os.R_OK)]
+            problems += [f"can write {p}" for p in unwritable if os.access(p, os.W_OK)]
+            os.write(write, "; ".join(problems).encode()[:4000])
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read, "rb") as handle:
+        said = handle.read().decode()
+    os.waitpid(pid, 0)
+    return said
+
+
+def _site_dirs() -> list[Path]:
+    import site
+
+    found = [*site.getsitepackages(), site.getusersitepackages()]
+    found += [p for p in sys.path if p.endswith("site-packages")]
+    return sorted({Path(p) for p in found if p})
+
+
+def choose_sandbox(mode: str, impl: str) -> tuple[dict | None, str]:
+    """(kata account or None, why there is none). `auto`: a kata user when this is root."""
+    if mode == "none":
+        return None, "asked for none (--sandbox none)"
+    if not hasattr(os, "setuid") or os.geteuid() != 0:
+        return None, "the grader is not root (no second OS user to run kata code as)"
+    account = kata_account()
+    if account is None:
+        return None, "no unprivileged user exists for kata code"
+    import torch  # the kata user must reach the installed packages, and nothing more
+
+    readable = [sys.executable, os.__file__, torch.__file__, str(ROOT / "tests"), impl]
+    unwritable = [str(ROOT), impl, *map(str, _site_dirs())]
+    why = _probe(account, readable, unwritable)
+    if why:
+        return None, f"the kata user {account['name']} {why}"
+    return account, ""
+
+
+def _sudo_works() -> bool:
+    if shutil.which("sudo") is None:
+        return False
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        check = subprocess.run(["sudo", "-n", "true"], capture_output=True, timeout=30)
+        return check.returncode == 0
+    return False
+
+
+# --- what a kata may not leave behind in the Python installation ----------------------------
+
+SITE_HOOKS = ("sitecustomize.py", "usercustomize.py")
+
+
+def site_state() -> dict[str, bytes]:
+    """The files Python runs at start-up (`*.pth`, site/usercustomize) and their bytes."""
+    found = {}
+    for folder in _site_dirs():
+        with contextlib.suppress(OSError):
+            for entry in folder.iterdir():
+                if entry.suffix == ".pth" or entry.name in SITE_HOOKS:
+                    with contextlib.suppress(OSError):
+                        found[str(entry)] = entry.read_bytes()
+    return found
+
+
+def undo_site_changes(before: dict[str, bytes]) -> list[str]:
+    """Put the start-up files back as they were; the paths that had changed."""
+    after = site_state()
+    changed = sorted(p for p in set(before) | set(after) if before.get(p) != after.get(p))
+    for path in changed:
+        with contextlib.suppress(OSError):
+            if path in before:
+                Path(path).write_bytes(before[path])
+            else:
+                Path(path).unlink()
+    return changed
+
+
+# --- the parent: one child per kata ----------------------------------------------------------
 
 
 def _refuse_learner_modules(impl: str) -> None:
@@ -330,7 +533,105 @@ def _refuse_learner_modules(impl: str) -> None:
         raise RuntimeError(f"the grading parent imported learner code: {loaded}")
 
 
-def _start(spec: dict, report: Path, log: Path, fork: bool):
+class Report:
+    """The parent's record of one child, built from what the child sent, in order."""
+
+    PHASES = ("setup", "call", "teardown")
+
+    def __init__(self, kata: str | None):
+        self.kata = kata
+        self.collected: list[str] | None = None
+        self.tests: dict[str, dict] = {}
+        self.seen: set[tuple[str, str]] = set()
+        self.current = -1  # index in `collected` of the test whose phases are arriving
+        self.ended: dict | None = None
+        self.tampered: list[str] = []
+        self.interrupted = ""
+        self.forged: list[str] = []
+        self.buffer = b""
+
+    def feed(self, data: bytes) -> None:
+        self.buffer += data
+        *lines, self.buffer = self.buffer.split(b"\n")
+        for line in lines:
+            try:
+                message = json.loads(line)
+                kind = message["t"]
+            except (ValueError, KeyError, TypeError):
+                self.forged.append(f"an unreadable record {line[:60]!r}")
+                continue
+            self._take(kind, message)
+
+    def _take(self, kind: str, message: dict) -> None:
+        if self.ended is not None:
+            self.forged.append(f"a {kind!r} record after the end of the run")
+            return
+        if kind == "collected":
+            if self.collected is not None:
+                self.forged.append("a second list of collected tests")
+                return
+            self.collected = [str(i) for i in message.get("ids", [])]
+        elif kind == "collecterror":
+            nodeid = str(message.get("nodeid"))
+            self.tests[nodeid] = {"outcome": "error", "message": str(message.get("message"))}
+        elif kind == "phase":
+            self._phase(message)
+        elif kind == "tampered":
+            self.tampered += [str(n) for n in message.get("names", [])]
+        elif kind == "interrupted":
+            self.interrupted = str(message.get("what"))
+        elif kind == "end":
+            self.ended = message
+        else:
+            self.forged.append(f"a record of unknown kind {kind!r}")
+
+    def _phase(self, message: dict) -> None:
+        nodeid, when = str(message.get("nodeid")), str(message.get("when"))
+        order = self.collected or []
+        if nodeid not in order or when not in self.PHASES:
+            self.forged.append(f"a record for {nodeid} ({when}), which was not collected")
+            return
+        if (nodeid, when) in self.seen:
+            self.forged.append(f"a second {when} record for {nodeid}")
+            return
+        index = order.index(nodeid)
+        if index < self.current:
+            self.forged.append(f"a record for {nodeid} after a later test had started")
+            return
+        self.current = index
+        self.seen.add((nodeid, when))
+        outcome = str(message.get("outcome"))
+        if when == "call":
+            status = outcome
+        elif outcome == "failed":
+            status = "error"
+        elif outcome == "skipped" and when == "setup":
+            status = "skipped"
+        else:
+            return
+        earlier = self.tests.get(nodeid)
+        if when == "teardown" and earlier and earlier["outcome"] != "passed":
+            return
+        text = "" if status == "passed" else str(message.get("message", ""))
+        self.tests[nodeid] = {"outcome": status, "message": text, "line": message.get("line", 0)}
+
+    def as_dict(self) -> dict | None:
+        if self.ended is None:
+            return None  # the child never finished its run: how it ended decides
+        return {
+            "version": REPORT_VERSION,
+            "kata": self.kata,
+            "exitstatus": self.ended.get("exitstatus"),
+            "crash": str(self.ended.get("crash") or ""),
+            "interrupted": self.interrupted,
+            "collected": self.collected or [],
+            "tests": self.tests,
+            "tampered": sorted(set(self.tampered)),
+            "forged": self.forged,
+        }
+
+
+def _start(spec: dict, write_fd: int, log: Path, fork: bool, account, home):
     """A running child: (pid, Popen or None)."""
     if fork:
         import gc
@@ -338,33 +639,60 @@ def _start(spec: dict, report: Path, log: Path, fork: bool):
         gc.freeze()  # the child's collector leaves the parent's objects (and pages) alone
         pid = os.fork()
         if pid == 0:
-            _child_process(spec, str(report), str(log))
+            _child_process(spec, write_fd, str(log), account, home)
         return pid, None
+    env = clean_env()
+    if home:
+        tmp = str(Path(home) / "tmp")
+        env.update(HOME=home, TMPDIR=tmp, TMP=tmp, TEMP=tmp)
+    extra = {}
+    if account:
+        extra = {"user": account["uid"], "group": account["gid"], "extra_groups": []}
+        env["USER"] = env["LOGNAME"] = account["name"]
     with open(log, "ab") as output:
         process = subprocess.Popen(
-            command("child", json.dumps(spec), str(report)),
-            stdin=subprocess.DEVNULL,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            env=clean_env(),
-            start_new_session=True,
-        )
+            command("child", json.dumps(spec), str(write_fd)),
+            stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT, env=env,
+            cwd=home or None, start_new_session=True, pass_fds=(write_fd,), **extra,
+        )  # fmt: skip
     return process.pid, process
 
 
-def _wait(pid: int, process, limit: float) -> dict:
+def _drain(fd: int, report: Report) -> bool:
+    """Read what the child sent so far; False once the pipe is closed and empty."""
+    while True:
+        try:
+            data = os.read(fd, 1 << 16)
+        except BlockingIOError:
+            return True
+        except OSError:
+            return False
+        if not data:
+            return False
+        report.feed(data)
+
+
+def _wait(pid: int, process, limit: float, fd: int, report: Report) -> dict:
     """How the child ended: exit code or signal, or stopped at the time limit."""
+    import selectors
+
     started = time.monotonic()
     deadline = started + limit
     status = {"exit": None, "signal": None, "timed_out": False}
+    selector = selectors.DefaultSelector()
+    selector.register(fd, selectors.EVENT_READ)
+    open_pipe = True
     while True:
+        if open_pipe and selector.select(timeout=0.005):
+            open_pipe = _drain(fd, report)
+            if not open_pipe:
+                selector.unregister(fd)
+        elif not open_pipe:
+            time.sleep(0.002)
         if process is not None:
             code = process.poll()
             if code is not None:
-                if code < 0:
-                    status["signal"] = -code
-                else:
-                    status["exit"] = code
+                status["signal" if code < 0 else "exit"] = abs(code)
                 break
         else:
             done, raw = os.waitpid(pid, os.WNOHANG)
@@ -383,8 +711,8 @@ def _wait(pid: int, process, limit: float) -> dict:
                 with contextlib.suppress(ChildProcessError):
                     os.waitpid(pid, 0)
             break
-        time.sleep(0.005)
     _kill_group(pid)  # anything the kata started in its group goes with it
+    selector.close()
     status["seconds"] = round(time.monotonic() - started, 3)
     return status
 
@@ -398,16 +726,32 @@ def _kill_group(pid: int) -> None:
             os.kill(pid, signal.SIGTERM)
 
 
-def _read_report(path: Path) -> dict | None:
-    try:
-        report = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return report if isinstance(report, dict) else None
+def _scratch_home(scratch: Path, account) -> str | None:
+    """A fresh HOME (with tmp/) for one kata, owned by the kata user."""
+    home = Path(tempfile.mkdtemp(prefix="home-", dir=scratch))
+    (home / "tmp").mkdir()
+    if account:
+        for path in (home, home / "tmp"):
+            os.chown(path, account["uid"], account["gid"])
+    return str(home)
 
 
-def run_all(jobs: list[dict], limit: float, fork: bool, log_path: Path | None = None) -> list[dict]:
-    """Each job's child, one after the other; (job name, status, report) per job."""
+def run_all(
+    jobs: list[dict],
+    limit: float,
+    fork: bool,
+    log_path: Path | None = None,
+    account: dict | None = None,
+) -> list[dict]:
+    """Each job's child, one after the other; (job name, status, report) per job.
+
+    Before each child and after the last, the grading tree (tests, coach, katas) is compared
+    with its bytes before the first: a change is put back, and charged to the kata that ran
+    since the last comparison. So are changes to Python's start-up files (`*.pth`,
+    site/usercustomize): what one kata leaves there cannot touch a later kata, or a later run.
+    """
+    from coach.grading import tree
+
     if fork and jobs:
         import pytest  # noqa: F401  (warm: every child starts with these imported)
         import torch  # noqa: F401
@@ -418,35 +762,49 @@ def run_all(jobs: list[dict], limit: float, fork: bool, log_path: Path | None = 
             with contextlib.suppress(ImportError):
                 __import__(plugin)
     reaper = _Subreaper()
-    results = []
+    pristine = tree.snapshot(ROOT)
+    site_before = site_state()
+    results: list[dict] = []
     with tempfile.TemporaryDirectory(prefix="grading-") as scratch:
+        os.chmod(scratch, 0o755)
         ini = Path(scratch) / "grader.ini"
         ini.write_text(GRADER_INI, encoding="utf-8")
+        os.chmod(ini, 0o644)
         log = Path(log_path) if log_path else Path(scratch) / "pytest.log"
         for job in jobs:
-            # A fresh, unguessable name per child: an earlier kata cannot have prepared it.
-            report = Path(scratch) / f"{secrets.token_hex(16)}.json"
-            collected = report.with_suffix(".collected")
-            spec = {**job["spec"], "ini": str(ini), "collected_path": str(collected)}
+            spec = {**job["spec"], "ini": str(ini)}
             with open(log, "a", encoding="utf-8") as handle:
                 handle.write(f"\n=== {job['name']} ===\n")
             if fork:  # this process must never have imported learner code: it forks them all
                 _refuse_learner_modules(spec["impl"])
-            pid, process = _start(spec, report, log, fork)
-            status = _wait(pid, process, limit)
+            home = _scratch_home(Path(scratch), account)
+            read_fd, write_fd = os.pipe()
+            os.set_blocking(read_fd, False)
+            report = Report(spec.get("kata"))
+            try:
+                pid, process = _start(spec, write_fd, log, fork, account, home)
+            finally:
+                os.close(write_fd)
+            status = _wait(pid, process, limit, read_fd, report)
+            if account:
+                status["user_processes_stopped"] = kill_user(account["uid"])
             status["strays_stopped"] = reaper.stop_strays()
-            listed = (_read_report(collected) or {}).get("collected")
+            while _drain(read_fd, report):  # what the child wrote before it ended
+                pass
+            os.close(read_fd)
+            shutil.rmtree(home, ignore_errors=True)
+            status["changed_files"] = tree.changed(ROOT, pristine)
+            if status["changed_files"]:
+                tree.restore(ROOT, pristine, status["changed_files"])
+            status["site_changed"] = undo_site_changes(site_before)
             results.append(
                 {
                     "name": job["name"],
                     "status": status,
-                    "report": _read_report(report),
-                    "collected": listed if isinstance(listed, list) else [],
+                    "report": report.as_dict(),
+                    "collected": report.collected or [],
                 }
             )
-            for path in (report, collected):
-                with contextlib.suppress(OSError):
-                    path.unlink()
     return results
 
 
@@ -500,7 +858,7 @@ def collect(katas, fork: bool = CAN_FORK, limit: float = DEFAULT_LIMIT) -> dict[
         raise RuntimeError(f"pytest could not collect the kata tests: {result}")
     ids: dict[str, list[str]] = {kata.name: [] for kata in katas}
     prefixes = {kata.name: f"{kata.test_file}::" for kata in katas}
-    for nodeid in sorted(report.get("collected", [])):
+    for nodeid in sorted(report.get("collected") or []):
         for name, prefix in prefixes.items():
             if nodeid.startswith(prefix):
                 ids[name].append(nodeid)
@@ -523,17 +881,31 @@ def main(argv: list[str]) -> int:
         help="also list the tests each kata's process collected (before any of them ran)",
     )
     run.add_argument("--log", default=None)
+    run.add_argument(
+        "--sandbox",
+        choices=SANDBOXES,
+        default="auto",
+        help="who runs kata code: auto = an unprivileged kata user when this runs as root; "
+        "sudo = also become root through `sudo -n` for that, where it works (CI runners); "
+        "none = this user (a practice grade)",
+    )
     listing = sub.add_parser("collect", help="the test ids of every kata, as JSON")
     listing.add_argument("--out", required=True)
     listing.add_argument("--no-fork", action="store_true")
     child = sub.add_parser("child", help=argparse.SUPPRESS)
     child.add_argument("spec")
-    child.add_argument("report")
+    child.add_argument("channel", type=int)
     args = parser.parse_args(argv)
 
     if args.action == "child":  # the no-fork route: this process is the kata's child
-        _write_report(run_child(json.loads(args.spec)), args.report)
+        _become(None, None)  # Popen already made it the kata user, with its HOME
+        run_child(json.loads(args.spec), Channel(args.channel))
         os._exit(0)
+    if args.action == "run" and args.sandbox == "sudo" and os.geteuid() != 0 and _sudo_works():
+        again = [a for a in argv if not a.startswith("--sandbox")] + ["--sandbox=auto"]
+        again = [a for a in again if a != "sudo"]
+        sudo = ["sudo", "-n", "--", sys.executable, *PYTHON_FLAGS, str(Path(__file__).resolve())]
+        os.execvp("sudo", [*sudo, *again])  # root, only to run kata code as the kata user
     for name in list(os.environ):
         if name.startswith("PYTEST_") or name == "KATAS_IMPL":
             del os.environ[name]  # the children inherit this environment
@@ -545,8 +917,10 @@ def main(argv: list[str]) -> int:
         return 0
     katas = _katas(args.kata)
     started = time.monotonic()
-    jobs = grade_jobs(katas, _resolve_impl(args.impl), args.seed)
-    results = run_all(jobs, args.limit, fork, Path(args.log) if args.log else None)
+    impl = _resolve_impl(args.impl)
+    jobs = grade_jobs(katas, impl, args.seed)
+    account, why = choose_sandbox(args.sandbox, impl) if jobs else (None, "no katas")
+    results = run_all(jobs, args.limit, fork, Path(args.log) if args.log else None, account)
     expected = None
     if args.collect:  # what each child collected, written before any of its tests ran
         expected = {kata.name: [] for kata in katas}
@@ -562,6 +936,7 @@ def main(argv: list[str]) -> int:
         "limit": args.limit,
         "seed": args.seed,
         "expected": expected,
+        "sandbox": {"user": account["name"] if account else None, "why_none": why},
         "katas": {result["name"]: result for result in results},
         "seconds": round(time.monotonic() - started, 3),
     }
@@ -569,6 +944,7 @@ def main(argv: list[str]) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".part")
     tmp.write_text(json.dumps(payload, indent=1) + "\n", encoding="utf-8")
+    os.chmod(tmp, 0o644)  # the judge may run as another user than this (sudo) one
     shutil.move(str(tmp), str(out))
     return 0
 
