@@ -484,7 +484,7 @@ def _sudo_works() -> bool:
     if shutil.which("sudo") is None:
         return False
     with contextlib.suppress(OSError, subprocess.SubprocessError):
-        check = subprocess.run(["sudo", "-n", "true"], capture_output=True, timeout=30)
+        check = subprocess.run(["sudo", "-n", "true"], capture_output=True, timeout=30, check=False)
         return check.returncode == 0
     return False
 
@@ -631,7 +631,7 @@ class Report:
         }
 
 
-def _start(spec: dict, write_fd: int, log: Path, fork: bool, account, home):
+def _start(spec: dict, write_fd: int, log: Path, fork: bool, *, account, home):
     """A running child: (pid, Popen or None)."""
     if fork:
         import gc
@@ -672,8 +672,27 @@ def _drain(fd: int, report: Report) -> bool:
         report.feed(data)
 
 
+def _ended(pid: int, process, status: dict) -> bool:
+    """Whether the child has ended; how goes into `status`."""
+    if process is not None:
+        code = process.poll()
+        if code is None:
+            return False
+        status["signal" if code < 0 else "exit"] = abs(code)
+        return True
+    done, raw = os.waitpid(pid, os.WNOHANG)
+    if not done:
+        return False
+    if os.WIFSIGNALED(raw):
+        status["signal"] = os.WTERMSIG(raw)
+    else:
+        status["exit"] = os.waitstatus_to_exitcode(raw)
+    return True
+
+
 def _wait(pid: int, process, limit: float, fd: int, report: Report) -> dict:
-    """How the child ended: exit code or signal, or stopped at the time limit."""
+    """How the child ended: exit code or signal, or stopped at the time limit. What it sends
+    meanwhile goes into `report` (a full pipe would otherwise stop it)."""
     import selectors
 
     started = time.monotonic()
@@ -682,26 +701,11 @@ def _wait(pid: int, process, limit: float, fd: int, report: Report) -> dict:
     selector = selectors.DefaultSelector()
     selector.register(fd, selectors.EVENT_READ)
     open_pipe = True
-    while True:
+    while not _ended(pid, process, status):
         if open_pipe and selector.select(timeout=0.005):
             open_pipe = _drain(fd, report)
-            if not open_pipe:
-                selector.unregister(fd)
         elif not open_pipe:
             time.sleep(0.002)
-        if process is not None:
-            code = process.poll()
-            if code is not None:
-                status["signal" if code < 0 else "exit"] = abs(code)
-                break
-        else:
-            done, raw = os.waitpid(pid, os.WNOHANG)
-            if done:
-                if os.WIFSIGNALED(raw):
-                    status["signal"] = os.WTERMSIG(raw)
-                else:
-                    status["exit"] = os.waitstatus_to_exitcode(raw)
-                break
         if time.monotonic() > deadline:
             status["timed_out"] = True
             _kill_group(pid)
@@ -782,7 +786,7 @@ def run_all(
             os.set_blocking(read_fd, False)
             report = Report(spec.get("kata"))
             try:
-                pid, process = _start(spec, write_fd, log, fork, account, home)
+                pid, process = _start(spec, write_fd, log, fork, account=account, home=home)
             finally:
                 os.close(write_fd)
             status = _wait(pid, process, limit, read_fd, report)
@@ -865,7 +869,7 @@ def collect(katas, fork: bool = CAN_FORK, limit: float = DEFAULT_LIMIT) -> dict[
     return ids
 
 
-def main(argv: list[str]) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -I coach/grading/kata_runner.py")
     sub = parser.add_subparsers(dest="action", required=True)
     run = sub.add_parser("run", help="grade katas, one process each, into --out")
@@ -895,7 +899,11 @@ def main(argv: list[str]) -> int:
     child = sub.add_parser("child", help=argparse.SUPPRESS)
     child.add_argument("spec")
     child.add_argument("channel", type=int)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str]) -> int:
+    args = _parser().parse_args(argv)
 
     if args.action == "child":  # the no-fork route: this process is the kata's child
         _become(None, None)  # Popen already made it the kata user, with its HOME
