@@ -39,11 +39,12 @@ def torch_pin(requirements: Path = ROOT / LEARNER_REQUIREMENTS) -> str:
 def install_commands(python: str, requirements: str) -> list[str]:
     """Torch from PyTorch's CPU index (no CUDA), then every other pin from PyPI.
 
+    `-I`: nothing in the working folder (a `pip/` folder, say) is imported by pip.
     `--no-deps` keeps the CPU index to torch alone; the second command installs torch's
     dependencies at the versions pinned in the requirements file, and finds torch==X already
     satisfied by the X+cpu build.
     """
-    pip = f"{python} -m pip install --disable-pip-version-check"
+    pip = f"{python} -I -m pip install --disable-pip-version-check"
     return [
         f"{pip} --no-deps {torch_pin()} --index-url {TORCH_CPU_INDEX}",
         f"{pip} -r {requirements}",
