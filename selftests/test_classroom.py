@@ -10,6 +10,7 @@ import ast
 import dataclasses
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -81,10 +82,12 @@ def test_one_grader_per_kata_with_the_registrys_points():
         assert f"timeout: {classroom.GRADER_TIMEOUT_MINUTES}" in lines
         results = f".grade-{routes.step_id(kata)}.json"
         limit = classroom.GRADER_TIMEOUT_MINUTES * 60 - 20
+        check = "sha256sum -c --quiet --strict .tree.sha256"
         command = (
-            f"command: rm -f {results} && python -I coach/grading/kata_runner.py run --kata "
-            f"{kata.name} --impl=katas --limit {limit} --out {results} && python -I "
-            f"coach/grading/judge.py {results} {kata.name} grading-manifest.json"
+            f"command: cd {classroom.GRADING_TREE} && {check} && rm -f {results} && python -I "
+            f"coach/grading/kata_runner.py run --kata {kata.name} --impl=katas --limit {limit} "
+            f"--out {results} --sandbox=sudo && {check} && python -I coach/grading/judge.py "
+            f"{results} {kata.name} grading-manifest.json"
         )
         assert command in lines
 
@@ -103,28 +106,33 @@ def test_torch_is_installed_once_from_the_cpu_index_before_any_grader():
     install = workflow.index(f"--index-url {routes.TORCH_CPU_INDEX}")
     assert workflow.count(routes.TORCH_CPU_INDEX) == 1
     assert install < workflow.index("autograding-command-grader")
-    assert "-r requirements/learner.txt" in workflow
+    assert f"-r {classroom.GRADING_TREE}/requirements/learner.txt" in workflow
     assert routes.torch_pin() == "torch==2.13.0"
     for block in _grader_blocks(workflow):  # nothing installed per grader
         assert "setup-command: ''" in block
 
 
-def test_tamper_check_then_restore_then_install_then_the_graders():
-    """Nothing is installed before the pristine requirements are in place."""
+def test_grading_tree_then_tamper_check_then_install_then_the_graders():
+    """Nothing is installed before the pristine requirements are in the grading tree, and
+    every Python the workflow starts runs with -I, pip from outside the checkout."""
     workflow = classroom.render_workflow()
     order = [
         "path: .pristine",
-        "coach.grading.manifest verify --root . \\\n",
-        "python -m coach.grading.manifest verify --github",
-        "- name: Put the pristine tests in place",
-        "-r requirements/learner.txt",
+        "- name: Build the grading tree",
+        "python -I .pristine/coach/grading/tree.py build --source .pristine --katas katas",
+        "python -I ./coach/grading/tree.py build --source . --katas katas",
+        f"python -I {classroom.GRADING_TREE}/coach/grading/manifest.py verify",
+        "-r /tmp/autograd-katas-grading/requirements/learner.txt",
         "autograding-command-grader",
     ]
     positions = [workflow.index(marker) for marker in order]
     assert positions == sorted(positions)
-    assert "--manifest .pristine/grading-manifest.json --github" in workflow
-    assert workflow.count("if: env.TEMPLATE_REPO != ''") == 2
-    assert "  TEMPLATE_REPO: ''\n" in workflow  # empty by default: no restore
+    assert workflow.count("if: env.TEMPLATE_REPO != ''") == 1
+    assert "  TEMPLATE_REPO: ''\n" in workflow  # empty by default: the learner's own tests
+    pythons = re.findall(r"\bpython3? (-\S+)", workflow)
+    assert pythons and set(pythons) == {"-I"}, pythons
+    install = workflow[workflow.index("- name: Install CPU-only") :]
+    assert install.splitlines()[1].strip() == "working-directory: /tmp"
 
 
 def test_the_template_repository_is_set_in_one_place(monkeypatch):
@@ -134,18 +142,6 @@ def test_the_template_repository_is_set_in_one_place(monkeypatch):
     assert "  TEMPLATE_REPO: 'course/autograd-katas'\n" in workflow
     assert "  TEMPLATE_REF: 'v1.0'\n" in workflow
     assert workflow.count("course/autograd-katas") == 1
-
-
-def test_the_restore_step_covers_every_graded_path():
-    paths = classroom._restore_paths()
-    assert {"tests", "conftest.py", "pyproject.toml", "pytest.ini", "grading-manifest.json"} <= set(
-        paths
-    )
-    assert {"coach", "requirements", "Makefile"} <= set(paths)  # coach/ whole, not a list
-    assert classroom.WORKFLOW_PATH not in paths
-    workflow = classroom.render_workflow()
-    assert "find . -maxdepth 1 -name '*.py' -type f -delete" in workflow  # root modules
-    assert "find .pristine -maxdepth 1 -name '*.py' -type f -exec cp {} . \\;" in workflow
 
 
 def test_rendering_is_stable_and_the_committed_files_are_fresh():
@@ -202,7 +198,7 @@ def test_classroom50_tests_are_setup_then_one_python_test_per_kata():
         assert test["points"] == kata.points
         assert f'"$CLASSROOM50_BUNDLE_DIR"/{classroom50.grader_file(kata)}' in test["run"]
         assert '-c "$CLASSROOM50_BUNDLE_DIR"/graders/pytest.ini --noconftest' in test["run"]
-        assert test["run"].startswith("python3 -P -m pytest ")
+        assert test["run"].startswith("python3 -I -m pytest ")
     for test in tests:
         assert set(test) <= CLASSROOM50_FIELDS
         assert 10 < test["timeout"] <= 600  # well above the 10 s default

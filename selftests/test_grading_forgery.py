@@ -36,6 +36,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -287,6 +288,7 @@ def setup():
 
 def _prepare(tmp: Path) -> dict:
     python = scratch_python(tmp / "python")
+    practice_python = scratch_python(tmp / "practice-python")  # its site-packages: planted
     drop = tmp / "drop"  # where attacks leave markers: anyone may write here, as in /tmp
     drop.mkdir()
     os.chmod(drop, 0o1777)
@@ -296,94 +298,80 @@ def _prepare(tmp: Path) -> dict:
     for name, (_, code) in planted.items():
         with open(repo / "katas" / f"{name}.py", "a", encoding="utf-8") as stub:
             stub.write(code)
-    shutil.copyfile(
-        ROOT / "solutions" / f"{CONTROL.name}.py", repo / "katas" / f"{CONTROL.name}.py"
-    )
+    solved = f"{CONTROL.name}.py"
+    shutil.copyfile(ROOT / "solutions" / solved, repo / "katas" / solved)
     plant_repository(repo, drop)
     home = tmp / "home"  # the grader's own HOME: never root's
     home.mkdir()
-    return {"tmp": tmp, "python": python, "drop": drop, "repo": repo, "planted": planted,
-            "home": home}  # fmt: skip
+    return {"tmp": tmp, "python": python, "practice_python": practice_python, "drop": drop,
+            "repo": repo, "planted": planted, "home": home}  # fmt: skip
 
 
-def env_for(setup: dict) -> dict[str, str]:
+def env_for(setup: dict, python: Path | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "KATAS_", "PYTEST_"))}
     env.update(
         COACH_NO_VENV="1",
         HOME=str(setup["home"]),
-        PATH=f"{setup['python'].parent}{os.pathsep}/usr/bin:/bin",
+        PATH=f"{(python or setup['python']).parent}{os.pathsep}/usr/bin:/bin",
     )
     return env
 
 
 GRADED = [*K[:9], CONTROL]
+NO_FORK = [K[0], K[2], K[4], K[5], K[8], CONTROL]  # a fresh Python each: the costly route
+WORKFLOW = [K[0], K[1], K[2], K[4], K[5], CONTROL]  # one shell per step, sharing one tree
+CLASSROOM50 = [K[0], K[1], K[2], K[6], CONTROL]
 
 
 def expected_points(katas) -> dict[str, float]:
     return {kata.name: float(kata.points if kata == CONTROL else 0) for kata in katas}
 
 
-def assert_after(setup: dict, route: str) -> None:
-    """Nothing of A or B ran or survived: markers, the .pth, the chain of processes."""
-    python = setup["python"]
-    subprocess.run([str(python), "-c", "pass"], env=env_for(setup), check=True, timeout=120)
-    drop = setup["drop"]
-    ran = sorted(p.name for p in drop.iterdir() if p.name != "pids")
-    assert ran == [], (route, ran)
-    packages = Path(
+def leftovers(setup: dict) -> list[str]:
+    """What of A or B ran or survived: markers, the .pth, processes of the chain (killed)."""
+    found = []
+    for python in (setup["python"], setup["practice_python"]):
         subprocess.run(
-            [str(python), "-I", "-c", "import site; print(site.getsitepackages()[0])"],
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=120,
-        ).stdout.strip()
-    )
-    assert not (packages / "zz_forge.pth").exists(), route
+            [str(python), "-c", "pass"], env=env_for(setup, python), check=True, timeout=120
+        )  # fmt: skip  (the next Python: does a .pth or usercustomize run?)
+        packages = Path(
+            subprocess.run(
+                [str(python), "-I", "-c", "import site; print(site.getsitepackages()[0])"],
+                capture_output=True, text=True, check=True, timeout=120,
+            ).stdout.strip()
+        )  # fmt: skip
+        found += [str(p) for p in packages.glob("zz_forge.pth")]
+    drop = setup["drop"]
+    found += [f"marker {p.name}" for p in drop.iterdir() if p.name != "pids"]
     pids = drop / "pids"
     if pids.exists():
-        alive = []
         for pid in map(int, pids.read_text().split()):
             try:
-                os.kill(pid, 0)
-                alive.append(pid)
+                os.kill(pid, 9)  # never leave one running, whatever the assertion says
+                found.append(f"process {pid} of the chain")
             except ProcessLookupError:
                 pass
-        for pid in alive:  # never leave them running, whatever the assertion says
-            os.kill(pid, 9)
-        pids.unlink()
-        assert alive == [], (route, "processes of the chain outlived the grading", alive)
+    return found
 
 
-# --- route 1: make grade --------------------------------------------------------------------
+# --- the routes ----------------------------------------------------------------------------
 
 
-def make_grade(setup: dict, *extra: str) -> dict:
+def make_grade(setup: dict, katas, *extra: str, python: Path | None = None) -> dict:
     out = setup["tmp"] / ("grade" + "".join(extra).replace("-", "_"))
-    args = ["grade", "--out", str(out), *extra, *[f"--kata={k.name}" for k in GRADED]]
+    args = ["grade", "--out", str(out), *extra, *[f"--kata={k.name}" for k in katas]]
     run = subprocess.run(
-        [str(setup["python"]), "-m", "coach", *args], cwd=setup["repo"], env=env_for(setup),
-        capture_output=True, text=True, check=False, timeout=600,
+        [str(python or setup["python"]), "-m", "coach", *args], cwd=setup["repo"],
+        env=env_for(setup, python), capture_output=True, text=True, check=False, timeout=600,
     )  # fmt: skip
     assert run.returncode == 0, run.stdout + run.stderr
-    return json.loads((out / "grade.json").read_text())
-
-
-@pytest.mark.parametrize("extra", [(), ("--no-fork",), ("--sandbox=none",)])
-def test_make_grade_gives_every_planted_kata_0_and_the_control_its_points(setup, extra):
-    record = make_grade(setup, *extra)
-    points = {kata["name"]: kata["points"] for kata in record["katas"]}
-    assert points == expected_points(GRADED), (extra, record["notes"], points)
-    practice = any(note.startswith("Practice grade") for note in record["notes"])
-    assert practice == ("--sandbox=none" in extra), record["notes"]
-    assert_after(setup, f"make grade {extra}")
-    if practice:  # what only the practice grade lets kata code do is found and charged
-        notes = {kata["name"]: kata["note"] for kata in record["katas"]}
-        assert "judge.py" in notes[K[0].name] and "testing.py" in notes[K[1].name], notes
-        assert "zz_forge.pth" in notes[K[2].name], notes
-
-
-# --- route 2: the GitHub Classroom workflow, step by step -----------------------------------
+    record = json.loads((out / "grade.json").read_text())
+    return {
+        "points": {kata["name"]: kata["points"] for kata in record["katas"]},
+        "notes": {kata["name"]: kata["note"] for kata in record["katas"]},
+        "practice": any(note.startswith("Practice grade") for note in record["notes"]),
+        "scan": record["scan"],
+    }
 
 
 def workflow_steps(repo: Path, tree: Path) -> dict[str, str]:
@@ -403,6 +391,7 @@ def workflow_steps(repo: Path, tree: Path) -> dict[str, str]:
 
 
 def runner_shell(script: str, cwd: Path, setup: dict, env_extra: dict | None = None):
+    """A step as a hosted runner's shell runs it: bash -e, the runner's PATH and HOME."""
     env = {"PATH": env_for(setup)["PATH"], "HOME": str(setup["home"]), **(env_extra or {})}
     return subprocess.run(
         ["bash", "-e", "-c", script], cwd=cwd, env=env, capture_output=True, text=True,
@@ -410,31 +399,31 @@ def runner_shell(script: str, cwd: Path, setup: dict, env_extra: dict | None = N
     )  # fmt: skip
 
 
-def test_the_workflow_steps_give_every_planted_kata_0(setup):
+def workflow_route(setup: dict) -> dict:
+    """Every step the workflow runs after the checkouts, in order: the grading tree, the
+    tamper check, the install (its working-directory is outside the checkout), then the
+    graders, each in a shell of its own, all on the one tree (as the job's steps are)."""
     repo, tmp = setup["repo"], setup["tmp"]
-    tree = tmp / "workflow-tree"
-    steps = workflow_steps(repo, tree)
+    steps = workflow_steps(repo, tmp / "workflow-tree")
     workspace = {"GITHUB_WORKSPACE": str(repo), "TEMPLATE_REPO": "", "TEMPLATE_REF": ""}
+    said = {}
     for name in (
         "Build the grading tree",
         "Tamper check (graded files against grading-manifest.json)",
     ):
         ran = runner_shell(steps[name], repo, setup, workspace)
-        assert ran.returncode == 0 or "Tamper" in name, ran.stdout + ran.stderr
+        said[name] = (ran.returncode, ran.stdout + ran.stderr)
     install = next(n for n in steps if n.startswith("Install CPU-only torch"))
-    ran = runner_shell(steps[install], tmp, setup)  # its working-directory: outside the checkout
-    assert ran.returncode == 0, ran.stdout + ran.stderr
-    chosen = [K[0], K[1], K[2], K[4], K[5], CONTROL]  # in order, sharing one tree
-    scores, said = {}, {}
-    for kata in chosen:
+    outside = tmp / "runner-temp"
+    outside.mkdir()
+    ran = runner_shell(steps[install], outside, setup)
+    said["install"] = (ran.returncode, ran.stdout + ran.stderr)
+    points = {}
+    for kata in WORKFLOW:
         ran = runner_shell(steps[f"{kata.name}: {kata.title}"], repo, setup)
-        scores[kata.name] = float(kata.points if ran.returncode == 0 else 0)
-        said[kata.name] = ran.stdout + ran.stderr
-    assert scores == expected_points(chosen), (scores, said)
-    assert_after(setup, "workflow")
-
-
-# --- route 3: Classroom 50 --------------------------------------------------------------------
+        points[kata.name] = float(kata.points if ran.returncode == 0 else 0)
+        said[kata.name] = (ran.returncode, ran.stdout + ran.stderr)
+    return {"points": points, "said": said}
 
 
 def classroom50_score(spec: dict, checkout: Path, bundle: Path, setup: dict) -> int:
@@ -457,20 +446,80 @@ def classroom50_score(spec: dict, checkout: Path, bundle: Path, setup: dict) -> 
     return points if run.returncode == 0 else 0
 
 
-def test_the_classroom50_files_give_every_planted_kata_0(setup):
-    tests_file = classroom50.write_classroom50(setup["tmp"] / "c50")
+def classroom50_route(setup: dict) -> dict:
+    """Its setup test (the install), then each kata's test, scored as its runner scores them."""
+    out = setup["tmp"] / "c50"
+    tests_file = classroom50.write_classroom50(out)
+    os.chmod(out, 0o755)
     specs = {t["name"].split(":")[0]: t for t in json.loads(tests_file.read_text())}
-    bundle = tests_file.parent / "bundle"
-    os.chmod(setup["tmp"] / "c50", 0o755)
-    setup_spec = specs["setup"]
-    ran = runner_shell(setup_spec["run"], setup["repo"], setup,
+    bundle = out / "bundle"
+    ran = runner_shell(specs["setup"]["run"], setup["repo"], setup,
                        {"CLASSROOM50_BUNDLE_DIR": str(bundle)})  # fmt: skip
-    assert ran.returncode == 0, ran.stdout + ran.stderr
-    chosen = [K[0], K[2], K[6], CONTROL]
-    scores = {k.name: float(classroom50_score(specs[k.name], setup["repo"], bundle, setup))
-              for k in chosen}  # fmt: skip
-    assert scores == expected_points(chosen), scores
-    assert_after(setup, "Classroom 50")
+    points = {k.name: float(classroom50_score(specs[k.name], setup["repo"], bundle, setup))
+              for k in CLASSROOM50}  # fmt: skip
+    return {"points": points, "setup": (ran.returncode, ran.stdout + ran.stderr)}
+
+
+@pytest.fixture(scope="module")
+def graded(setup) -> dict:
+    """Every route, then what was left. The routes that run kata code as the kata user run one
+    after the other (each kills every process of that user after a kata); the practice grade,
+    on its own scratch Python, beside them."""
+    sandboxed = {
+        "fork": lambda: make_grade(setup, GRADED),
+        "no fork": lambda: make_grade(setup, NO_FORK, "--no-fork"),
+        "workflow": lambda: workflow_route(setup),
+        "classroom50": lambda: classroom50_route(setup),
+    }
+    with ThreadPoolExecutor(2) as pool:
+        practice = pool.submit(
+            make_grade, setup, GRADED, "--sandbox=none", python=setup["practice_python"]
+        )
+        found = {name: route() for name, route in sandboxed.items()}
+        found["practice"] = practice.result()
+    found["leftovers"] = leftovers(setup)
+    return found
+
+
+@pytest.mark.parametrize(
+    ("route", "katas"), [("fork", GRADED), ("no fork", NO_FORK), ("practice", GRADED)]
+)
+def test_make_grade_gives_every_planted_kata_0_and_the_control_its_points(graded, route, katas):
+    result = graded[route]
+    assert result["points"] == expected_points(katas), (route, result["notes"])
+    assert result["practice"] == (route == "practice"), route
+
+
+def test_the_practice_grade_finds_charges_and_undoes_what_kata_code_wrote(graded):
+    notes = graded["practice"]["notes"]
+    assert "judge.py" in notes[K[0].name], notes[K[0].name]
+    assert "testing.py" in notes[K[1].name], notes[K[1].name]
+    assert "zz_forge.pth" in notes[K[2].name], notes[K[2].name]
+
+
+def test_in_process_forging_is_void_or_named_by_the_code_scan(graded):
+    notes, scan = graded["fork"]["notes"], graded["fork"]["scan"]
+    assert "did not send" in notes[K[5].name], notes[K[5].name]  # forged records
+    assert "_pytest.reports.TestReport.from_item_and_call" in notes[K[6].name]
+    assert any(f"{K[5].name}.py" in hit and "get_objects" in hit for hit in scan), scan
+
+
+def test_the_workflow_steps_give_every_planted_kata_0(graded):
+    result = graded["workflow"]
+    assert result["said"]["Build the grading tree"][0] == 0, result["said"]
+    assert result["said"]["install"][0] == 0, result["said"]["install"]
+    assert result["points"] == expected_points(WORKFLOW), result["said"]
+
+
+def test_the_classroom50_files_give_every_planted_kata_0(graded):
+    result = graded["classroom50"]
+    assert result["setup"][0] == 0, result["setup"]
+    assert result["points"] == expected_points(CLASSROOM50), result
+
+
+def test_nothing_planted_ran_or_survived_for_the_next_python(graded):
+    """No marker of B, no .pth or usercustomize that runs, no process of the chain alive."""
+    assert graded["leftovers"] == []
 
 
 # --- the comparisons themselves ---------------------------------------------------------------

@@ -229,9 +229,15 @@ def test_the_fork_and_no_fork_routes_agree(grades):
 # --- route 2: the GitHub Classroom workflow ------------------------------------------------
 
 
-def workflow_commands(repo: Path) -> dict[str, tuple[str, int]]:
-    """kata -> (command, max-score), read from the exported workflow as GitHub would."""
-    text = (repo / classroom.WORKFLOW_PATH).read_text()
+def workflow_commands(repo: Path, tree: Path) -> dict[str, tuple[str, int]]:
+    """kata -> (command, max-score), read from the exported workflow as GitHub would, after
+    its step that builds the grading tree has run (moved to `tree`: the workflow's fixed /tmp
+    path would be shared by parallel selftests)."""
+    text = (repo / classroom.WORKFLOW_PATH).read_text().replace(classroom.GRADING_TREE, str(tree))
+    build = re.search(r"Build the grading tree\n      run: \|\n((?:        .*\n)+)", text)
+    script = "\n".join(line[8:] for line in build.group(1).splitlines())
+    env = {"PATH": f"{Path(sys.executable).parent}{os.pathsep}/usr/bin:/bin", "TEMPLATE_REPO": ""}
+    subprocess.run(["bash", "-e", "-c", script], cwd=repo, env=env, check=True, timeout=120)
     found = {}
     for block in text.split("\n    - name: ")[1:]:
         command = re.search(r"^        command: (.*)$", block, re.M)
@@ -258,7 +264,7 @@ def command_grader(repo: Path, command: str, max_score: int) -> tuple[int, str]:
 @pytest.mark.parametrize("scenario", list(KATA_ATTACKS))
 def test_the_workflow_commands_score_each_attacked_kata_0(repos, scenario):
     repo = repos[scenario]
-    commands = workflow_commands(repo)
+    commands = workflow_commands(repo, repo.parent / f"tree-{scenario}")
     assert set(commands) == {kata.name for kata in registry.KATAS}
     with ThreadPoolExecutor(JOBS) as pool:
         results = dict(

@@ -268,6 +268,12 @@ SUSPECT_ATTRIBUTES = frozenset(
     {"os._exit", "sys.exit", "sys.modules", "sys.path", "os.kill", "os.system"}
 )
 WRITING_METHODS = frozenset({"write_text", "write_bytes"})
+# Attributes, on whatever object, that reach the grader's own machinery from inside the
+# process: its frames, its objects in memory, its modules, or an exit that skips the report.
+SUSPECT_ATTRIBUTE_NAMES = frozenset(
+    {"_exit", "f_back", "f_locals", "f_globals", "tb_frame", "__traceback__", "modules"}
+    | {"get_objects", "get_referrers", "__subclasses__", "__code__", "__globals__"}
+)
 
 
 @dataclass(frozen=True, order=True)
@@ -326,6 +332,8 @@ def _findings_in(tree: ast.AST) -> list[tuple[int, str]]:
                 found.append((node.lineno, f"uses {dotted}"))
             elif node.attr in WRITING_METHODS:
                 found.append((node.lineno, f"writes a file (.{node.attr})"))
+            elif node.attr in SUSPECT_ATTRIBUTE_NAMES:
+                found.append((node.lineno, f"uses .{node.attr}"))
         if isinstance(node, ast.Call) and _dotted(node.func) == "open":
             mode = _open_mode(node)
             if mode is not None:
