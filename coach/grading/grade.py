@@ -9,6 +9,11 @@ recorded in grading-manifest.json at export (collected now where there is no man
 test without an outcome counts as failed, and a kata whose process ended any other way than
 the grader ends it, or replaced pytest's functions, scores 0 with a note saying why.
 
+The runner grades from a fresh tree (coach/grading/tree.py: this repository's tests and
+coach, and only the graded folder's `*.py` files). Run as root, kata code runs as an
+unprivileged user; otherwise the report says it is a practice grade (kata code ran as you),
+and every file it changed that the grader reads is put back and voids its kata.
+
 Prints a table and writes, into --out (default grading/):
 - grade.json: this project's own record, per kata and per test, with the tamper check;
 - results.json: Gradescope's autograder format, one entry per kata;

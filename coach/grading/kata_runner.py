@@ -1,16 +1,27 @@
 """Run each kata's tests in a process of its own, for a grader that never runs learner code.
 
-    python -I coach/grading/kata_runner.py run --impl=katas --out run.json [--kata NAME ...]
+    python -I TREE/coach/grading/kata_runner.py run --impl=TREE/katas --out run.json \
+        [--kata NAME ...] [--sandbox auto|sudo|none]
     python -I coach/grading/kata_runner.py collect --out expected.json
 
 `run` is the warm parent: it imports torch, pytest and the coach plugin once (never a kata:
 the loader imports a kata file only when a test first touches it), then runs one child per
 kata, one after the other. Where the OS has fork(), a child is a fork of this process and
 starts at once; elsewhere it is a fresh `python -I` (about a second slower per kata). Each
-child runs one kata's tests with pytest and writes a report; the parent records how the child
-ended (exit code, signal, time limit), stops whatever the child left running, and finally
-writes `run.json`: per kata, how its process ended and its report. It decides nothing:
-coach/grading/judge.py (standard library only, no learner code) turns that file into points.
+child runs one kata's tests with pytest in a session of its own, with a scratch HOME and
+TMPDIR, and sends every record to the parent through a pipe as it happens; the parent
+records how the child ended (exit code, signal, time limit), stops whatever the child left
+running, and finally writes `run.json`: per kata, how its process ended and its report. It
+decides nothing: coach/grading/judge.py (standard library only, no learner code) turns that
+file into points.
+
+Who runs kata code (`--sandbox`): where this process is root (`auto`), or can become root
+through `sudo -n` (`sudo`: CI runners), each child drops to an unprivileged kata user
+(KATA_USER) that can read the Python, the tests and the katas and write none of them, nor
+site-packages; after each kata every process of that user is killed. Elsewhere kata code runs
+as this user, and run.json says why (a practice grade). Either way, before each child and
+after the last, the grading tree and Python's start-up files (`*.pth`, site/usercustomize)
+are compared with what they were: a change is put back and voids the kata that made it.
 
 pytest runs with the grader's options and configuration only: `-c` a configuration file
 written here (no learner's pytest.ini, pyproject.toml or addopts), `--noconftest` (no
@@ -18,14 +29,16 @@ conftest.py anywhere), plugins loaded by name with autoloading off, and an envir
 without PYTEST_ADDOPTS. So a learner's files or environment cannot change which tests run.
 
 A child also watches its own process: just before the first test it records every function
-and class of pytest, pluggy, the coach and the test modules, and the registered hooks; after
-the last test it reports any of them replaced. Kata code that rewrites how pytest reports
-(even through `torch.sys.modules`) makes its kata's report void.
+and class of pytest, pluggy, the coach, the test modules and the standard-library modules
+the comparisons use, and the registered hooks; after every test it reports any of them
+replaced, which makes its kata's report void. Each test's record has left the process by
+then, so editing the recorder's memory later changes nothing; a record written by anyone
+else arrives twice or out of order, and voids the kata too.
 
-Standard library only at import time, and run by path with `-I`: the working folder and
-PYTHONPATH are not on sys.path, so a module a learner puts at the root cannot stand in for
-torch, pytest or a plugin. This file's own repository root goes at the END of sys.path, for
-`coach` alone.
+Standard library only at import time, and run by path with `-I` from a grading tree
+(coach/grading/tree.py: the grader's files and the learner's katas/*.py, nothing else): the
+working folder and PYTHONPATH are not on sys.path. The tree's root goes at the END of
+sys.path, for `coach` alone.
 """
 
 from __future__ import annotations
@@ -43,8 +56,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.dont_write_bytecode = True  # the tree stays as built: a .pyc there could only be forged
 if str(ROOT) not in sys.path:
-    sys.path.append(str(ROOT))  # last: installed packages always win over root-level files
+    sys.path.append(str(ROOT))  # last, and a grading tree: only coach/, tests/, lessons/, katas/
 
 CAN_FORK = hasattr(os, "fork")
 DEFAULT_LIMIT = 120.0  # seconds one kata's process may take; pytest-timeout stops a test at 10
@@ -279,6 +293,14 @@ def run_child(spec: dict, channel: Channel) -> None:
     channel.send("end", exitstatus=exitstatus, crash=crash)
 
 
+def _limit_processes() -> None:
+    """At most NPROC_LIMIT processes for the kata user (never set for the grader's own user)."""
+    import resource
+
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NPROC, (NPROC_LIMIT, NPROC_LIMIT))
+
+
 def _become(account: dict | None, home: str | None) -> None:
     """Drop to the kata user (when there is one), with a scratch HOME and TMPDIR of its own."""
     import resource
@@ -290,8 +312,7 @@ def _become(account: dict | None, home: str | None) -> None:
         os.setgroups([])
         os.setgid(account["gid"])
         os.setuid(account["uid"])
-        with contextlib.suppress(ValueError, OSError):
-            resource.setrlimit(resource.RLIMIT_NPROC, (NPROC_LIMIT, NPROC_LIMIT))
+        _limit_processes()
         os.environ["USER"] = os.environ["LOGNAME"] = account["name"]
     if home:
         tmp = str(Path(home) / "tmp")
@@ -470,9 +491,11 @@ def choose_sandbox(mode: str, impl: str) -> tuple[dict | None, str]:
     account = kata_account()
     if account is None:
         return None, "no unprivileged user exists for kata code"
-    import torch  # the kata user must reach the installed packages, and nothing more
+    import importlib.util
 
-    readable = [sys.executable, os.__file__, torch.__file__, str(ROOT / "tests"), impl]
+    torch = importlib.util.find_spec("torch")  # the kata user must reach the packages
+    where = torch.origin if torch and torch.origin else sys.executable
+    readable = [sys.executable, os.__file__, where, str(ROOT / "tests"), impl]
     unwritable = [str(ROOT), impl, *map(str, _site_dirs())]
     why = _probe(account, readable, unwritable)
     if why:
@@ -776,7 +799,7 @@ def run_all(
         os.chmod(ini, 0o644)
         log = Path(log_path) if log_path else Path(scratch) / "pytest.log"
         for job in jobs:
-            spec = {**job["spec"], "ini": str(ini)}
+            spec = {**job["spec"], "ini": str(ini), "kata_user": bool(account)}
             with open(log, "a", encoding="utf-8") as handle:
                 handle.write(f"\n=== {job['name']} ===\n")
             if fork:  # this process must never have imported learner code: it forks them all
@@ -907,7 +930,10 @@ def main(argv: list[str]) -> int:
 
     if args.action == "child":  # the no-fork route: this process is the kata's child
         _become(None, None)  # Popen already made it the kata user, with its HOME
-        run_child(json.loads(args.spec), Channel(args.channel))
+        spec = json.loads(args.spec)
+        if spec.get("kata_user"):
+            _limit_processes()
+        run_child(spec, Channel(args.channel))
         os._exit(0)
     if args.action == "run" and args.sandbox == "sudo" and os.geteuid() != 0 and _sudo_works():
         again = [a for a in argv if not a.startswith("--sandbox")] + ["--sandbox=auto"]

@@ -105,19 +105,21 @@ def build(source: Path, katas: Path, out: Path) -> dict[str, str]:
 
 def snapshot(tree: Path) -> dict[str, bytes]:
     """The tree's files as bytes, by relative path (what `changed` compares with): every file
-    below the grader's folders and katas/, and every entry at the top (a folder there by its
-    name alone: nothing may appear next to coach/ on the runner's path)."""
+    below the grader's folders and katas/ (compiled `.pyc` files included: the runner writes
+    none), and every entry at the top (a folder there by its name alone: nothing may appear
+    next to coach/ on the runner's path)."""
     tree = Path(tree)
     found: dict[str, bytes] = {}
     for entry in sorted(tree.iterdir()):
+        if entry.name.endswith(".json") and entry.name != MANIFEST:
+            continue  # a run's own results (the workflow's .grade-kNN.json): never imported
         if entry.is_symlink() or entry.is_file():
             found[entry.name] = _read(entry)
         elif entry.name not in (*GRADER_FOLDERS, KATAS, REQUIREMENTS):
             found[entry.name + "/"] = b"<folder>"
     for folder in (*GRADER_FOLDERS, KATAS, REQUIREMENTS):
         for top, dirs, files in os.walk(tree / folder):  # never into linked folders
-            dirs[:] = [d for d in dirs if d != "__pycache__"]
-            for name in files:
+            for name in files:  # __pycache__ too: a forged .pyc would be imported
                 path = Path(top) / name
                 found[path.relative_to(tree).as_posix()] = _read(path)
             for name in dirs:
