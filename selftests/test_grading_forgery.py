@@ -500,6 +500,7 @@ def test_the_practice_grade_finds_charges_and_undoes_what_kata_code_wrote(graded
 def test_in_process_forging_is_void_or_named_by_the_code_scan(graded):
     notes, scan = graded["fork"]["notes"], graded["fork"]["scan"]
     assert "did not send" in notes[K[5].name], notes[K[5].name]  # forged records
+    assert "gc.get_objects" in notes[K[5].name], notes[K[5].name]  # named by the audit hook
     assert "_pytest.reports.TestReport.from_item_and_call" in notes[K[6].name]
     assert any(f"{K[5].name}.py" in hit and "get_objects" in hit for hit in scan), scan
 

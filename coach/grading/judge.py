@@ -131,9 +131,15 @@ def void_reason(entry: dict | None, limit: float | None = None) -> str:
 def verdict(entry: dict | None, expected: list[str], limit: float | None = None) -> Verdict:
     """Every expected test's (status, message, line), and the note when the kata is void."""
     result = Verdict()
+    evidence = ((entry or {}).get("report") or {}).get("evidence") or []
+    if evidence:
+        result.remarks.append(
+            f"Evidence, from inside its test process (kata code reaching the grader's "
+            f"machinery; read these lines): {_listed(evidence, 6)}."
+        )
     reason = void_reason(entry, limit)
     if reason:
-        result.note = f"0 points: {reason}."
+        result.note = " ".join([f"0 points: {reason}.", *result.remarks])
         result.outcomes = {nodeid: ("error", result.note, 0) for nodeid in expected}
         return result
     tests = (entry.get("report") or {}).get("tests") or {}

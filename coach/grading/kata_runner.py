@@ -273,11 +273,83 @@ class Recorder:
         self._check("the last test")  # before pytest undoes its own patches
 
 
+# Audit events (PEP 578) that reach the grader's machinery from inside the process. Raised
+# with kata code as the innermost Python frame: reading frames or memory, setting attributes
+# of classes or functions, opening a file to write. Raised with kata code anywhere on the
+# stack: starting or signalling processes, native code, tracing, sockets.
+DIRECT_EVENTS = frozenset(
+    {"gc.get_objects", "gc.get_referrers", "gc.get_referents", "sys._getframe"}
+    | {"object.__getattr__", "object.__setattr__", "object.__delattr__", "open"}
+    | {"function.__new__", "code.__new__", "os.remove", "os.rename", "os.chmod"}
+)
+ANY_EVENTS = frozenset(
+    {"os.fork", "os.forkpty", "os.exec", "os.posix_spawn", "os.spawn", "os.system"}
+    | {"os.kill", "os.killpg", "subprocess.Popen", "ctypes.dlopen", "ctypes.dlsym"}
+    | {"ctypes.cdata", "sys.settrace", "sys.setprofile", "sys.addaudithook", "socket.connect"}
+)
+EVIDENCE_MOST = 20  # records per kata: enough to name what it did
+
+
+def watch_kata_code(channel: Channel, impl: str) -> None:
+    """Name, in the report, what kata code did to reach the grader from inside the process.
+
+    An audit hook cannot be removed once added, and it runs before the operation: each event
+    above, raised by kata code, is sent to the parent at once (event, file:line). It is
+    evidence for the instructor's report, not a verdict: a kata that forges its own outcomes
+    in memory has to do some of these things, and the report names them.
+    """
+    prefix = str(Path(impl).resolve()) + os.sep
+    busy = [False]
+
+    def _kata_line(frame, anywhere, _prefix=prefix):
+        depth = 0
+        while frame is not None and depth < 80:
+            name = frame.f_code.co_filename
+            if name.startswith(_prefix):
+                return f"{Path(name).name}:{frame.f_lineno}"
+            if not anywhere:
+                return ""
+            frame, depth = frame.f_back, depth + 1
+        return ""
+
+    def hook(event, args, _busy=busy, _send=channel.send, _seen=set()):  # noqa: B006
+        if _busy[0] or (event not in DIRECT_EVENTS and event not in ANY_EVENTS):
+            return
+        if event == "open" and not _writes(args):
+            return
+        _busy[0] = True
+        try:
+            try:
+                raise LookupError
+            except LookupError as error:
+                caller = error.__traceback__.tb_frame.f_back
+            where = _kata_line(caller, event in ANY_EVENTS)
+            detail = f"{event} {args[1]}" if event.startswith("object.") else event
+            if where and (detail, where) not in _seen and len(_seen) < EVIDENCE_MOST:
+                _seen.add((detail, where))
+                _send("evidence", event=detail, where=where)
+        except Exception:  # a hook must never break the run
+            pass
+        finally:
+            _busy[0] = False
+
+    sys.addaudithook(hook)
+
+
+def _writes(args) -> bool:
+    mode, flags = args[1] if len(args) > 1 else None, args[2] if len(args) > 2 else 0
+    if isinstance(mode, str):
+        return any(c in mode for c in "wax+")
+    return bool(isinstance(flags, int) and flags & (os.O_WRONLY | os.O_RDWR))
+
+
 def run_child(spec: dict, channel: Channel) -> None:
     """One kata's tests in this process, every record sent to the parent as it happens."""
     import pytest
 
     sys.dont_write_bytecode = True
+    if not spec.get("collect_only"):
+        watch_kata_code(channel, spec["impl"])
     recorder = Recorder(ROOT / "tests", channel)
     collect_only = bool(spec.get("collect_only"))
     args = pytest_args(
@@ -571,6 +643,7 @@ class Report:
         self.tampered: list[str] = []
         self.interrupted = ""
         self.forged: list[str] = []
+        self.evidence: list[str] = []
         self.buffer = b""
 
     def feed(self, data: bytes) -> None:
@@ -603,6 +676,8 @@ class Report:
             self.tampered += [str(n) for n in message.get("names", [])]
         elif kind == "interrupted":
             self.interrupted = str(message.get("what"))
+        elif kind == "evidence":
+            self.evidence.append(f"{message.get('where')}: {message.get('event')}")
         elif kind == "end":
             self.ended = message
         else:
@@ -651,6 +726,7 @@ class Report:
             "tests": self.tests,
             "tampered": sorted(set(self.tampered)),
             "forged": self.forged,
+            "evidence": self.evidence[:EVIDENCE_MOST],
         }
 
 
