@@ -378,7 +378,7 @@ def workflow_steps(repo: Path, tree: Path) -> dict[str, str]:
     text = (repo / classroom.WORKFLOW_PATH).read_text().replace(classroom.GRADING_TREE, str(tree))
     steps = {}
     for block in text.split("\n    - name: ")[1:]:
-        name = block.splitlines()[0].strip("'")
+        name = block.splitlines()[0].strip("'").replace("''", "'")  # YAML's quoting
         script = re.search(r"^      run: \|\n((?:        .*\n|\n)+)", block + "\n", re.M)
         command = re.search(r"^        command: (.*)$", block, re.M)
         if script:

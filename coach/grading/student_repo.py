@@ -82,7 +82,8 @@ tests that pass. Grading runs each kata's tests in a process of its own, with it
 options: every test listed in `grading-manifest.json` counts, and one that does not run
 counts as failed. Changing a test file, `conftest.py`, `pyproject.toml`, `lessons/`, `coach/`,
 `requirements/`, a `.py` file at the top of this folder or the workflow in `.github/` is
-reported by name in every grade.
+reported by name in every grade. On your machine the grade says it is a practice grade: your
+instructor's grader runs your kata code as another user, from a fresh copy of the tests.
 
 Opening this repository in GitHub Codespaces installs everything: run `make test` at once.
 """
