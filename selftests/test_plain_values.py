@@ -1,7 +1,7 @@
 """Tests compare plain data with trusted functions (issue 18, C): values from kata code are made
 plain before any comparison (coach/runtime/testing.py), the comparisons use functions bound
 before any kata is imported, and the parent accepts each streamed test record once, in order
-(coach/grading/kata_runner.py's Report)."""
+(coach/grading/records.py's Report)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import math
 import pytest
 import torch
 
-from coach.grading import kata_runner
+from coach.grading import records
 from coach.runtime import testing, torch_state
 
 
@@ -85,9 +85,9 @@ def test_the_guard_names_a_replacement_whatever_its_module_claims():
     assert {("math", "isclose"), ("torch", "equal")} <= found
 
 
-def _stream(*records: dict) -> kata_runner.Report:
-    report = kata_runner.Report("k")
-    report.feed(b"".join(json.dumps(r).encode() + b"\n" for r in records))
+def _stream(*sent: dict) -> records.Report:
+    report = records.Report("k")
+    report.feed(b"".join(json.dumps(r).encode() + b"\n" for r in sent))
     return report
 
 

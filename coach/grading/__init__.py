@@ -1,5 +1,7 @@
-"""Everything an instructor's grading route runs: the per-kata runner (kata_runner), the judge
-that turns results into points (judge), the tamper manifest, `make grade`, the GitHub Classroom
+"""Everything an instructor's grading route runs: the fresh grading tree it runs from (tree),
+the per-kata runner (kata_runner) with the kata user it runs kata code as (sandbox) and the
+records its children stream to it (records), the judge that turns results into points
+(judge), the tamper manifest, `make grade`, the GitHub Classroom
 workflow (workflow), the Classroom 50 bundle (classroom50), what those two share (routes) and
 the student repository export.
 

@@ -17,11 +17,12 @@ file into points.
 
 Who runs kata code (`--sandbox`): where this process is root (`auto`), or can become root
 through `sudo -n` (`sudo`: CI runners), each child drops to an unprivileged kata user
-(KATA_USER) that can read the Python, the tests and the katas and write none of them, nor
-site-packages; after each kata every process of that user is killed. Elsewhere kata code runs
-as this user, and run.json says why (a practice grade). Either way, before each child and
-after the last, the grading tree and Python's start-up files (`*.pth`, site/usercustomize)
-are compared with what they were: a change is put back and voids the kata that made it.
+(coach/grading/sandbox.py) that can read the Python, the tests and the katas and write none
+of them, nor site-packages; after each kata every process of that user is killed. Elsewhere
+kata code runs as this user, and run.json says why (a practice grade). Either way, before
+each child and after the last, the grading tree and Python's start-up files (`*.pth`,
+site/usercustomize) are compared with what they were: a change is put back and voids the
+kata that made it.
 
 pytest runs with the grader's options and configuration only: `-c` a configuration file
 written here (no learner's pytest.ini, pyproject.toml or addopts), `--noconftest` (no
@@ -54,6 +55,10 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from coach.grading import records
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.dont_write_bytecode = True  # the tree stays as built: a .pyc there could only be forged
@@ -75,10 +80,7 @@ filterwarnings =
 PLUGINS = ("pytest_timeout", "pytest_randomly")
 # pytest exit codes of a run that went to its end: all passed, some failed, none collected.
 COMPLETED = (0, 1, 5)
-REPORT_VERSION = 2
-KATA_USER = "coach-kata"  # the unprivileged OS user kata code runs as, where there can be one
 SANDBOXES = ("auto", "sudo", "none")
-NPROC_LIMIT = 512  # processes (threads count) the kata user may have at once
 # Standard-library modules whose functions the report's code and the tests' comparisons use.
 WATCHED_STDLIB = ("builtins", "json", "math", "operator", "os", "posix", "functools")
 
@@ -207,31 +209,10 @@ class Guard:
         return sorted(names)
 
 
-class Channel:
-    """The child's one way to the parent: a pipe, written line by line as things happen.
-
-    What has been sent has left the process: kata code that later edits the recorder's
-    memory, or ends the process, cannot take back an outcome. The parent accepts each test's
-    phases once and in the order collected, so a record written by anyone else shows up as a
-    duplicate or out of order, and voids the kata.
-    """
-
-    def __init__(self, fd: int):
-        self.fd = fd
-
-    def send(self, kind: str, _write=os.write, _dumps=json.dumps, **fields) -> None:
-        data = (_dumps({"t": kind, **fields}) + "\n").encode("utf-8", "replace")
-        try:
-            while data:
-                data = data[_write(self.fd, data) :]
-        except OSError:
-            pass  # the parent is gone or the pipe was closed: what is missing counts as failed
-
-
 class Recorder:
     """The child's own record of the run, kept apart from the coach plugin's, sent as it goes."""
 
-    def __init__(self, test_dir: Path, channel: Channel):
+    def __init__(self, test_dir: Path, channel: records.Channel):
         self.test_dir = test_dir
         self.channel = channel
         self.guard: Guard | None = None
@@ -273,79 +254,11 @@ class Recorder:
         self._check("the last test")  # before pytest undoes its own patches
 
 
-# Audit events (PEP 578) that reach the grader's machinery from inside the process. Raised
-# with kata code as the innermost Python frame: reading frames or memory, setting attributes
-# of classes or functions, opening a file to write. Raised with kata code anywhere on the
-# stack: starting or signalling processes, native code, tracing, sockets.
-DIRECT_EVENTS = frozenset(
-    {"gc.get_objects", "gc.get_referrers", "gc.get_referents", "sys._getframe"}
-    | {"object.__getattr__", "object.__setattr__", "object.__delattr__", "open"}
-    | {"function.__new__", "code.__new__", "os.remove", "os.rename", "os.chmod"}
-)
-ANY_EVENTS = frozenset(
-    {"os.fork", "os.forkpty", "os.exec", "os.posix_spawn", "os.spawn", "os.system"}
-    | {"os.kill", "os.killpg", "subprocess.Popen", "ctypes.dlopen", "ctypes.dlsym"}
-    | {"ctypes.cdata", "sys.settrace", "sys.setprofile", "sys.addaudithook", "socket.connect"}
-)
-EVIDENCE_MOST = 20  # records per kata: enough to name what it did
-
-
-def watch_kata_code(channel: Channel, impl: str) -> None:
-    """Name, in the report, what kata code did to reach the grader from inside the process.
-
-    An audit hook cannot be removed once added, and it runs before the operation: each event
-    above, raised by kata code, is sent to the parent at once (event, file:line). It is
-    evidence for the instructor's report, not a verdict: a kata that forges its own outcomes
-    in memory has to do some of these things, and the report names them.
-    """
-    prefix = str(Path(impl).resolve()) + os.sep
-    busy = [False]
-
-    def _kata_line(frame, anywhere, _prefix=prefix):
-        depth = 0
-        while frame is not None and depth < 80:
-            name = frame.f_code.co_filename
-            if name.startswith(_prefix):
-                return f"{Path(name).name}:{frame.f_lineno}"
-            if not anywhere:
-                return ""
-            frame, depth = frame.f_back, depth + 1
-        return ""
-
-    def hook(event, args, _busy=busy, _send=channel.send, _seen=set()):  # noqa: B006
-        if _busy[0] or (event not in DIRECT_EVENTS and event not in ANY_EVENTS):
-            return
-        if event == "open" and not _writes(args):
-            return
-        _busy[0] = True
-        try:
-            try:
-                raise LookupError
-            except LookupError as error:
-                caller = error.__traceback__.tb_frame.f_back
-            where = _kata_line(caller, event in ANY_EVENTS)
-            detail = f"{event} {args[1]}" if event.startswith("object.") else event
-            if where and (detail, where) not in _seen and len(_seen) < EVIDENCE_MOST:
-                _seen.add((detail, where))
-                _send("evidence", event=detail, where=where)
-        except Exception:  # a hook must never break the run
-            pass
-        finally:
-            _busy[0] = False
-
-    sys.addaudithook(hook)
-
-
-def _writes(args) -> bool:
-    mode, flags = args[1] if len(args) > 1 else None, args[2] if len(args) > 2 else 0
-    if isinstance(mode, str):
-        return any(c in mode for c in "wax+")
-    return bool(isinstance(flags, int) and flags & (os.O_WRONLY | os.O_RDWR))
-
-
-def run_child(spec: dict, channel: Channel) -> None:
+def run_child(spec: dict, channel: records.Channel) -> None:
     """One kata's tests in this process, every record sent to the parent as it happens."""
     import pytest
+
+    from coach.grading.records import watch_kata_code
 
     sys.dont_write_bytecode = True
     if not spec.get("collect_only"):
@@ -365,34 +278,6 @@ def run_child(spec: dict, channel: Channel) -> None:
     channel.send("end", exitstatus=exitstatus, crash=crash)
 
 
-def _limit_processes() -> None:
-    """At most NPROC_LIMIT processes for the kata user (never set for the grader's own user)."""
-    import resource
-
-    with contextlib.suppress(ValueError, OSError):
-        resource.setrlimit(resource.RLIMIT_NPROC, (NPROC_LIMIT, NPROC_LIMIT))
-
-
-def _become(account: dict | None, home: str | None) -> None:
-    """Drop to the kata user (when there is one), with a scratch HOME and TMPDIR of its own."""
-    import resource
-    import tempfile as tempfile_module
-
-    with contextlib.suppress(ValueError, OSError):
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    if account:
-        os.setgroups([])
-        os.setgid(account["gid"])
-        os.setuid(account["uid"])
-        _limit_processes()
-        os.environ["USER"] = os.environ["LOGNAME"] = account["name"]
-    if home:
-        tmp = str(Path(home) / "tmp")
-        os.environ.update(HOME=home, TMPDIR=tmp, TMP=tmp, TEMP=tmp)
-        tempfile_module.tempdir = None
-        os.chdir(home)
-
-
 def _child_process(spec: dict, fd: int, log_path: str, account, home) -> None:
     """The body of a forked child: run, report, and never return."""
     code = 70
@@ -403,215 +288,16 @@ def _child_process(spec: dict, fd: int, log_path: str, account, home) -> None:
             os.dup2(nothing.fileno(), 0)
             os.dup2(log.fileno(), 1)
             os.dup2(log.fileno(), 2)
-        _become(account, home)
-        run_child(spec, Channel(fd))
+        from coach.grading import records, sandbox
+
+        sandbox.become(account, home)
+        run_child(spec, records.Channel(fd))
         code = 0
     finally:
         os._exit(code)
 
 
 # --- the parent: one child per kata ----------------------------------------------------------
-
-
-class _Subreaper:
-    """On Linux, orphans of our children come back to us, so none can outlive its kata."""
-
-    def __init__(self):
-        self.active = False
-        if sys.platform.startswith("linux"):
-            with contextlib.suppress(Exception):
-                import ctypes
-
-                libc = ctypes.CDLL(None, use_errno=True)
-                self.active = libc.prctl(36, 1, 0, 0, 0) == 0  # PR_SET_CHILD_SUBREAPER
-
-    def stop_strays(self) -> int:
-        """SIGKILL every process descended from us (a kata's leftovers, however deep the
-        chain), round after round until none is left; how many."""
-        if not self.active:
-            return 0
-        me, stopped = os.getpid(), 0
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            found = _descendants(me)
-            if not found:
-                break
-            for pid in found:  # all at once: a chain cannot hand itself on to a new parent
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.kill(pid, signal.SIGKILL)
-            for pid in found:
-                with contextlib.suppress(ChildProcessError, OSError):
-                    os.waitpid(pid, 0)
-            stopped += len(found)
-        return stopped
-
-
-def _processes() -> dict[int, tuple[int, int]]:
-    """pid -> (parent pid, real uid) of every process, from /proc."""
-    found = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        with contextlib.suppress(OSError, IndexError, ValueError):
-            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            found[int(entry.name)] = (ppid, entry.stat().st_uid)
-    return found
-
-
-def _descendants(root: int) -> list[int]:
-    table = _processes()
-    children: dict[int, list[int]] = {}
-    for pid, (ppid, _) in table.items():
-        children.setdefault(ppid, []).append(pid)
-    found, todo = [], list(children.get(root, []))
-    while todo:
-        pid = todo.pop()
-        found.append(pid)
-        todo += children.get(pid, [])
-    return found
-
-
-def kill_user(uid: int) -> int:
-    """SIGKILL every process of the kata user, as that user (kill(-1) reaches exactly its own
-    processes), until /proc lists none; how many were found."""
-    found = 0
-    for _ in range(50):
-        left = [pid for pid, (_, owner) in _processes().items() if owner == uid]
-        if not left:
-            return found
-        found += len(left)
-        pid = os.fork()
-        if pid == 0:
-            try:
-                os.setgroups([])
-                os.setuid(uid)
-                os.kill(-1, signal.SIGKILL)
-            finally:
-                os._exit(0)
-        os.waitpid(pid, 0)
-        for other in left:  # reap those that were our own children
-            with contextlib.suppress(ChildProcessError, OSError):
-                os.waitpid(other, os.WNOHANG)
-        time.sleep(0.01)
-    return found
-
-
-# --- the kata user: who runs kata code, where one can ----------------------------------------
-
-
-def kata_account(name: str = KATA_USER) -> dict | None:
-    """The unprivileged user kata code runs as (created when missing); None if there is none."""
-    import pwd
-
-    try:
-        entry = pwd.getpwnam(name)
-    except KeyError:
-        with contextlib.suppress(OSError, subprocess.SubprocessError):
-            subprocess.run(
-                ["useradd", "--system", "--user-group", "--no-create-home",
-                 "--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin", name],
-                capture_output=True, check=False, timeout=30,
-            )  # fmt: skip
-        try:
-            entry = pwd.getpwnam(name)
-        except KeyError:
-            try:
-                entry = pwd.getpwnam("nobody")
-            except KeyError:
-                return None
-    if entry.pw_uid == 0:
-        return None
-    return {"uid": entry.pw_uid, "gid": entry.pw_gid, "name": entry.pw_name}
-
-
-def _probe(account: dict, readable: list[str], unwritable: list[str]) -> str:
-    """Why the kata user cannot grade here ("" when it can): a forked check as that user."""
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        try:
-            os.close(read)
-            os.setgroups([])
-            os.setgid(account["gid"])
-            os.setuid(account["uid"])
-            problems = [f"cannot read {p}" for p in readable if not os.access(p, os.R_OK)]
-            problems += [f"can write {p}" for p in unwritable if os.access(p, os.W_OK)]
-            os.write(write, "; ".join(problems).encode()[:4000])
-        finally:
-            os._exit(0)
-    os.close(write)
-    with os.fdopen(read, "rb") as handle:
-        said = handle.read().decode()
-    os.waitpid(pid, 0)
-    return said
-
-
-def _site_dirs() -> list[Path]:
-    import site
-
-    found = [*site.getsitepackages(), site.getusersitepackages()]
-    found += [p for p in sys.path if p.endswith("site-packages")]
-    return sorted({Path(p) for p in found if p})
-
-
-def choose_sandbox(mode: str, impl: str) -> tuple[dict | None, str]:
-    """(kata account or None, why there is none). `auto`: a kata user when this is root."""
-    if mode == "none":
-        return None, "asked for none (--sandbox none)"
-    if not hasattr(os, "setuid") or os.geteuid() != 0:
-        return None, "the grader is not root (no second OS user to run kata code as)"
-    account = kata_account()
-    if account is None:
-        return None, "no unprivileged user exists for kata code"
-    import importlib.util
-
-    torch = importlib.util.find_spec("torch")  # the kata user must reach the packages
-    where = torch.origin if torch and torch.origin else sys.executable
-    readable = [sys.executable, os.__file__, where, str(ROOT / "tests"), impl]
-    unwritable = [str(ROOT), impl, *map(str, _site_dirs())]
-    why = _probe(account, readable, unwritable)
-    if why:
-        return None, f"the kata user {account['name']} {why}"
-    return account, ""
-
-
-def _sudo_works() -> bool:
-    if shutil.which("sudo") is None:
-        return False
-    with contextlib.suppress(OSError, subprocess.SubprocessError):
-        check = subprocess.run(["sudo", "-n", "true"], capture_output=True, timeout=30, check=False)
-        return check.returncode == 0
-    return False
-
-
-# --- what a kata may not leave behind in the Python installation ----------------------------
-
-SITE_HOOKS = ("sitecustomize.py", "usercustomize.py")
-
-
-def site_state() -> dict[str, bytes]:
-    """The files Python runs at start-up (`*.pth`, site/usercustomize) and their bytes."""
-    found = {}
-    for folder in _site_dirs():
-        with contextlib.suppress(OSError):
-            for entry in folder.iterdir():
-                if entry.suffix == ".pth" or entry.name in SITE_HOOKS:
-                    with contextlib.suppress(OSError):
-                        found[str(entry)] = entry.read_bytes()
-    return found
-
-
-def undo_site_changes(before: dict[str, bytes]) -> list[str]:
-    """Put the start-up files back as they were; the paths that had changed."""
-    after = site_state()
-    changed = sorted(p for p in set(before) | set(after) if before.get(p) != after.get(p))
-    for path in changed:
-        with contextlib.suppress(OSError):
-            if path in before:
-                Path(path).write_bytes(before[path])
-            else:
-                Path(path).unlink()
-    return changed
 
 
 # --- the parent: one child per kata ----------------------------------------------------------
@@ -626,108 +312,6 @@ def _refuse_learner_modules(impl: str) -> None:
     ]
     if loaded:
         raise RuntimeError(f"the grading parent imported learner code: {loaded}")
-
-
-class Report:
-    """The parent's record of one child, built from what the child sent, in order."""
-
-    PHASES = ("setup", "call", "teardown")
-
-    def __init__(self, kata: str | None):
-        self.kata = kata
-        self.collected: list[str] | None = None
-        self.tests: dict[str, dict] = {}
-        self.seen: set[tuple[str, str]] = set()
-        self.current = -1  # index in `collected` of the test whose phases are arriving
-        self.ended: dict | None = None
-        self.tampered: list[str] = []
-        self.interrupted = ""
-        self.forged: list[str] = []
-        self.evidence: list[str] = []
-        self.buffer = b""
-
-    def feed(self, data: bytes) -> None:
-        self.buffer += data
-        *lines, self.buffer = self.buffer.split(b"\n")
-        for line in lines:
-            try:
-                message = json.loads(line)
-                kind = message["t"]
-            except (ValueError, KeyError, TypeError):
-                self.forged.append(f"an unreadable record {line[:60]!r}")
-                continue
-            self._take(kind, message)
-
-    def _take(self, kind: str, message: dict) -> None:
-        if self.ended is not None:
-            self.forged.append(f"a {kind!r} record after the end of the run")
-            return
-        if kind == "collected":
-            if self.collected is not None:
-                self.forged.append("a second list of collected tests")
-                return
-            self.collected = [str(i) for i in message.get("ids", [])]
-        elif kind == "collecterror":
-            nodeid = str(message.get("nodeid"))
-            self.tests[nodeid] = {"outcome": "error", "message": str(message.get("message"))}
-        elif kind == "phase":
-            self._phase(message)
-        elif kind == "tampered":
-            self.tampered += [str(n) for n in message.get("names", [])]
-        elif kind == "interrupted":
-            self.interrupted = str(message.get("what"))
-        elif kind == "evidence":
-            self.evidence.append(f"{message.get('where')}: {message.get('event')}")
-        elif kind == "end":
-            self.ended = message
-        else:
-            self.forged.append(f"a record of unknown kind {kind!r}")
-
-    def _phase(self, message: dict) -> None:
-        nodeid, when = str(message.get("nodeid")), str(message.get("when"))
-        order = self.collected or []
-        if nodeid not in order or when not in self.PHASES:
-            self.forged.append(f"a record for {nodeid} ({when}), which was not collected")
-            return
-        if (nodeid, when) in self.seen:
-            self.forged.append(f"a second {when} record for {nodeid}")
-            return
-        index = order.index(nodeid)
-        if index < self.current:
-            self.forged.append(f"a record for {nodeid} after a later test had started")
-            return
-        self.current = index
-        self.seen.add((nodeid, when))
-        outcome = str(message.get("outcome"))
-        if when == "call":
-            status = outcome
-        elif outcome == "failed":
-            status = "error"
-        elif outcome == "skipped" and when == "setup":
-            status = "skipped"
-        else:
-            return
-        earlier = self.tests.get(nodeid)
-        if when == "teardown" and earlier and earlier["outcome"] != "passed":
-            return
-        text = "" if status == "passed" else str(message.get("message", ""))
-        self.tests[nodeid] = {"outcome": status, "message": text, "line": message.get("line", 0)}
-
-    def as_dict(self) -> dict | None:
-        if self.ended is None:
-            return None  # the child never finished its run: how it ended decides
-        return {
-            "version": REPORT_VERSION,
-            "kata": self.kata,
-            "exitstatus": self.ended.get("exitstatus"),
-            "crash": str(self.ended.get("crash") or ""),
-            "interrupted": self.interrupted,
-            "collected": self.collected or [],
-            "tests": self.tests,
-            "tampered": sorted(set(self.tampered)),
-            "forged": self.forged,
-            "evidence": self.evidence[:EVIDENCE_MOST],
-        }
 
 
 def _start(spec: dict, write_fd: int, log: Path, fork: bool, *, account, home):
@@ -757,7 +341,7 @@ def _start(spec: dict, write_fd: int, log: Path, fork: bool, *, account, home):
     return process.pid, process
 
 
-def _drain(fd: int, report: Report) -> bool:
+def _drain(fd: int, report: records.Report) -> bool:
     """Read what the child sent so far; False once the pipe is closed and empty."""
     while True:
         try:
@@ -789,7 +373,7 @@ def _ended(pid: int, process, status: dict) -> bool:
     return True
 
 
-def _wait(pid: int, process, limit: float, fd: int, report: Report) -> dict:
+def _wait(pid: int, process, limit: float, fd: int, report: records.Report) -> dict:
     """How the child ended: exit code or signal, or stopped at the time limit. What it sends
     meanwhile goes into `report` (a full pipe would otherwise stop it)."""
     import selectors
@@ -853,7 +437,7 @@ def run_all(
     since the last comparison. So are changes to Python's start-up files (`*.pth`,
     site/usercustomize): what one kata leaves there cannot touch a later kata, or a later run.
     """
-    from coach.grading import tree
+    from coach.grading import records, sandbox, tree
 
     if fork and jobs:
         import pytest  # noqa: F401  (warm: every child starts with these imported)
@@ -864,9 +448,9 @@ def run_all(
         for plugin in PLUGINS:
             with contextlib.suppress(ImportError):
                 __import__(plugin)
-    reaper = _Subreaper()
+    reaper = sandbox.Subreaper()
     pristine = tree.snapshot(ROOT)
-    site_before = site_state()
+    site_before = sandbox.site_state()
     results: list[dict] = []
     with tempfile.TemporaryDirectory(prefix="grading-") as scratch:
         os.chmod(scratch, 0o755)
@@ -883,14 +467,14 @@ def run_all(
             home = _scratch_home(Path(scratch), account)
             read_fd, write_fd = os.pipe()
             os.set_blocking(read_fd, False)
-            report = Report(spec.get("kata"))
+            report = records.Report(spec.get("kata"))
             try:
                 pid, process = _start(spec, write_fd, log, fork, account=account, home=home)
             finally:
                 os.close(write_fd)
             status = _wait(pid, process, limit, read_fd, report)
             if account:
-                status["user_processes_stopped"] = kill_user(account["uid"])
+                status["user_processes_stopped"] = sandbox.kill_user(account["uid"])
             status["strays_stopped"] = reaper.stop_strays()
             while _drain(read_fd, report):  # what the child wrote before it ended
                 pass
@@ -899,7 +483,7 @@ def run_all(
             status["changed_files"] = tree.changed(ROOT, pristine)
             if status["changed_files"]:
                 tree.restore(ROOT, pristine, status["changed_files"])
-            status["site_changed"] = undo_site_changes(site_before)
+            status["site_changed"] = sandbox.undo_site_changes(site_before)
             results.append(
                 {
                     "name": job["name"],
@@ -1005,17 +589,22 @@ def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
 
     if args.action == "child":  # the no-fork route: this process is the kata's child
-        _become(None, None)  # Popen already made it the kata user, with its HOME
+        from coach.grading import records, sandbox
+
+        sandbox.become(None, None)  # Popen already made it the kata user, with its HOME
         spec = json.loads(args.spec)
         if spec.get("kata_user"):
-            _limit_processes()
-        run_child(spec, Channel(args.channel))
+            sandbox.limit_processes()
+        run_child(spec, records.Channel(args.channel))
         os._exit(0)
-    if args.action == "run" and args.sandbox == "sudo" and os.geteuid() != 0 and _sudo_works():
+    from coach.grading import records, sandbox
+
+    sudo = args.action == "run" and args.sandbox == "sudo" and os.geteuid() != 0
+    if sudo and sandbox.sudo_works():
         again = [a for a in argv if not a.startswith("--sandbox")] + ["--sandbox=auto"]
         again = [a for a in again if a != "sudo"]
-        sudo = ["sudo", "-n", "--", sys.executable, *PYTHON_FLAGS, str(Path(__file__).resolve())]
-        os.execvp("sudo", [*sudo, *again])  # root, only to run kata code as the kata user
+        me = [sys.executable, *PYTHON_FLAGS, str(Path(__file__).resolve())]
+        os.execvp("sudo", ["sudo", "-n", "--", *me, *again])  # root: to drop to the kata user
     for name in list(os.environ):
         if name.startswith("PYTEST_") or name == "KATAS_IMPL":
             del os.environ[name]  # the children inherit this environment
@@ -1029,7 +618,9 @@ def main(argv: list[str]) -> int:
     started = time.monotonic()
     impl = _resolve_impl(args.impl)
     jobs = grade_jobs(katas, impl, args.seed)
-    account, why = choose_sandbox(args.sandbox, impl) if jobs else (None, "no katas")
+    account, why = (None, "no katas")
+    if jobs:
+        account, why = sandbox.choose_sandbox(args.sandbox, impl, ROOT)
     results = run_all(jobs, args.limit, fork, Path(args.log) if args.log else None, account)
     expected = None
     if args.collect:  # what each child collected, written before any of its tests ran
@@ -1041,7 +632,7 @@ def main(argv: list[str]) -> int:
                 if str(nodeid).startswith(f"{registry_test_file(result['name'])}::")
             )
     payload = {
-        "version": REPORT_VERSION,
+        "version": records.REPORT_VERSION,
         "route": "fork" if fork else "subprocess",
         "limit": args.limit,
         "seed": args.seed,
