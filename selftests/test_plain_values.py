@@ -5,6 +5,7 @@ before any kata is imported, and the parent accepts each streamed test record on
 
 from __future__ import annotations
 
+import builtins
 import json
 import math
 
@@ -77,12 +78,13 @@ def test_the_guard_names_a_replacement_whatever_its_module_claims():
         return True
 
     fake.__module__ = "torch"
-    math.isclose, torch.equal, keep = fake, fake, torch.equal
+    math.isclose, torch.equal, keep, kept = fake, fake, torch.equal, builtins.sorted
+    builtins.sorted = fake
     try:
         found = {(label, name) for label, _, name, _ in torch_state.replaced_names(saved)}
     finally:
-        math.isclose, torch.equal = original, keep
-    assert {("math", "isclose"), ("torch", "equal")} <= found
+        math.isclose, torch.equal, builtins.sorted = original, keep, kept
+    assert {("math", "isclose"), ("torch", "equal"), ("builtins", "sorted")} <= found
 
 
 def _stream(*sent: dict) -> records.Report:
