@@ -66,6 +66,7 @@ if str(ROOT) not in sys.path:
     sys.path.append(str(ROOT))  # last, and a grading tree: only coach/, tests/, lessons/, katas/
 
 CAN_FORK = hasattr(os, "fork")
+PIPES = os.name != "nt"  # a child inherits a pipe by its number (pass_fds): POSIX only
 DEFAULT_LIMIT = 120.0  # seconds one kata's process may take; pytest-timeout stops a test at 10
 PYTHON_FLAGS = ["-I"]  # isolated: no working folder, PYTHONPATH or user site on sys.path
 # The grader's own pytest configuration: nothing in the learner's repository is read.
@@ -314,8 +315,9 @@ def _refuse_learner_modules(impl: str) -> None:
         raise RuntimeError(f"the grading parent imported learner code: {loaded}")
 
 
-def _start(spec: dict, write_fd: int, log: Path, fork: bool, *, account, home):
-    """A running child: (pid, Popen or None)."""
+def _start(spec: dict, write_fd: int | str, log: Path, fork: bool, *, account, home):
+    """A running child: (pid, Popen or None). `write_fd`: the pipe's end for the child, or
+    (on Windows, whose pipes a child cannot inherit by number) a file it appends to."""
     if fork:
         import gc
 
@@ -336,7 +338,8 @@ def _start(spec: dict, write_fd: int, log: Path, fork: bool, *, account, home):
         process = subprocess.Popen(
             command("child", json.dumps(spec), str(write_fd)),
             stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT, env=env,
-            cwd=home or None, start_new_session=True, pass_fds=(write_fd,), **extra,
+            cwd=home or None, start_new_session=True, **extra,
+            **({"pass_fds": (write_fd,)} if isinstance(write_fd, int) else {}),
         )  # fmt: skip
     return process.pid, process
 
@@ -373,17 +376,18 @@ def _ended(pid: int, process, status: dict) -> bool:
     return True
 
 
-def _wait(pid: int, process, limit: float, fd: int, report: records.Report) -> dict:
+def _wait(pid: int, process, limit: float, fd: int | None, report: records.Report) -> dict:
     """How the child ended: exit code or signal, or stopped at the time limit. What it sends
-    meanwhile goes into `report` (a full pipe would otherwise stop it)."""
+    meanwhile goes into `report` (a full pipe would otherwise stop it); no pipe: fd None."""
     import selectors
 
     started = time.monotonic()
     deadline = started + limit
     status = {"exit": None, "signal": None, "timed_out": False}
     selector = selectors.DefaultSelector()
-    selector.register(fd, selectors.EVENT_READ)
-    open_pipe = True
+    open_pipe = fd is not None
+    if open_pipe:
+        selector.register(fd, selectors.EVENT_READ)
     while not _ended(pid, process, status):
         if open_pipe and selector.select(timeout=0.005):
             open_pipe = _drain(fd, report)
@@ -421,6 +425,34 @@ def _scratch_home(scratch: Path, account) -> str | None:
         for path in (home, home / "tmp"):
             os.chown(path, account["uid"], account["gid"])
     return str(home)
+
+
+def _run_child_process(spec, log, fork, limit, report, *, account, home) -> dict:
+    """Start one kata's child, take what it sends into `report`, and say how it ended; every
+    process of the kata user is killed after it."""
+    from coach.grading import sandbox
+
+    if PIPES:
+        read_fd, write_fd = os.pipe()
+        os.set_blocking(read_fd, False)
+    else:  # Windows: the child appends to a file, read once it has ended
+        read_fd, write_fd = None, str(Path(home) / "records.jsonl")
+    try:
+        pid, process = _start(spec, write_fd, log, fork, account=account, home=home)
+    finally:
+        if read_fd is not None:
+            os.close(write_fd)
+    status = _wait(pid, process, limit, read_fd, report)
+    if account:
+        status["user_processes_stopped"] = sandbox.kill_user(account["uid"])
+    if read_fd is not None:
+        while _drain(read_fd, report):  # what the child wrote before it ended
+            pass
+        os.close(read_fd)
+    else:
+        with contextlib.suppress(OSError):
+            report.feed(Path(write_fd).read_bytes())
+    return status
 
 
 def run_all(
@@ -465,20 +497,9 @@ def run_all(
             if fork:  # this process must never have imported learner code: it forks them all
                 _refuse_learner_modules(spec["impl"])
             home = _scratch_home(Path(scratch), account)
-            read_fd, write_fd = os.pipe()
-            os.set_blocking(read_fd, False)
             report = records.Report(spec.get("kata"))
-            try:
-                pid, process = _start(spec, write_fd, log, fork, account=account, home=home)
-            finally:
-                os.close(write_fd)
-            status = _wait(pid, process, limit, read_fd, report)
-            if account:
-                status["user_processes_stopped"] = sandbox.kill_user(account["uid"])
+            status = _run_child_process(spec, log, fork, limit, report, account=account, home=home)
             status["strays_stopped"] = reaper.stop_strays()
-            while _drain(read_fd, report):  # what the child wrote before it ended
-                pass
-            os.close(read_fd)
             shutil.rmtree(home, ignore_errors=True)
             status["changed_files"] = tree.changed(ROOT, pristine)
             if status["changed_files"]:
@@ -581,7 +602,7 @@ def _parser() -> argparse.ArgumentParser:
     listing.add_argument("--no-fork", action="store_true")
     child = sub.add_parser("child", help=argparse.SUPPRESS)
     child.add_argument("spec")
-    child.add_argument("channel", type=int)
+    child.add_argument("channel", help="a pipe's file descriptor, or a file to append to")
     return parser
 
 
@@ -595,7 +616,11 @@ def main(argv: list[str]) -> int:
         spec = json.loads(args.spec)
         if spec.get("kata_user"):
             sandbox.limit_processes()
-        run_child(spec, records.Channel(args.channel))
+        channel = args.channel
+        if not channel.isdigit():  # Windows
+            flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_BINARY", 0)
+            channel = os.open(channel, flags, 0o600)
+        run_child(spec, records.Channel(int(channel)))
         os._exit(0)
     from coach.grading import records, sandbox
 

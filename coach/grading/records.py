@@ -130,6 +130,8 @@ class Report:
         self.buffer += data
         *lines, self.buffer = self.buffer.split(b"\n")
         for line in lines:
+            if not line.strip():
+                continue
             try:
                 message = json.loads(line)
                 kind = message["t"]
