@@ -446,8 +446,7 @@ def _run_child_process(spec, log, fork, limit, report, *, account, home) -> dict
     if account:
         status["user_processes_stopped"] = sandbox.kill_user(account["uid"])
     if read_fd is not None:
-        while _drain(read_fd, report):  # what the child wrote before it ended
-            pass
+        _drain(read_fd, report)  # what is left in the pipe; a stray may hold it open: no wait
         os.close(read_fd)
     else:
         with contextlib.suppress(OSError):
