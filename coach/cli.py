@@ -56,7 +56,7 @@ COMMANDS = {
     "classroom": ("learner", "coach.grading.workflow:main", "regenerate the Classroom workflow"),
     "classroom50": (
         "learner",
-        "coach.grading.workflow:classroom50_main",
+        "coach.grading.classroom50:main",
         "Classroom 50 tests + bundle",
     ),
     "student-repo": (

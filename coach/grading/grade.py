@@ -9,6 +9,11 @@ recorded in grading-manifest.json at export (collected now where there is no man
 test without an outcome counts as failed, and a kata whose process ended any other way than
 the grader ends it, or replaced pytest's functions, scores 0 with a note saying why.
 
+The runner grades from a fresh tree (coach/grading/tree.py: this repository's tests and
+coach, and only the graded folder's `*.py` files). Run as root, kata code runs as an
+unprivileged user; otherwise the report says it is a practice grade (kata code ran as you),
+and every file it changed that the grader reads is put back and voids its kata.
+
 Prints a table and writes, into --out (default grading/):
 - grade.json: this project's own record, per kata and per test, with the tamper check;
 - results.json: Gradescope's autograder format, one entry per kata;
@@ -39,7 +44,7 @@ from pathlib import Path
 from coach.core import registry
 from coach.core.paths import display_path
 from coach.core.registry import ROOT
-from coach.grading import judge, kata_runner, manifest
+from coach.grading import judge, kata_runner, manifest, tree
 
 GREEN, RED, BOLD, RESET = "\033[32m", "\033[31m", "\033[1m", "\033[0m"
 DEFAULT_MAX_SECONDS = kata_runner.DEFAULT_LIMIT  # per kata; pytest-timeout stops a test
@@ -140,27 +145,34 @@ def run_grading(
     collect: bool,
     fork: bool = True,
     katas: list[registry.Kata] | None = None,
+    sandbox: str = "auto",
 ) -> dict | None:
     """run.json of coach/grading/kata_runner.py: one process per kata; None if it could not run.
 
     This process never imports torch, pytest or a kata: the runner does the running, its
-    children run the tests, and this process only reads what they wrote.
+    children run the tests, and this process only reads what they wrote. The runner runs from
+    a fresh grading tree (coach/grading/tree.py): this repository's tests and coach, and only
+    the `*.py` files of `impl`, so nothing else in the repository is on any path it searches.
     """
     with tempfile.TemporaryDirectory() as tmp:
+        os.chmod(tmp, 0o755)  # the kata user reads the tree inside
+        grading = Path(tmp) / "tree"  # fresh: the grader's files, and impl's *.py alone
+        tree.build(ROOT, impl, grading)
         out, pytest_log = Path(tmp) / "run.json", Path(tmp) / "pytest.log"
-        args = ["run", f"--impl={impl}", "--out", str(out), "--limit", str(limit)]
-        args += ["--log", str(pytest_log)]
+        args = ["run", f"--impl={grading / tree.KATAS}", "--out", str(out), "--limit", str(limit)]
+        args += ["--log", str(pytest_log), f"--sandbox={sandbox}"]
         args += ["--seed", str(seed)] if seed is not None else []
         args += ["--collect"] if collect else []
         args += [] if fork else ["--no-fork"]
         chosen = list(katas or registry.KATAS)
         if len(chosen) < len(registry.KATAS):
             args += [f"--kata={kata.name}" for kata in chosen]
-        command = kata_runner.command(*args)
+        runner = grading / "coach" / "grading" / "kata_runner.py"
+        command = [sys.executable, *kata_runner.PYTHON_FLAGS, str(runner), *args]
         budget = limit * (len(chosen) + 2) + 60
         try:
             run = subprocess.run(
-                command, cwd=ROOT, env=kata_runner.clean_env(), capture_output=True,
+                command, cwd=grading, env=kata_runner.clean_env(), capture_output=True,
                 text=True, errors="replace", timeout=budget, check=False,
             )  # fmt: skip
         except subprocess.TimeoutExpired:
@@ -197,6 +209,7 @@ def collect_results(
     *,
     fork: bool = True,
     only: list[registry.Kata] | None = None,
+    sandbox: str = "auto",
 ) -> list[KataGrade] | None:
     """Every kata's grade over its EXPECTED tests; None when the runner could not run at all.
 
@@ -205,9 +218,14 @@ def collect_results(
     """
     expected = manifest.expected_tests(ROOT)
     katas = list(only or registry.KATAS)
-    run = run_grading(impl, seed, limit, log, collect=expected is None, fork=fork, katas=katas)
+    run = run_grading(
+        impl, seed, limit, log, collect=expected is None, fork=fork, katas=katas, sandbox=sandbox
+    )
     if run is None:
         return None
+    practice = judge.practice_note(run)
+    if practice:
+        notes.append(practice)
     if expected is None:
         expected = run.get("expected") or {}
         notes.append("Expected tests: collected from tests/ now (no grading-manifest.json).")
@@ -255,6 +273,12 @@ SUSPECT_ATTRIBUTES = frozenset(
     {"os._exit", "sys.exit", "sys.modules", "sys.path", "os.kill", "os.system"}
 )
 WRITING_METHODS = frozenset({"write_text", "write_bytes"})
+# Attributes, on whatever object, that reach the grader's own machinery from inside the
+# process: its frames, its objects in memory, its modules, or an exit that skips the report.
+SUSPECT_ATTRIBUTE_NAMES = frozenset(
+    {"_exit", "f_back", "f_locals", "f_globals", "tb_frame", "__traceback__", "modules"}
+    | {"get_objects", "get_referrers", "__subclasses__", "__code__", "__globals__"}
+)
 
 
 @dataclass(frozen=True, order=True)
@@ -313,6 +337,8 @@ def _findings_in(tree: ast.AST) -> list[tuple[int, str]]:
                 found.append((node.lineno, f"uses {dotted}"))
             elif node.attr in WRITING_METHODS:
                 found.append((node.lineno, f"writes a file (.{node.attr})"))
+            elif node.attr in SUSPECT_ATTRIBUTE_NAMES:
+                found.append((node.lineno, f"uses .{node.attr}"))
         if isinstance(node, ast.Call) and _dotted(node.func) == "open":
             mode = _open_mode(node)
             if mode is not None:
@@ -576,6 +602,12 @@ def parse_args(rest: list[str]) -> argparse.Namespace:
         action="store_true",
         help="a fresh Python per kata instead of a fork (what systems without fork() get)",
     )
+    parser.add_argument(
+        "--sandbox",
+        choices=("auto", "none"),
+        default="auto",
+        help="auto: kata code runs as an unprivileged user when grading as root; none: as you",
+    )
     return parser.parse_args(rest)
 
 
@@ -606,8 +638,9 @@ def main(rest: list[str]) -> int:
         print(error, file=sys.stderr)
         return BROKEN
     katas = collect_results(
-        impl, seed, args.max_seconds, log, notes, fork=not args.no_fork, only=chosen
-    )
+        impl, seed, args.max_seconds, log, notes, fork=not args.no_fork, only=chosen,
+        sandbox=args.sandbox,
+    )  # fmt: skip
     if katas is None:
         print("Grading failed: the kata tests did not run. Last words:", file=sys.stderr)
         for line in "\n".join(log).strip().splitlines()[-15:]:

@@ -69,6 +69,24 @@ def _ending(status: dict, limit: float | None) -> str:
     )
 
 
+def _listed(items: list, most: int = 3) -> str:
+    shown = ", ".join(str(item) for item in items[:most])
+    return shown + (f" and {len(items) - most} more" if len(items) > most else "")
+
+
+def practice_note(run: dict) -> str:
+    """Say so when kata code ran as the grader's own OS user: evidence then, not a lock."""
+    sandbox = run.get("sandbox") or {}
+    if sandbox.get("user"):
+        return ""
+    why = sandbox.get("why_none") or "no second OS user"
+    return (
+        f"Practice grade: kata code ran as the grader's own OS user ({why}), so it could "
+        f"write what the grader later reads; every change found is put back and voids its "
+        f"kata, but only a grade whose kata code ran as another user is a lock."
+    )
+
+
 def void_reason(entry: dict | None, limit: float | None = None) -> str:
     """Why a kata's run cannot be trusted at all, or "" when it can."""
     if entry is None:
@@ -78,6 +96,21 @@ def void_reason(entry: dict | None, limit: float | None = None) -> str:
         return _ending(status, limit)
     if status.get("exit") != 0:
         return f"its test process ended with exit code {status.get('exit')} after its report"
+    if status.get("changed_files"):
+        return (
+            f"code it ran changed the grading files {_listed(status['changed_files'])} (put "
+            f"back before the next kata)"
+        )
+    if status.get("site_changed"):
+        return (
+            f"code it ran wrote Python start-up files {_listed(status['site_changed'])} "
+            f"(removed before the next kata)"
+        )
+    if report.get("forged"):
+        return (
+            f"its report stream holds records the grader's recorder did not send "
+            f"({_listed(report['forged'])}): kata code wrote into it"
+        )
     if report.get("tampered"):
         names = ", ".join(report["tampered"][:4])
         more = f" and {len(report['tampered']) - 4} more" if len(report["tampered"]) > 4 else ""
@@ -98,9 +131,15 @@ def void_reason(entry: dict | None, limit: float | None = None) -> str:
 def verdict(entry: dict | None, expected: list[str], limit: float | None = None) -> Verdict:
     """Every expected test's (status, message, line), and the note when the kata is void."""
     result = Verdict()
+    evidence = ((entry or {}).get("report") or {}).get("evidence") or []
+    if evidence:
+        result.remarks.append(
+            f"Evidence, from inside its test process (kata code reaching the grader's "
+            f"machinery; read these lines): {_listed(evidence, 6)}."
+        )
     reason = void_reason(entry, limit)
     if reason:
-        result.note = f"0 points: {reason}."
+        result.note = " ".join([f"0 points: {reason}.", *result.remarks])
         result.outcomes = {nodeid: ("error", result.note, 0) for nodeid in expected}
         return result
     tests = (entry.get("report") or {}).get("tests") or {}
@@ -172,6 +211,12 @@ def main(argv: list[str]) -> int:
     run_path, kata, manifest = Path(argv[0]), argv[1], Path(argv[2])
     expected = expected_from_manifest(manifest, kata)
     found = problems(run_path, kata, expected)
+    try:
+        note = practice_note(load_run(run_path))
+    except (OSError, ValueError):
+        note = ""
+    if note:
+        print(note, file=sys.stderr)
     for problem in found:
         print(f"No points: {problem}", file=sys.stderr)
     if not found:

@@ -1,16 +1,28 @@
 """Run each kata's tests in a process of its own, for a grader that never runs learner code.
 
-    python -I coach/grading/kata_runner.py run --impl=katas --out run.json [--kata NAME ...]
+    python -I TREE/coach/grading/kata_runner.py run --impl=TREE/katas --out run.json \
+        [--kata NAME ...] [--sandbox auto|sudo|none]
     python -I coach/grading/kata_runner.py collect --out expected.json
 
 `run` is the warm parent: it imports torch, pytest and the coach plugin once (never a kata:
 the loader imports a kata file only when a test first touches it), then runs one child per
 kata, one after the other. Where the OS has fork(), a child is a fork of this process and
 starts at once; elsewhere it is a fresh `python -I` (about a second slower per kata). Each
-child runs one kata's tests with pytest and writes a report; the parent records how the child
-ended (exit code, signal, time limit), stops whatever the child left running, and finally
-writes `run.json`: per kata, how its process ended and its report. It decides nothing:
-coach/grading/judge.py (standard library only, no learner code) turns that file into points.
+child runs one kata's tests with pytest in a session of its own, with a scratch HOME and
+TMPDIR, and sends every record to the parent through a pipe as it happens; the parent
+records how the child ended (exit code, signal, time limit), stops whatever the child left
+running, and finally writes `run.json`: per kata, how its process ended and its report. It
+decides nothing: coach/grading/judge.py (standard library only, no learner code) turns that
+file into points.
+
+Who runs kata code (`--sandbox`): where this process is root (`auto`), or can become root
+through `sudo -n` (`sudo`: CI runners), each child drops to an unprivileged kata user
+(coach/grading/sandbox.py) that can read the Python, the tests and the katas and write none
+of them, nor site-packages; after each kata every process of that user is killed. Elsewhere
+kata code runs as this user, and run.json says why (a practice grade). Either way, before
+each child and after the last, the grading tree and Python's start-up files (`*.pth`,
+site/usercustomize) are compared with what they were: a change is put back and voids the
+kata that made it.
 
 pytest runs with the grader's options and configuration only: `-c` a configuration file
 written here (no learner's pytest.ini, pyproject.toml or addopts), `--noconftest` (no
@@ -18,14 +30,16 @@ conftest.py anywhere), plugins loaded by name with autoloading off, and an envir
 without PYTEST_ADDOPTS. So a learner's files or environment cannot change which tests run.
 
 A child also watches its own process: just before the first test it records every function
-and class of pytest, pluggy, the coach and the test modules, and the registered hooks; after
-the last test it reports any of them replaced. Kata code that rewrites how pytest reports
-(even through `torch.sys.modules`) makes its kata's report void.
+and class of pytest, pluggy, the coach, the test modules and the standard-library modules
+the comparisons use, and the registered hooks; after every test it reports any of them
+replaced, which makes its kata's report void. Each test's record has left the process by
+then, so editing the recorder's memory later changes nothing; a record written by anyone
+else arrives twice or out of order, and voids the kata too.
 
-Standard library only at import time, and run by path with `-I`: the working folder and
-PYTHONPATH are not on sys.path, so a module a learner puts at the root cannot stand in for
-torch, pytest or a plugin. This file's own repository root goes at the END of sys.path, for
-`coach` alone.
+Standard library only at import time, and run by path with `-I` from a grading tree
+(coach/grading/tree.py: the grader's files and the learner's katas/*.py, nothing else): the
+working folder and PYTHONPATH are not on sys.path. The tree's root goes at the END of
+sys.path, for `coach` alone.
 """
 
 from __future__ import annotations
@@ -34,7 +48,6 @@ import argparse
 import contextlib
 import json
 import os
-import secrets
 import shutil
 import signal
 import subprocess
@@ -42,12 +55,18 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from coach.grading import records
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.dont_write_bytecode = True  # the tree stays as built: a .pyc there could only be forged
 if str(ROOT) not in sys.path:
-    sys.path.append(str(ROOT))  # last: installed packages always win over root-level files
+    sys.path.append(str(ROOT))  # last, and a grading tree: only coach/, tests/, lessons/, katas/
 
 CAN_FORK = hasattr(os, "fork")
+PIPES = os.name != "nt"  # a child inherits a pipe by its number (pass_fds): POSIX only
 DEFAULT_LIMIT = 120.0  # seconds one kata's process may take; pytest-timeout stops a test at 10
 PYTHON_FLAGS = ["-I"]  # isolated: no working folder, PYTHONPATH or user site on sys.path
 # The grader's own pytest configuration: nothing in the learner's repository is read.
@@ -62,7 +81,9 @@ filterwarnings =
 PLUGINS = ("pytest_timeout", "pytest_randomly")
 # pytest exit codes of a run that went to its end: all passed, some failed, none collected.
 COMPLETED = (0, 1, 5)
-REPORT_VERSION = 1
+SANDBOXES = ("auto", "sudo", "none")
+# Standard-library modules whose functions the report's code and the tests' comparisons use.
+WATCHED_STDLIB = ("builtins", "json", "math", "operator", "os", "posix", "functools")
 
 
 def clean_env(base: dict[str, str] | None = None) -> dict[str, str]:
@@ -134,105 +155,116 @@ def _watched_modules(test_dir: Path) -> list[tuple[str, object]]:
         top = name.split(".")[0]
         where = getattr(module, "__file__", None) or ""
         mine = where == __file__  # this runner itself, as __main__ or as coach.grading.kata_runner
-        if top in WATCHED or top in {"builtins", "json"} or mine or where.startswith(str(test_dir)):
+        if top in WATCHED or top in WATCHED_STDLIB or mine or where.startswith(str(test_dir)):
             found.append((name, module))
     return found
 
 
-def snapshot(config, test_dir: Path) -> dict[str, object]:
-    """Every function and class (and class member) the report depends on, by dotted name."""
-    seen: dict[str, object] = {}
-    for name, module in _watched_modules(test_dir):
-        for attr, value in list(vars(module).items()):
-            if not _is_code(value):
-                continue
-            seen[f"{name}.{attr}"] = value
-            if isinstance(value, type) and value.__module__ == name and name != "builtins":
-                for member, inner in list(vars(value).items()):
-                    if _is_code(inner):
-                        seen[f"{name}.{attr}.{member}"] = inner
-    for hook in dir(config.hook):
-        caller = getattr(config.hook, hook)
-        if hasattr(caller, "get_hookimpls"):
-            seen[f"hook {hook}"] = tuple(impl.function for impl in caller.get_hookimpls())
-    seen["registered plugins"] = tuple(config.pluginmanager.get_plugins())
-    return seen
+_MISSING = object()
 
 
-def changes(before: dict[str, object], config, test_dir: Path) -> list[str]:
-    """Names in `before` that now hold something else."""
-    after = snapshot(config, test_dir)
-    changed = []
-    for name, value in before.items():
-        now = after.get(name, value)
-        same = (
-            len(now) == len(value) and all(a is b for a, b in zip(now, value))
-            if isinstance(value, tuple) and isinstance(now, tuple)
-            else now is value
-        )
-        if not same:
-            changed.append(name)
-    return sorted(changed)
+class Guard:
+    """Every function and class (and class member) a report depends on, by dotted name.
+
+    Taken once, before any kata code runs; `changed()` (after every test) lists the names
+    that hold something else now. Comparing identities over the live namespaces is cheap
+    (a few milliseconds), so it runs after each test, not only at the end of the session.
+    """
+
+    def __init__(self, config, test_dir: Path):
+        self.config = config
+        self.entries: list[tuple[object, str, object, str]] = []
+        for name, module in _watched_modules(test_dir):
+            space = vars(module)
+            for attr, value in list(space.items()):
+                if not _is_code(value):
+                    continue
+                self.entries.append((space, attr, value, f"{name}.{attr}"))
+                if isinstance(value, type) and value.__module__ == name and name != "builtins":
+                    members = vars(value)  # a live view: later changes show through it
+                    for member, inner in list(members.items()):
+                        if _is_code(inner):
+                            self.entries.append((members, member, inner, f"{name}.{attr}.{member}"))
+        self.hooks = self._hooks()
+
+    def _hooks(self) -> dict[str, tuple]:
+        found = {}
+        for hook in dir(self.config.hook):
+            caller = getattr(self.config.hook, hook)
+            if hasattr(caller, "get_hookimpls"):
+                found[f"hook {hook}"] = tuple(impl.function for impl in caller.get_hookimpls())
+        found["registered plugins"] = tuple(self.config.pluginmanager.get_plugins())
+        return found
+
+    def changed(self) -> list[str]:
+        names = [
+            label
+            for space, key, value, label in self.entries
+            if space.get(key, _MISSING) is not value
+        ]
+        now = self._hooks()
+        for label, before in self.hooks.items():
+            after = now.get(label, ())
+            if len(after) != len(before) or any(a is not b for a, b in zip(after, before)):
+                names.append(label)
+        return sorted(names)
 
 
 class Recorder:
-    """The child's own record of the run, kept apart from the coach plugin's."""
+    """The child's own record of the run, kept apart from the coach plugin's, sent as it goes."""
 
-    def __init__(self, test_dir: Path, collected_path: str | None = None):
+    def __init__(self, test_dir: Path, channel: records.Channel):
         self.test_dir = test_dir
-        self.collected_path = collected_path
-        self.collected: list[str] = []
-        self.tests: dict[str, dict] = {}
-        self.before: dict[str, object] | None = None
-        self.config = None
-        self.interrupted = ""
-        self.tampered: list[str] = []
-
-    def pytest_configure(self, config):
-        self.config = config
+        self.channel = channel
+        self.guard: Guard | None = None
+        self.reported: set[str] = set()
 
     def pytest_collection_finish(self, session):
-        self.collected = [item.nodeid for item in session.items]
-        if self.collected_path:  # before any test, so before any kata code: what should run
-            _write_report({"collected": self.collected}, self.collected_path)
-        self.before = snapshot(session.config, self.test_dir)
+        # Before any test, so before any kata code: what should run, in the order it will.
+        self.channel.send("collected", ids=[item.nodeid for item in session.items])
+        self.guard = Guard(session.config, self.test_dir)
 
     def pytest_collectreport(self, report):
         if report.failed:
             nodeid = report.nodeid or str(report.fspath)
-            self.tests[nodeid] = {"outcome": "error", "message": _message(report)}
+            self.channel.send("collecterror", nodeid=nodeid, message=_message(report))
 
     def pytest_runtest_logreport(self, report):
-        if report.when == "call":
-            outcome = report.outcome
-        elif report.failed:
-            outcome = "error"
-        elif report.skipped and report.when == "setup":
-            outcome = "skipped"
-        else:
-            return
-        earlier = self.tests.get(report.nodeid)
-        if report.when == "teardown" and earlier and earlier["outcome"] != "passed":
-            return
+        outcome = report.outcome
         message = "" if outcome == "passed" else _message(report)
         line = report.location[1] if report.location else 0
-        self.tests[report.nodeid] = {"outcome": outcome, "message": message, "line": line}
+        self.channel.send(
+            "phase", nodeid=report.nodeid, when=report.when, outcome=outcome,
+            message=message, line=line,
+        )  # fmt: skip
+        if report.when == "teardown":
+            self._check(report.nodeid)
+
+    def _check(self, after: str) -> None:
+        if self.guard is None:
+            return
+        names = [name for name in self.guard.changed() if name not in self.reported]
+        if names:
+            self.reported.update(names)
+            self.channel.send("tampered", names=names, after=after)
 
     def pytest_keyboard_interrupt(self, excinfo):
-        self.interrupted = f"{excinfo.typename}: {excinfo.value}"
+        self.channel.send("interrupted", what=f"{excinfo.typename}: {excinfo.value}")
 
     def pytest_sessionfinish(self, session):
-        # Compared here, after the last test and before pytest undoes its own patches.
-        if self.before is not None:
-            self.tampered = changes(self.before, session.config, self.test_dir)
+        self._check("the last test")  # before pytest undoes its own patches
 
 
-def run_child(spec: dict) -> dict:
-    """One kata's tests in this process; returns the report (the caller writes it)."""
+def run_child(spec: dict, channel: records.Channel) -> None:
+    """One kata's tests in this process, every record sent to the parent as it happens."""
     import pytest
 
-    test_dir = ROOT / "tests"
-    recorder = Recorder(test_dir, spec.get("collected_path"))
+    from coach.grading.records import watch_kata_code
+
+    sys.dont_write_bytecode = True
+    if not spec.get("collect_only"):
+        watch_kata_code(channel, spec["impl"])
+    recorder = Recorder(ROOT / "tests", channel)
     collect_only = bool(spec.get("collect_only"))
     args = pytest_args(
         spec["test_files"], spec["impl"], spec["ini"], spec.get("seed"), collect_only
@@ -244,79 +276,32 @@ def run_child(spec: dict) -> dict:
         exitstatus = int(pytest.main(args, plugins=[recorder]))
     except BaseException as error:  # anything at all must still be reported
         crash = f"{type(error).__name__}: {error}"
-    return {
-        "version": REPORT_VERSION,
-        "kata": spec.get("kata"),
-        "exitstatus": exitstatus,
-        "crash": crash,
-        "interrupted": recorder.interrupted,
-        "collected": recorder.collected,
-        "tests": recorder.tests,
-        "tampered": recorder.tampered,
-    }
+    channel.send("end", exitstatus=exitstatus, crash=crash)
 
 
-def _child_process(spec: dict, report_path: str, log_path: str) -> None:
-    """The body of a forked child: run, write the report, and never return."""
+def _child_process(spec: dict, fd: int, log_path: str, account, home) -> None:
+    """The body of a forked child: run, report, and never return."""
     code = 70
     try:
-        os.setpgid(0, 0)  # its own process group: whatever it starts can be stopped with it
+        os.setsid()  # a session and process group of its own: stopped with all it started
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         with open(log_path, "ab") as log, open(os.devnull, "rb") as nothing:
             os.dup2(nothing.fileno(), 0)
             os.dup2(log.fileno(), 1)
             os.dup2(log.fileno(), 2)
-        report = run_child(spec)
-        _write_report(report, report_path)
+        from coach.grading import records, sandbox
+
+        sandbox.become(account, home)
+        run_child(spec, records.Channel(fd))
         code = 0
     finally:
         os._exit(code)
 
 
-def _write_report(report: dict, path: str) -> None:
-    text = json.dumps(report)
-    with open(path, "w", encoding="utf-8") as handle:
-        handle.write(text)
-
-
 # --- the parent: one child per kata ----------------------------------------------------------
 
 
-class _Subreaper:
-    """On Linux, orphans of our children come back to us, so none can outlive its kata."""
-
-    def __init__(self):
-        self.active = False
-        if sys.platform.startswith("linux"):
-            with contextlib.suppress(Exception):
-                import ctypes
-
-                libc = ctypes.CDLL(None, use_errno=True)
-                self.active = libc.prctl(36, 1, 0, 0, 0) == 0  # PR_SET_CHILD_SUBREAPER
-
-    def stop_strays(self) -> int:
-        """SIGKILL every process still parented to us (a kata's leftovers); how many."""
-        if not self.active:
-            return 0
-        me, stopped = str(os.getpid()), 0
-        for _ in range(20):
-            found = []
-            for entry in Path("/proc").iterdir():
-                if not entry.name.isdigit():
-                    continue
-                with contextlib.suppress(OSError, IndexError):
-                    stat = (entry / "stat").read_text()
-                    if stat.rsplit(")", 1)[1].split()[1] == me:
-                        found.append(int(entry.name))
-            if not found:
-                return stopped
-            for pid in found:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
-                with contextlib.suppress(ChildProcessError):
-                    os.waitpid(pid, 0)
-                stopped += 1
-        return stopped
+# --- the parent: one child per kata ----------------------------------------------------------
 
 
 def _refuse_learner_modules(impl: str) -> None:
@@ -330,50 +315,84 @@ def _refuse_learner_modules(impl: str) -> None:
         raise RuntimeError(f"the grading parent imported learner code: {loaded}")
 
 
-def _start(spec: dict, report: Path, log: Path, fork: bool):
-    """A running child: (pid, Popen or None)."""
+def _start(spec: dict, write_fd: int | str, log: Path, fork: bool, *, account, home):
+    """A running child: (pid, Popen or None). `write_fd`: the pipe's end for the child, or
+    (on Windows, whose pipes a child cannot inherit by number) a file it appends to."""
     if fork:
         import gc
 
         gc.freeze()  # the child's collector leaves the parent's objects (and pages) alone
         pid = os.fork()
         if pid == 0:
-            _child_process(spec, str(report), str(log))
+            _child_process(spec, write_fd, str(log), account, home)
         return pid, None
+    env = clean_env()
+    if home:
+        tmp = str(Path(home) / "tmp")
+        env.update(HOME=home, TMPDIR=tmp, TMP=tmp, TEMP=tmp)
+    extra = {}
+    if account:
+        extra = {"user": account["uid"], "group": account["gid"], "extra_groups": []}
+        env["USER"] = env["LOGNAME"] = account["name"]
     with open(log, "ab") as output:
         process = subprocess.Popen(
-            command("child", json.dumps(spec), str(report)),
-            stdin=subprocess.DEVNULL,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            env=clean_env(),
-            start_new_session=True,
-        )
+            command("child", json.dumps(spec), str(write_fd)),
+            stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT, env=env,
+            cwd=home or None, start_new_session=True, **extra,
+            **({"pass_fds": (write_fd,)} if isinstance(write_fd, int) else {}),
+        )  # fmt: skip
     return process.pid, process
 
 
-def _wait(pid: int, process, limit: float) -> dict:
-    """How the child ended: exit code or signal, or stopped at the time limit."""
+def _drain(fd: int, report: records.Report) -> bool:
+    """Read what the child sent so far; False once the pipe is closed and empty."""
+    while True:
+        try:
+            data = os.read(fd, 1 << 16)
+        except BlockingIOError:
+            return True
+        except OSError:
+            return False
+        if not data:
+            return False
+        report.feed(data)
+
+
+def _ended(pid: int, process, status: dict) -> bool:
+    """Whether the child has ended; how goes into `status`."""
+    if process is not None:
+        code = process.poll()
+        if code is None:
+            return False
+        status["signal" if code < 0 else "exit"] = abs(code)
+        return True
+    done, raw = os.waitpid(pid, os.WNOHANG)
+    if not done:
+        return False
+    if os.WIFSIGNALED(raw):
+        status["signal"] = os.WTERMSIG(raw)
+    else:
+        status["exit"] = os.waitstatus_to_exitcode(raw)
+    return True
+
+
+def _wait(pid: int, process, limit: float, fd: int | None, report: records.Report) -> dict:
+    """How the child ended: exit code or signal, or stopped at the time limit. What it sends
+    meanwhile goes into `report` (a full pipe would otherwise stop it); no pipe: fd None."""
+    import selectors
+
     started = time.monotonic()
     deadline = started + limit
     status = {"exit": None, "signal": None, "timed_out": False}
-    while True:
-        if process is not None:
-            code = process.poll()
-            if code is not None:
-                if code < 0:
-                    status["signal"] = -code
-                else:
-                    status["exit"] = code
-                break
-        else:
-            done, raw = os.waitpid(pid, os.WNOHANG)
-            if done:
-                if os.WIFSIGNALED(raw):
-                    status["signal"] = os.WTERMSIG(raw)
-                else:
-                    status["exit"] = os.waitstatus_to_exitcode(raw)
-                break
+    selector = selectors.DefaultSelector()
+    open_pipe = fd is not None
+    if open_pipe:
+        selector.register(fd, selectors.EVENT_READ)
+    while not _ended(pid, process, status):
+        if open_pipe and selector.select(timeout=0.005):
+            open_pipe = _drain(fd, report)
+        elif not open_pipe:
+            time.sleep(0.002)
         if time.monotonic() > deadline:
             status["timed_out"] = True
             _kill_group(pid)
@@ -383,8 +402,8 @@ def _wait(pid: int, process, limit: float) -> dict:
                 with contextlib.suppress(ChildProcessError):
                     os.waitpid(pid, 0)
             break
-        time.sleep(0.005)
     _kill_group(pid)  # anything the kata started in its group goes with it
+    selector.close()
     status["seconds"] = round(time.monotonic() - started, 3)
     return status
 
@@ -398,16 +417,59 @@ def _kill_group(pid: int) -> None:
             os.kill(pid, signal.SIGTERM)
 
 
-def _read_report(path: Path) -> dict | None:
+def _scratch_home(scratch: Path, account) -> str | None:
+    """A fresh HOME (with tmp/) for one kata, owned by the kata user."""
+    home = Path(tempfile.mkdtemp(prefix="home-", dir=scratch))
+    (home / "tmp").mkdir()
+    if account:
+        for path in (home, home / "tmp"):
+            os.chown(path, account["uid"], account["gid"])
+    return str(home)
+
+
+def _run_child_process(spec, log, fork, limit, report, *, account, home) -> dict:
+    """Start one kata's child, take what it sends into `report`, and say how it ended; every
+    process of the kata user is killed after it."""
+    from coach.grading import sandbox
+
+    if PIPES:
+        read_fd, write_fd = os.pipe()
+        os.set_blocking(read_fd, False)
+    else:  # Windows: the child appends to a file, read once it has ended
+        read_fd, write_fd = None, str(Path(home) / "records.jsonl")
     try:
-        report = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return report if isinstance(report, dict) else None
+        pid, process = _start(spec, write_fd, log, fork, account=account, home=home)
+    finally:
+        if read_fd is not None:
+            os.close(write_fd)
+    status = _wait(pid, process, limit, read_fd, report)
+    if account:
+        status["user_processes_stopped"] = sandbox.kill_user(account["uid"])
+    if read_fd is not None:
+        _drain(read_fd, report)  # what is left in the pipe; a stray may hold it open: no wait
+        os.close(read_fd)
+    else:
+        with contextlib.suppress(OSError):
+            report.feed(Path(write_fd).read_bytes())
+    return status
 
 
-def run_all(jobs: list[dict], limit: float, fork: bool, log_path: Path | None = None) -> list[dict]:
-    """Each job's child, one after the other; (job name, status, report) per job."""
+def run_all(
+    jobs: list[dict],
+    limit: float,
+    fork: bool,
+    log_path: Path | None = None,
+    account: dict | None = None,
+) -> list[dict]:
+    """Each job's child, one after the other; (job name, status, report) per job.
+
+    Before each child and after the last, the grading tree (tests, coach, katas) is compared
+    with its bytes before the first: a change is put back, and charged to the kata that ran
+    since the last comparison. So are changes to Python's start-up files (`*.pth`,
+    site/usercustomize): what one kata leaves there cannot touch a later kata, or a later run.
+    """
+    from coach.grading import records, sandbox, tree
+
     if fork and jobs:
         import pytest  # noqa: F401  (warm: every child starts with these imported)
         import torch  # noqa: F401
@@ -417,36 +479,39 @@ def run_all(jobs: list[dict], limit: float, fork: bool, log_path: Path | None = 
         for plugin in PLUGINS:
             with contextlib.suppress(ImportError):
                 __import__(plugin)
-    reaper = _Subreaper()
-    results = []
+    reaper = sandbox.Subreaper()
+    pristine = tree.snapshot(ROOT)
+    site_before = sandbox.site_state()
+    results: list[dict] = []
     with tempfile.TemporaryDirectory(prefix="grading-") as scratch:
+        os.chmod(scratch, 0o755)
         ini = Path(scratch) / "grader.ini"
         ini.write_text(GRADER_INI, encoding="utf-8")
+        os.chmod(ini, 0o644)
         log = Path(log_path) if log_path else Path(scratch) / "pytest.log"
         for job in jobs:
-            # A fresh, unguessable name per child: an earlier kata cannot have prepared it.
-            report = Path(scratch) / f"{secrets.token_hex(16)}.json"
-            collected = report.with_suffix(".collected")
-            spec = {**job["spec"], "ini": str(ini), "collected_path": str(collected)}
+            spec = {**job["spec"], "ini": str(ini), "kata_user": bool(account)}
             with open(log, "a", encoding="utf-8") as handle:
                 handle.write(f"\n=== {job['name']} ===\n")
             if fork:  # this process must never have imported learner code: it forks them all
                 _refuse_learner_modules(spec["impl"])
-            pid, process = _start(spec, report, log, fork)
-            status = _wait(pid, process, limit)
+            home = _scratch_home(Path(scratch), account)
+            report = records.Report(spec.get("kata"))
+            status = _run_child_process(spec, log, fork, limit, report, account=account, home=home)
             status["strays_stopped"] = reaper.stop_strays()
-            listed = (_read_report(collected) or {}).get("collected")
+            shutil.rmtree(home, ignore_errors=True)
+            status["changed_files"] = tree.changed(ROOT, pristine)
+            if status["changed_files"]:
+                tree.restore(ROOT, pristine, status["changed_files"])
+            status["site_changed"] = sandbox.undo_site_changes(site_before)
             results.append(
                 {
                     "name": job["name"],
                     "status": status,
-                    "report": _read_report(report),
-                    "collected": listed if isinstance(listed, list) else [],
+                    "report": report.as_dict(),
+                    "collected": report.collected or [],
                 }
             )
-            for path in (report, collected):
-                with contextlib.suppress(OSError):
-                    path.unlink()
     return results
 
 
@@ -500,14 +565,14 @@ def collect(katas, fork: bool = CAN_FORK, limit: float = DEFAULT_LIMIT) -> dict[
         raise RuntimeError(f"pytest could not collect the kata tests: {result}")
     ids: dict[str, list[str]] = {kata.name: [] for kata in katas}
     prefixes = {kata.name: f"{kata.test_file}::" for kata in katas}
-    for nodeid in sorted(report.get("collected", [])):
+    for nodeid in sorted(report.get("collected") or []):
         for name, prefix in prefixes.items():
             if nodeid.startswith(prefix):
                 ids[name].append(nodeid)
     return ids
 
 
-def main(argv: list[str]) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -I coach/grading/kata_runner.py")
     sub = parser.add_subparsers(dest="action", required=True)
     run = sub.add_parser("run", help="grade katas, one process each, into --out")
@@ -523,17 +588,47 @@ def main(argv: list[str]) -> int:
         help="also list the tests each kata's process collected (before any of them ran)",
     )
     run.add_argument("--log", default=None)
+    run.add_argument(
+        "--sandbox",
+        choices=SANDBOXES,
+        default="auto",
+        help="who runs kata code: auto = an unprivileged kata user when this runs as root; "
+        "sudo = also become root through `sudo -n` for that, where it works (CI runners); "
+        "none = this user (a practice grade)",
+    )
     listing = sub.add_parser("collect", help="the test ids of every kata, as JSON")
     listing.add_argument("--out", required=True)
     listing.add_argument("--no-fork", action="store_true")
     child = sub.add_parser("child", help=argparse.SUPPRESS)
     child.add_argument("spec")
-    child.add_argument("report")
-    args = parser.parse_args(argv)
+    child.add_argument("channel", help="a pipe's file descriptor, or a file to append to")
+    return parser
+
+
+def main(argv: list[str]) -> int:
+    args = _parser().parse_args(argv)
 
     if args.action == "child":  # the no-fork route: this process is the kata's child
-        _write_report(run_child(json.loads(args.spec)), args.report)
+        from coach.grading import records, sandbox
+
+        sandbox.become(None, None)  # Popen already made it the kata user, with its HOME
+        spec = json.loads(args.spec)
+        if spec.get("kata_user"):
+            sandbox.limit_processes()
+        channel = args.channel
+        if not channel.isdigit():  # Windows
+            flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_BINARY", 0)
+            channel = os.open(channel, flags, 0o600)
+        run_child(spec, records.Channel(int(channel)))
         os._exit(0)
+    from coach.grading import records, sandbox
+
+    sudo = args.action == "run" and args.sandbox == "sudo" and os.geteuid() != 0
+    if sudo and sandbox.sudo_works():
+        again = [a for a in argv if not a.startswith("--sandbox")] + ["--sandbox=auto"]
+        again = [a for a in again if a != "sudo"]
+        me = [sys.executable, *PYTHON_FLAGS, str(Path(__file__).resolve())]
+        os.execvp("sudo", ["sudo", "-n", "--", *me, *again])  # root: to drop to the kata user
     for name in list(os.environ):
         if name.startswith("PYTEST_") or name == "KATAS_IMPL":
             del os.environ[name]  # the children inherit this environment
@@ -545,8 +640,12 @@ def main(argv: list[str]) -> int:
         return 0
     katas = _katas(args.kata)
     started = time.monotonic()
-    jobs = grade_jobs(katas, _resolve_impl(args.impl), args.seed)
-    results = run_all(jobs, args.limit, fork, Path(args.log) if args.log else None)
+    impl = _resolve_impl(args.impl)
+    jobs = grade_jobs(katas, impl, args.seed)
+    account, why = (None, "no katas")
+    if jobs:
+        account, why = sandbox.choose_sandbox(args.sandbox, impl, ROOT)
+    results = run_all(jobs, args.limit, fork, Path(args.log) if args.log else None, account)
     expected = None
     if args.collect:  # what each child collected, written before any of its tests ran
         expected = {kata.name: [] for kata in katas}
@@ -557,11 +656,12 @@ def main(argv: list[str]) -> int:
                 if str(nodeid).startswith(f"{registry_test_file(result['name'])}::")
             )
     payload = {
-        "version": REPORT_VERSION,
+        "version": records.REPORT_VERSION,
         "route": "fork" if fork else "subprocess",
         "limit": args.limit,
         "seed": args.seed,
         "expected": expected,
+        "sandbox": {"user": account["name"] if account else None, "why_none": why},
         "katas": {result["name"]: result for result in results},
         "seconds": round(time.monotonic() - started, 3),
     }
@@ -569,6 +669,7 @@ def main(argv: list[str]) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".part")
     tmp.write_text(json.dumps(payload, indent=1) + "\n", encoding="utf-8")
+    os.chmod(tmp, 0o644)  # the judge may run as another user than this (sudo) one
     shutil.move(str(tmp), str(out))
     return 0
 

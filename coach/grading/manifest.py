@@ -24,6 +24,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+if __name__ == "__main__":  # by path with -I, as the workflow runs it: its own tree's coach
+    sys.path.append(str(Path(__file__).resolve().parents[2]))
+
 from coach.core.registry import ROOT
 
 MANIFEST_NAME = "grading-manifest.json"
@@ -249,5 +252,5 @@ def main(rest: list[str]) -> int:
     return 2
 
 
-if __name__ == "__main__":  # `python -P -m coach.grading.manifest`, as the workflow runs it
+if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

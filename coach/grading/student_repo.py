@@ -29,7 +29,7 @@ from pathlib import Path
 
 from coach.core import registry
 from coach.core.registry import ROOT
-from coach.grading import manifest
+from coach.grading import manifest, routes
 from coach.grading import workflow as classroom
 
 # Copied as they are (folders whole, minus caches and the modules below). lessons/ holds each
@@ -50,7 +50,10 @@ NEVER = ("solutions", ".github/workflows/ci.yml")
 OPTIONAL = ("LICENSE", "LICENSE.md", "LICENSE.txt")
 # Tooling that needs solutions/ or builds exports: of no use to a learner.
 # Paths below coach/: the authors' package whole, and the grading modules that build exports.
-MAINTAINER_MODULES = frozenset({"authoring", "grading/workflow.py", "grading/student_repo.py"})
+MAINTAINER_MODULES = frozenset(
+    {"authoring", "grading/workflow.py", "grading/classroom50.py", "grading/routes.py"}
+    | {"grading/student_repo.py"}
+)
 MAINTAINER_TARGETS = frozenset(
     {"check", "bench", "manifest", "student-repo", "classroom", "classroom50", "notebooks"}
 )
@@ -80,7 +83,8 @@ tests that pass. Grading runs each kata's tests in a process of its own, with it
 options: every test listed in `grading-manifest.json` counts, and one that does not run
 counts as failed. Changing a test file, `conftest.py`, `pyproject.toml`, `lessons/`, `coach/`,
 `requirements/`, a `.py` file at the top of this folder or the workflow in `.github/` is
-reported by name in every grade.
+reported by name in every grade. On your machine the grade says it is a practice grade: your
+instructor's grader runs your kata code as another user, from a fresh copy of the tests.
 
 Opening this repository in GitHub Codespaces installs everything: run `make test` at once.
 """
@@ -207,7 +211,7 @@ def write_export(dest: Path, with_workflow: bool = True, repo: str | None = None
 
         generate.point_at(dest, repo)
     # Last: it hashes the finished tree, and records the expected tests of the pristine ones.
-    manifest.write_manifest(dest, classroom.expected_tests())
+    manifest.write_manifest(dest, routes.expected_tests())
     return sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*") if p.is_file())
 
 

