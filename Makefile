@@ -4,7 +4,7 @@
 PYTHON ?= python3
 COACH = $(PYTHON) -m coach
 
-.PHONY: help test progress next hint predict watch solution reset plots graph grade manifest check bench classroom classroom50 student-repo
+.PHONY: help test progress next hint predict watch solution reset plots graph grade manifest check generate bench classroom classroom50 student-repo
 test:     ## run the katas' tests: all (the first failure; ALL=1 every one), or one with K=3
 	@$(COACH) test $(K) $(if $(ALL),--all) $(ARGS)
 help:     ## this list
@@ -34,6 +34,8 @@ manifest: ## maintainers: hash the graded files of an export (A=write|verify)
 
 check:    ## the project's own test: solutions green, stubs red, linters clean
 	@$(COACH) check
+generate: ## rewrite every file generated from the katas: README's table, Classroom workflow
+	@$(COACH) generate
 bench:    ## time the suite on solutions/ against `import torch`
 	@$(COACH) bench
 

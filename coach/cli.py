@@ -19,6 +19,11 @@ COMMANDS = {
         "coach.authoring.check:main",
         "the project's own test: solutions green, stubs red",
     ),
+    "generate": (
+        "dev",
+        "coach.authoring.generated:main",
+        "rewrite every file generated from the katas (README table, workflow)",
+    ),
     "bench": ("dev", "coach.authoring.bench:main", "time the suite against `import torch`"),
     "progress": (
         "learner",

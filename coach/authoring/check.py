@@ -1,16 +1,23 @@
 """`make check`: the project's own test. Every kata's three faces must tell one story.
 
-1. The linters are clean (ruff check, ruff format --check); the generated grading files
-   (Classroom workflow, devcontainer) match the registry and pass actionlint.
-2. The tooling's own tests pass (selftests/: isolation of broken katas, CLI, reports).
-3. Every test FAILS on the pristine stubs in katas/ (a failure, never an error or a skip),
-   so each test really tells a stub from a solution.
-4. Every test PASSES on solutions/, in random order; this run's pytest summary is printed.
+First the layout (coach/authoring/units.py): every kata has its four files, each kata number
+is taken once, and a misnamed file is named in one line with the name it probably meant. A
+broken layout stops the check there, before any pytest run.
 
-Before all of these, the authoring checks (coach/authoring/units.py): every kata has its four files,
-its stub is a stub (NotImplementedError and a # TODO in each function), its lesson has
-enough hints and quiz questions; after them, every stub function has a test that fails on it.
-`--quick` runs only the authoring checks and the two kata runs.
+`--quick` is the author's whole contract, short of the selftests:
+1. each kata is whole: its stub is a stub (NotImplementedError and a # TODO in each function)
+   with the reference's functions and parameters; its lesson has enough hints, unique quiz ids;
+2. the quiz's rules hold on the installed torch: each stated answer is what the code gives,
+   and the explanation starts with it;
+3. the generated files (README's course table, Classroom workflow, devcontainer) are fresh,
+   else the stale ones are named with the one command that rewrites them (`make generate`);
+4. ruff is clean on katas/, solutions/, tests/ and lessons/;
+5. every test FAILS on the pristine stubs in katas/ (a failure, never an error or a skip),
+   so each test really tells a stub from a solution;
+6. every test PASSES on solutions/, in random order; this run's pytest summary is printed;
+7. every stub function has a test that fails on it, and every test is charged to a function.
+The full check adds ruff on everything, actionlint and the platforms on the generated files,
+and the tooling's own tests (selftests/).
 
 Ends with one line "check: N passed, M failed" counting the steps; exits non-zero on any failure.
 """
@@ -23,7 +30,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from coach.authoring import platforms
+from coach.authoring import generated, platforms
 from coach.authoring import units as authoring
 from coach.core import registry
 from coach.core.bootstrap import ROOT
@@ -51,12 +58,25 @@ def run_katas(impl: str, json_path: Path, capture: bool, extra: list[str]) -> tu
     return result.returncode, outcomes
 
 
-def check_lint() -> list[str]:
+KATA_FOLDERS = ("katas", "solutions", "tests", "lessons")
+
+
+def check_lint(paths: tuple[str, ...] = (".",)) -> list[str]:
     problems = []
-    for command in (["ruff", "check", "."], ["ruff", "format", "--check", "."]):
+    for command in (["ruff", "check", *paths], ["ruff", "format", "--check", *paths]):
         result = subprocess.run([sys.executable, "-m", *command], cwd=ROOT, check=False)
         if result.returncode != 0:
             problems.append(f"`{' '.join(command)}` found problems (see above)")
+    return problems
+
+
+def check_grading_files() -> list[str]:
+    """What GitHub or Classroom 50 would reject in the generated files (their freshness is
+    the generated-files step's)."""
+    workflow = ROOT / classroom.WORKFLOW_PATH
+    problems = classroom.structural_problems()
+    if workflow.is_file():
+        problems += classroom.actionlint_problems(workflow)
     return problems
 
 
@@ -106,13 +126,31 @@ def check_solutions(workdir: Path, stub_tests: dict) -> tuple[list[str], int, di
     return problems, len(outcomes), outcomes
 
 
+def _report(steps: list[tuple[str, list[str]]]) -> None:
+    print()
+    for name, problems in steps:
+        print(f"  {'ok  ' if not problems else 'FAIL'}  {name}")
+        for problem in problems:
+            print(f"          {problem}")
+
+
 def main(rest: list[str]) -> int:
-    quick = "--quick" in rest  # authoring and kata runs only: for a kata author's loop
+    quick = "--quick" in rest  # the author's contract, short of the selftests
+    layout = authoring.check_four_files()
+    if layout:  # a broken layout stops here: pytest on it would only add noise
+        _report([("every kata has its four files, one number each", layout)])
+        print(f"check: stopped at the layout ({len(layout)} problem(s)); nothing else ran")
+        return 1
     steps: list[tuple[str, list[str]]] = []
-    steps.append(("every kata whole: four files, stub, lesson", authoring.check_units()))
-    if not quick:
+    steps.append(("every kata whole: stub, reference, lesson", authoring.check_units()))
+    quiz = [problem for kata in registry.KATAS for problem in authoring.check_quiz(kata)]
+    steps.append(("every quiz answer is what torch gives, stated first", quiz))
+    steps.append(("generated files up to date", generated.stale_files()))
+    if quick:
+        steps.append(("ruff on the katas' files", check_lint(KATA_FOLDERS)))
+    else:
         steps.append(("lint", check_lint()))
-        steps.append(("grading files up to date", classroom.check_generated()))
+        steps.append(("grading files valid (actionlint)", check_grading_files()))
         steps.append(("CI workflow tests the README's platforms", platforms.check_ci_workflow()))
         steps.append(("selftests", check_selftests()))
     with tempfile.TemporaryDirectory() as tmp:
@@ -127,10 +165,6 @@ def main(rest: list[str]) -> int:
             )
         )
     failed = [(name, problems) for name, problems in steps if problems]
-    print()
-    for name, problems in steps:
-        print(f"  {'ok  ' if not problems else 'FAIL'}  {name}")
-        for problem in problems:
-            print(f"          {problem}")
+    _report(steps)
     print(f"check: {len(steps) - len(failed)} passed, {len(failed)} failed")
     return 1 if failed else 0
