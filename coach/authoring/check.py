@@ -80,10 +80,59 @@ def check_grading_files() -> list[str]:
     return problems
 
 
-def check_selftests() -> list[str]:
-    # The selftests start pytest in subprocesses: give them more than a kata test's 10 s.
-    result = _pytest(["selftests", "-q", "-o", "timeout=300", "--coach-summary", "off"])
-    return [] if result.returncode == 0 else ["selftests/ failed (see above)"]
+# Seconds each selftest file took on a busy 2-core machine (`pytest selftests --durations`);
+# a file not named here counts as 5. Only the split into shards uses them.
+SELFTEST_SECONDS = {
+    "test_grading_isolation.py": 145,
+    "test_authoring.py": 45,
+    "test_isolation.py": 45,
+    "test_platforms.py": 40,
+    "test_export.py": 30,
+    "test_classroom.py": 12,
+    "test_first_hour.py": 10,
+    "test_laws.py": 10,
+}
+SELFTEST_SHARDS = 2  # pytest processes side by side: the selftests wait on children a lot
+
+
+def selftest_shards(files: list[str], shards: int = SELFTEST_SHARDS) -> list[list[str]]:
+    """The selftest files split into `shards` groups of about equal time, longest first."""
+    groups: list[tuple[float, list[str]]] = [(0.0, []) for _ in range(shards)]
+    for file in sorted(files, key=lambda f: -SELFTEST_SECONDS.get(Path(f).name, 5)):
+        seconds, group = min(groups, key=lambda g: g[0])
+        groups.remove((seconds, group))
+        groups.append((seconds + SELFTEST_SECONDS.get(Path(file).name, 5), [*group, file]))
+    return [group for _, group in groups if group]
+
+
+def start_selftests() -> list[tuple[list[str], subprocess.Popen, Path]]:
+    """The selftests, started in shards that run beside the rest of the check."""
+    files = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "selftests").glob("test_*.py"))
+    started = []
+    for shard in selftest_shards(files):
+        log = Path(tempfile.mkstemp(prefix="coach-selftests-", suffix=".log")[1])
+        # The selftests start pytest in subprocesses: give them more than a kata test's 10 s.
+        command = [sys.executable, "-m", "pytest", *shard, "-q", "-o", "timeout=300"]
+        command += ["--coach-summary", "off", "-p", "no:cacheprovider"]
+        with log.open("w", encoding="utf-8") as out:
+            process = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+        started.append((shard, process, log))
+    return started
+
+
+def finish_selftests(started: list[tuple[list[str], subprocess.Popen, Path]]) -> list[str]:
+    """Wait for the shards; print a failing shard's output; one problem per failing shard."""
+    problems = []
+    for shard, process, log in started:
+        code = process.wait()
+        output = log.read_text(encoding="utf-8", errors="replace")
+        log.unlink(missing_ok=True)
+        last = output.strip().splitlines()[-1:] or ["(no output)"]
+        print(f"selftests {' '.join(Path(f).stem for f in shard)}: {last[0]}")
+        if code != 0:
+            print(output)
+            problems.append(f"selftests failed in {', '.join(shard)} (see above)")
+    return problems
 
 
 def check_stubs(workdir: Path) -> tuple[list[str], set[str]]:
@@ -134,13 +183,8 @@ def _report(steps: list[tuple[str, list[str]]]) -> None:
             print(f"          {problem}")
 
 
-def main(rest: list[str]) -> int:
-    quick = "--quick" in rest  # the author's contract, short of the selftests
-    layout = authoring.check_four_files()
-    if layout:  # a broken layout stops here: pytest on it would only add noise
-        _report([("every kata has its four files, one number each", layout)])
-        print(f"check: stopped at the layout ({len(layout)} problem(s)); nothing else ran")
-        return 1
+def _steps(quick: bool, selftests: list) -> list[tuple[str, list[str]]]:
+    """Every step after the layout, in order, each with its problems."""
     steps: list[tuple[str, list[str]]] = []
     steps.append(("every kata whole: stub, reference, lesson", authoring.check_units()))
     quiz = [problem for kata in registry.KATAS for problem in authoring.check_quiz(kata)]
@@ -152,7 +196,6 @@ def main(rest: list[str]) -> int:
         steps.append(("lint", check_lint()))
         steps.append(("grading files valid (actionlint)", check_grading_files()))
         steps.append(("CI workflow tests the README's platforms", platforms.check_ci_workflow()))
-        steps.append(("selftests", check_selftests()))
     with tempfile.TemporaryDirectory() as tmp:
         stub_problems, stub_outcomes = check_stubs(Path(tmp))
         steps.append(("stubs red", stub_problems))
@@ -164,6 +207,25 @@ def main(rest: list[str]) -> int:
                 authoring.check_tests_cover_functions(stub_outcomes, solution_outcomes),
             )
         )
+    if not quick:
+        steps.append(("selftests", finish_selftests(selftests)))
+    return steps
+
+
+def main(rest: list[str]) -> int:
+    quick = "--quick" in rest  # the author's contract, short of the selftests
+    layout = authoring.check_four_files()
+    if layout:  # a broken layout stops here: pytest on it would only add noise
+        _report([("every kata has its four files, one number each", layout)])
+        print(f"check: stopped at the layout ({len(layout)} problem(s)); nothing else ran")
+        return 1
+    selftests = [] if quick else start_selftests()  # beside the rest: they wait on children
+    try:
+        steps = _steps(quick, selftests)
+    finally:  # a crash or Ctrl-C leaves no selftest running
+        for _, process, _ in selftests:
+            if process.poll() is None:
+                process.kill()
     failed = [(name, problems) for name, problems in steps if problems]
     _report(steps)
     print(f"check: {len(steps) - len(failed)} passed, {len(failed)} failed")
