@@ -1,20 +1,48 @@
 """What the kata tests share: loading the kata, watching autograd, checking returned values.
 
-Diagnosis is data. A test states the law (`check_value(got, expected, ...)`) and lists the
-known wrong answers beside it: `Wrong(value, why)` is what a learner with one particular
-misunderstanding returns, computed independently in the test, and the sentence that names
-it. When the learner's answer is off, the message names the first wrong answer it matches.
+A test file reads as data: the inputs (drawn from `rng`), the expected value (computed
+independently, in float64, never by calling the reference), and the known wrong answers.
+The helpers here turn those into the messages a learner reads; an author writes no
+try/except and no `pytest.fail(..., pytrace=False)` of their own.
+
+- `kata = load_kata("kNN_topic")` once at the top: the learner's module (or the reference,
+  under --impl=solutions), isolated so that a broken kata breaks only its own tests.
+- `rng`, a fixture (coach/runtime/plugin.py): a `random.Random` for the test's inputs, seeded
+  from pytest-randomly's seed and the test's id, so `ARGS=--randomly-seed=N` replays them.
+  Draw every input from it (`rng.uniform(-2, 2)`, `rng.randint(2, 3)`), never from torch's
+  global generator, which a kata may be reseeding.
+- `check_value(got, expected, call=..., what=..., wrong=[Wrong(value, why), ...])`: the law
+  `what == expected`. Each `Wrong` is one misunderstanding: `value` is what a learner who holds
+  it returns, computed independently in the test (a number, None, a bool, a tensor, a list or
+  tuple of those), or a predicate `got -> bool` for an answer easier to recognise than to
+  compute (`Wrong(lambda got: got.shape == x.shape, why)`); `why` names the misunderstanding
+  and what to do instead. `Wrong(None, why)` is the learner who returned nothing, or read a
+  .grad that is None. The message names the first wrong answer the learner's matches.
+- `explained({text: message}):` around a kata call (or the backward() after it): an error
+  whose text holds one of the keys fails the test with that key's message, the kata's own
+  explanation, instead of torch's traceback. A message may be a function of the error. Any
+  other error, and NotImplementedError always, goes on to the plugin unchanged.
+- `require(condition, message)` and `fail(message)`: a failure with that message alone.
+- `check_shape_like`, `expect_float`: the laws of an elementwise function's result and of a
+  returned float. `backward_passes()` counts autograd's backward passes inside a block.
+- Functions with exact Jacobians and derivatives for a test to differentiate live in
+  coach/runtime/catalogue.py.
+
+So a new diagnosis is a few lines: compute what the misunderstanding returns and add a
+`Wrong` beside the others, or add the error's text and its explanation to `explained`.
 
 Two laws hold for every kata without a test asking: a kata function leaves its arguments as
-the caller passed them (coach/runtime/loader.py checks every call), and a test that a kata function
-fails is charged to that function (so progress is told function by function).
+the caller passed them (coach/runtime/loader.py checks every call), and a test that a kata
+function fails is charged to that function (so progress is told function by function).
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NoReturn
 
 import pytest
 import torch
@@ -31,10 +59,13 @@ __all__ = [
     "check_value",
     "close",
     "expect_float",
+    "explained",
+    "fail",
     "fmt",
     "load_kata",
     "matches",
     "require",
+    "torch_said",
 ]
 
 
@@ -238,3 +269,58 @@ def require(condition: bool, message: str) -> None:
     """Fail with `message` alone (no assertion introspection) unless `condition` holds."""
     if not condition:
         pytest.fail(message, pytrace=False)
+
+
+def fail(message: str) -> NoReturn:
+    """Fail the test with `message` alone: no traceback, no assertion introspection."""
+    __tracebackhide__ = True
+    pytest.fail(message, pytrace=False)
+
+
+def torch_said(error: BaseException) -> str:
+    """The first sentence of an error's message, without its trailing period or its
+    parenthesised aside: what a message quotes of torch's own words."""
+    return str(error).split(" (", 1)[0].split(". ", 1)[0].rstrip(".")
+
+
+Explanation = str | Callable[[BaseException], str]
+
+
+def _explanation(
+    explain: dict[str, Explanation] | Callable[[BaseException], str | None], error: BaseException
+) -> str | None:
+    if callable(explain):
+        return explain(error)
+    text = str(error)
+    said = next((why for known, why in explain.items() if known in text), None)
+    return said(error) if callable(said) else said
+
+
+@contextlib.contextmanager
+def explained(
+    explain: dict[str, Explanation] | Callable[[BaseException], str | None],
+    errors: type[BaseException] | tuple[type[BaseException], ...] = RuntimeError,
+):
+    """Fail with the kata's explanation when the block raises an error it knows.
+
+    `explain` maps a piece of an error's text to the message that explains it (a string, or
+    a function of the error), or is a function `error -> message or None`. An error of type
+    `errors` that it explains fails the test with that message alone (torch's traceback,
+    chained or not, is not shown); every other error, and NotImplementedError always (a
+    stub's "not written yet"), goes on unchanged. For example::
+
+        with explained({"a leaf Variable that requires grad": f"Called {call}. ..."}):
+            result = kata.fresh_leaf(t)
+    """
+    __tracebackhide__ = True
+    try:
+        yield
+    except errors as error:
+        if isinstance(error, NotImplementedError):
+            raise
+        message = _explanation(explain, error)
+        if message is None:
+            raise
+    else:
+        return
+    raise pytest.fail.Exception(message, pytrace=False) from None
