@@ -5,7 +5,15 @@ import math
 import pytest
 import torch
 
-from coach.runtime.testing import backward_passes, close, expect_float, fmt, load_kata, require
+from coach.runtime.testing import (
+    backward_passes,
+    close,
+    expect_float,
+    explained,
+    fmt,
+    load_kata,
+    require,
+)
 
 kata = load_kata("k03_accumulation")
 
@@ -29,20 +37,14 @@ def random_x0(rng) -> float:
 def recorded_grads(name: str, x0, n: int) -> tuple[str, list[float]]:
     """Call grads_without_zeroing / grads_with_zeroing; return (call, the recorded floats)."""
     call = f"{name}({x0!r}, {n})"
-    reused_graph = None
-    try:
+    reused_graph = (
+        f"backward() ran twice on the same y: the first one freed the x that y's graph "
+        f"saved to differentiate x**2, so each backward() needs a fresh y. Build y = x**2 "
+        f"inside the loop.\n"
+        f"Called {call}; torch raised 'Trying to backward through the graph a second time'."
+    )
+    with explained({"backward through the graph a second time": reused_graph}):
         result = getattr(kata, name)(x0, n)
-    except RuntimeError as error:  # NotImplementedError is one too: re-raised below
-        if "backward through the graph a second time" not in str(error):
-            raise
-        reused_graph = (
-            f"backward() ran twice on the same y: the first one freed the x that y's graph "
-            f"saved to differentiate x**2, so each backward() needs a fresh y. Build y = x**2 "
-            f"inside the loop.\n"
-            f"Called {call}; torch raised 'Trying to backward through the graph a second time'."
-        )
-    if reused_graph:  # failed outside the except, so pytest shows no chained traceback
-        pytest.fail(reused_graph, pytrace=False)
     if not isinstance(result, list):
         pytest.fail(
             f"{call} returned {result!r} ({type(result).__name__}); expected a list with one "

@@ -11,6 +11,7 @@ from coach.runtime.testing import (
     backward_passes,
     check_shape_like,
     check_value,
+    explained,
     fmt,
     load_kata,
     require,
@@ -242,19 +243,13 @@ def random_logits(rng, offset: float = 0.0) -> torch.Tensor:
 
 def call_softmax(x: torch.Tensor) -> tuple[str, torch.Tensor]:
     call = f"softmax({fmt(x.detach())}) with x a leaf that requires grad"
-    leaf_edit = None
-    try:
+    leaf_edit = (
+        f"Called {call}. It raised RuntimeError: {LEAF_ERROR}. x is a leaf that requires "
+        f"grad, and autograd forbids editing one in place (`x -= x.max()`): its .grad "
+        f"must describe the values it holds. Compute a new tensor: x - x.max()."
+    )
+    with explained({LEAF_ERROR: leaf_edit}):
         result = kata.softmax(x)
-    except RuntimeError as error:
-        if LEAF_ERROR not in str(error):
-            raise
-        leaf_edit = (
-            f"Called {call}. It raised RuntimeError: {LEAF_ERROR}. x is a leaf that requires "
-            f"grad, and autograd forbids editing one in place (`x -= x.max()`): its .grad "
-            f"must describe the values it holds. Compute a new tensor: x - x.max()."
-        )
-    if leaf_edit:
-        pytest.fail(leaf_edit, pytrace=False)
     require(
         isinstance(result, torch.Tensor),
         f"Called {call}. It returned {type(result).__name__}, expected a tensor.",
@@ -316,22 +311,16 @@ def test_softmax_gradient_matches_torch(rng):
     x = random_logits(rng)
     v = torch.randn(x.shape)
     call, result = call_softmax(x)
-    broke = None
-    try:
+    broke = (
+        f"Called {call}. Backward through the result raised 'one of the variables needed "
+        f"for gradient computation has been modified by an inplace operation': exp saved "
+        f"its output for backward (the derivative of exp is exp), and the in-place "
+        f"division (e /= e.sum()) overwrote it. Divide out of place: e / e.sum(). (Doing "
+        f"the edit through e.detach() does not help: detach() shares the version counter, "
+        f"so backward still notices.)"
+    )
+    with explained({VERSION_ERROR: broke}):
         (got,) = torch.autograd.grad((result * v).sum(), x)
-    except RuntimeError as error:
-        if VERSION_ERROR not in str(error):
-            raise
-        broke = (
-            f"Called {call}. Backward through the result raised 'one of the variables needed "
-            f"for gradient computation has been modified by an inplace operation': exp saved "
-            f"its output for backward (the derivative of exp is exp), and the in-place "
-            f"division (e /= e.sum()) overwrote it. Divide out of place: e / e.sum(). (Doing "
-            f"the edit through e.detach() does not help: detach() shares the version counter, "
-            f"so backward still notices.)"
-        )
-    if broke:
-        pytest.fail(broke, pytrace=False)
     data_why = (
         "that is the gradient of exp(x - max) times a constant: autograd never saw the "
         "division by the sum. Edits through .data (e.data /= ...) skip the version check, so "

@@ -9,6 +9,7 @@ from coach.runtime.testing import (
     backward_passes,
     check_shape_like,
     check_value,
+    explained,
     fmt,
     load_kata,
     require,
@@ -46,22 +47,16 @@ def call_reverse(x: torch.Tensor, scale: float) -> tuple[str, torch.Tensor]:
 
 def backward_through(call: str, loss: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """x's gradient from loss, turning the error of an in-place hook into a message."""
-    broke = None
-    try:
+    broke = (
+        f"Called {call}, then backward() from result.sum(). It raised RuntimeError "
+        f"('more than one element of the written-to tensor refers to a single memory "
+        f"location'): the hook edited the gradient it was given in place instead of "
+        f"returning a new one. The gradient of a sum is one value broadcast to every "
+        f"element, so it cannot be edited in place. Return a new tensor: "
+        f"`return -scale * grad`."
+    )
+    with explained({SHARED_MEMORY_ERROR: broke}):
         (grad,) = torch.autograd.grad(loss, x)
-    except RuntimeError as error:
-        if SHARED_MEMORY_ERROR not in str(error):
-            raise
-        broke = (
-            f"Called {call}, then backward() from result.sum(). It raised RuntimeError "
-            f"('more than one element of the written-to tensor refers to a single memory "
-            f"location'): the hook edited the gradient it was given in place instead of "
-            f"returning a new one. The gradient of a sum is one value broadcast to every "
-            f"element, so it cannot be edited in place. Return a new tensor: "
-            f"`return -scale * grad`."
-        )
-    if broke:
-        pytest.fail(broke, pytrace=False)
     return grad
 
 
