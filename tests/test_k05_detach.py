@@ -9,6 +9,7 @@ from coach.runtime.testing import (
     check_shape_like,
     close,
     expect_float,
+    explained,
     fmt,
     load_kata,
     require,
@@ -93,27 +94,23 @@ def checked_chain(a0, detach):
 def checked_grad_of_a(a0, detach):
     """Call grad_of_a, re-wording the two errors this kata's own mistakes raise."""
     call = f"grad_of_a({fmt(a0)}, detach={detach})"
-    explained = None
-    try:
+
+    def refused(error):
+        return (
+            f"backward() refused to run on c: detach() cut c's only path to a, so c "
+            f"does not require grad and there is nothing to backpropagate. Check c.requires_grad "
+            f"before calling backward() and return a.grad, which is still None."
+            f"\nCalled {call}; torch raised: {error}"
+        )
+
+    used_up = (
+        f"The graph from a to c had already been used up by an earlier backward(): chain must "
+        f"only build it, and grad_of_a backpropagates once.\nCalled {call}; torch raised "
+        f"'Trying to backward through the graph a second time'."
+    )
+    known = {"does not require grad": refused} if detach else {}  # checked in this order
+    with explained({**known, "second time": used_up}):
         grad = kata.grad_of_a(a0, detach)
-    except RuntimeError as error:  # NotImplementedError is one too: re-raised below
-        if detach and "does not require grad" in str(error):
-            explained = (
-                f"backward() refused to run on c: detach() cut c's only path to a, so c does "
-                f"not require grad and there is nothing to backpropagate. Check c.requires_grad "
-                f"before calling backward() and return a.grad, which is still None."
-                f"\nCalled {call}; torch raised: {error}"
-            )
-        elif "second time" in str(error):
-            explained = (
-                f"The graph from a to c had already been used up by an earlier backward(): "
-                f"chain must only build it, and grad_of_a backpropagates once.\nCalled {call}; "
-                f"torch raised 'Trying to backward through the graph a second time'."
-            )
-        else:
-            raise
-    if explained:  # failed outside the except, so pytest shows no chained traceback
-        pytest.fail(explained, pytrace=False)
     return call, grad
 
 
