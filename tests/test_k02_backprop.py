@@ -7,7 +7,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from coach.runtime.testing import backward_passes, close, expect_float, fmt, load_kata
+from coach.runtime.testing import (
+    backward_passes,
+    close,
+    expect_float,
+    explained,
+    fmt,
+    load_kata,
+)
 
 kata = load_kata("k02_backprop")
 
@@ -112,13 +119,14 @@ def leaves_without_grad(error: BaseException) -> list[tuple[str, torch.Tensor]]:
 
 def run(function: str, args):
     """kata.<function>(*args); when autograd_grads reads a .grad that is None, say whose."""
-    missing_grad = None
-    try:
+    with explained(lambda error: whose_grad_is_none(function, args, error), AttributeError):
         return getattr(kata, function)(*args)
-    except AttributeError as error:
-        if function != "autograd_grads" or "'NoneType'" not in str(error):
-            raise
-        missing_grad = error
+
+
+def whose_grad_is_none(function: str, args, missing_grad: AttributeError) -> str | None:
+    """autograd_grads's AttributeError on a .grad that is None, told leaf by leaf."""
+    if function != "autograd_grads" or "'NoneType'" not in str(missing_grad):
+        return None
     call = call_text(function, args)
     reasons = []
     for name, tensor in leaves_without_grad(missing_grad):
@@ -139,9 +147,7 @@ def run(function: str, args):
             "A .grad was None: after backward(), a leaf's .grad is still None when it was made "
             "without requires_grad=True or when y does not depend on it."
         )
-    pytest.fail(
-        "\n".join([*reasons, f"{call} raised AttributeError: {missing_grad}."]), pytrace=False
-    )
+    return "\n".join([*reasons, f"{call} raised AttributeError: {missing_grad}."])
 
 
 def checked_grads(function: str, args) -> tuple[str, dict[str, float]]:
@@ -420,20 +426,15 @@ def test_manual_grads_works_with_autograd_switched_off(rng):
         "as the gradient arriving from above times the local derivative, without backward(), "
         "torch.autograd.grad or autograd_grads."
     )
-    refusal = None
-    with torch.no_grad(), backward_passes() as engine:
-        try:
-            _, grads = checked_grads("manual_grads", point)
-        except NotImplementedError:
-            raise
-        except RuntimeError as error:
-            refusal = error
-    if refusal is not None:
-        pytest.fail(
+
+    def refused(error):
+        return (
             f"{by_hand}\nCalled {call} inside torch.no_grad(), and it raised RuntimeError: "
-            f"{refusal}. That is autograd refusing to work while it is switched off.",
-            pytrace=False,
+            f"{error}. That is autograd refusing to work while it is switched off."
         )
+
+    with torch.no_grad(), backward_passes() as engine, explained(refused):
+        _, grads = checked_grads("manual_grads", point)
     if engine.passes != 0:
         pytest.fail(
             f"{by_hand}\nCalled {call} inside torch.no_grad(). It still ran {engine.passes} "
