@@ -10,6 +10,7 @@ from coach.runtime.testing import (
     Wrong,
     check_shape_like,
     check_value,
+    explained,
     fmt,
     load_kata,
     matches,
@@ -116,13 +117,13 @@ def plain_words(error: Exception, function: str) -> str | None:
 
 def run(function: str, call: str, action):
     """action(), with autograd's errors about the kata's Function put in plain words."""
-    try:
-        return action()
-    except (RuntimeError, TypeError) as error:  # NotImplementedError too: re-raised below
+
+    def in_plain_words(error) -> str | None:
         message = plain_words(error, function)
-        if message is None:
-            raise
-    pytest.fail(f"{message}\nCalled {call}.", pytrace=False)
+        return None if message is None else f"{message}\nCalled {call}."
+
+    with explained(in_plain_words, (RuntimeError, TypeError)):
+        return action()
 
 
 def backward(function: str, call: str, y, weights=None) -> None:

@@ -76,10 +76,15 @@ class _CountingEngine:
         self._engine = engine
         self.passes = 0
         self.leaves: list[list[torch.Tensor]] = []  # per pass, the leaves its graph ends in
+        self.create_graph: list[bool] = []  # per pass, whether it recorded a graph of its own
 
     def run_backward(self, outputs, *args, **kwargs):
+        # run_backward(outputs, grad_outputs, keep_graph, create_graph, inputs, ...)
         self.passes += 1
         self.leaves.append(_leaves_of(outputs))
+        self.create_graph.append(
+            bool(kwargs.get("create_graph", args[2] if len(args) > 2 else False))
+        )
         return self._engine.run_backward(outputs, *args, **kwargs)
 
     def __getattr__(self, name):
@@ -101,7 +106,8 @@ def backward_passes():
     `torch.autograd.grad` (however it was imported) and torch.func all do. So the count says
     whether gradients really came from autograd, and how many times it was asked.
     `engine.leaves[k]` holds the leaf tensors the k-th pass reached (the same tensor objects
-    the learner made), so a test can tell one x cleared between passes from a new x each time.
+    the learner made), so a test can tell one x cleared between passes from a new x each time;
+    `engine.create_graph[k]` whether that pass was asked to record a graph (create_graph=True).
     """
     engine = Variable._execution_engine
     counter = _CountingEngine(engine)
