@@ -1,6 +1,5 @@
 """Kata 16: a tensor hook may replace a gradient; a post-accumulate hook may step a parameter."""
 
-import pytest
 import torch
 from torch.overrides import TorchFunctionMode
 
@@ -272,26 +271,22 @@ class Regression:
             f"step_in_backward([w, b], loss_fn, lr={self.lr}){nth} with w = {fmt(w0)}, "
             f"b = {fmt(b0)} and loss_fn = lambda: ((X @ w + b - y) ** 2).mean()"
         )
-        broke, spy = None, TensorHooks()
-        with backward_passes() as engine:
-            try:
-                with spy:
-                    result = kata.step_in_backward([self.w, self.b], self.loss, self.lr)
-            except TypeError as error:
-                if "NoneType" not in str(error):
-                    raise
-                broke = (
-                    "the hook found p.grad None, because another hook had already used and "
-                    "cleared it: the hook from the previous call, never removed. Keep the "
-                    "handles and call handle.remove() on each after backward()."
-                    if self.calls > 1
-                    else "the hook found p.grad None: a hook from register_hook runs before "
-                    "the gradient is added into p.grad. Use "
-                    "p.register_post_accumulate_grad_hook, which runs after."
-                )
-                broke = f"Called {call}. It raised TypeError ({error}): {broke}"
-        if broke:
-            pytest.fail(broke, pytrace=False)
+        spy = TensorHooks()
+        why = (
+            "the hook found p.grad None, because another hook had already used and cleared "
+            "it: the hook from the previous call, never removed. Keep the handles and call "
+            "handle.remove() on each after backward()."
+            if self.calls > 1
+            else "the hook found p.grad None: a hook from register_hook runs before the "
+            "gradient is added into p.grad. Use p.register_post_accumulate_grad_hook, which "
+            "runs after."
+        )
+
+        def broke(error):
+            return f"Called {call}. It raised TypeError ({error}): {why}"
+
+        with backward_passes() as engine, explained({"NoneType": broke}, TypeError), spy:
+            result = kata.step_in_backward([self.w, self.b], self.loss, self.lr)
         self.tensor_hook = spy.on_leaf
         return call, result, expected, engine.passes
 
