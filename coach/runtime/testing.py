@@ -22,6 +22,8 @@ try/except and no `pytest.fail(..., pytrace=False)` of their own.
   whose text holds one of the keys fails the test with that key's message, the kata's own
   explanation, instead of torch's traceback. A message may be a function of the error. Any
   other error, and NotImplementedError always, goes on to the plugin unchanged.
+- `caught(errors, saying=...) as got:` around a call that should raise (or may, as the test
+  judges afterwards): `got.error` is the error, or None. No test writes try/except itself.
 - `require(condition, message)` and `fail(message)`: a failure with that message alone.
 - `check_shape_like`, `expect_float`: the laws of an elementwise function's result and of a
   returned float. `backward_passes()` counts autograd's backward passes inside a block.
@@ -53,8 +55,10 @@ from coach.runtime.graphs import leaves_below
 from coach.runtime.loader import load_kata
 
 __all__ = [
+    "Caught",
     "Wrong",
     "backward_passes",
+    "caught",
     "check_shape_like",
     "check_value",
     "close",
@@ -330,3 +334,34 @@ def explained(
     else:
         return
     raise pytest.fail.Exception(message, pytrace=False) from None
+
+
+@dataclass
+class Caught:
+    """What `caught` caught: the error, or None when the block raised none."""
+
+    error: BaseException | None = None
+
+
+@contextlib.contextmanager
+def caught(
+    errors: type[BaseException] | tuple[type[BaseException], ...] = RuntimeError,
+    saying: str | None = None,
+):
+    """Catch an error that the test expects or judges afterwards; `.error` holds it.
+
+    Only errors of type `errors` whose text holds `saying` (when given) are caught; every
+    other error, and NotImplementedError always, goes on unchanged. For example::
+
+        with caught(saying="modified by an inplace operation") as edit:
+            y.sum().backward()
+        require(edit.error is not None, "...")
+    """
+    __tracebackhide__ = True
+    found = Caught()
+    try:
+        yield found
+    except errors as error:
+        if isinstance(error, NotImplementedError) or (saying and saying not in str(error)):
+            raise
+        found.error = error
