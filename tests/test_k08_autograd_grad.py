@@ -9,6 +9,7 @@ from coach.runtime.catalogue import CUBIC, EXP_HALF_TIMES_X, X_SIN_X
 from coach.runtime.testing import (
     Wrong,
     backward_passes,
+    caught,
     check_shape_like,
     check_value,
     explained,
@@ -138,13 +139,10 @@ class Forward:
     def graph_is_alive(self) -> bool:
         """Whether a graph behind any h that forward returned still holds its saved values."""
         for h in self.outputs:
-            try:
+            with caught(saying=SECOND_WALK) as freed:
                 # backward(), not autograd.grad(..., x): h may come from the kata's copy of x.
                 h.sum().backward()
-            except RuntimeError as error:
-                if SECOND_WALK not in str(error):
-                    raise
-            else:
+            if freed.error is None:
                 return True
         return False
 

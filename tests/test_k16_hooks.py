@@ -6,6 +6,7 @@ from torch.overrides import TorchFunctionMode
 from coach.runtime.testing import (
     Wrong,
     backward_passes,
+    caught,
     check_shape_like,
     check_value,
     explained,
@@ -84,9 +85,9 @@ def unchanged_why(result: torch.Tensor) -> str:
         )
     returned = []
     for hook in hooks:
-        try:
+        with caught(Exception) as failed:
             returned.append(hook(torch.ones_like(result)))
-        except Exception:
+        if failed.error:
             returned.append("an error")
     if all(value is None for value in returned):
         return (
