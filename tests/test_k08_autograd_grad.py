@@ -2,7 +2,6 @@
 
 import math
 
-import pytest
 import torch
 
 from coach.runtime.catalogue import CUBIC, EXP_HALF_TIMES_X, X_SIN_X
@@ -13,6 +12,7 @@ from coach.runtime.testing import (
     check_shape_like,
     check_value,
     explained,
+    fail,
     fmt,
     load_kata,
     require,
@@ -217,7 +217,7 @@ def test_the_forward_pass_runs_once(rng):
             "whole forward pass; keeping the first graph costs nothing. Run forward once, and "
             "pass retain_graph=True to the first autograd.grad call."
         )
-    pytest.fail(f"forward ran {runs} times, expected once. {why}\nCalled {call}.", pytrace=False)
+    fail(f"forward ran {runs} times, expected once. {why}\nCalled {call}.")
 
 
 def test_the_graph_is_freed_after_the_last_gradient(rng):

@@ -7,15 +7,7 @@ from collections import Counter
 import pytest
 import torch
 
-from coach.runtime.testing import (
-    Wrong,
-    caught,
-    check_value,
-    explained,
-    fmt,
-    load_kata,
-    require,
-)
+from coach.runtime.testing import Wrong, caught, check_value, explained, fmt, load_kata, require
 
 kata = load_kata("k10_value_engine")
 

@@ -3,7 +3,6 @@
 import math
 import re
 
-import pytest
 import torch
 
 from coach.runtime.testing import (
@@ -12,6 +11,7 @@ from coach.runtime.testing import (
     check_shape_like,
     check_value,
     explained,
+    fail,
     fmt,
     load_kata,
     matches,
@@ -279,20 +279,18 @@ def check_like_gradcheck(function: str, apply, inputs: list[torch.Tensor], *, na
         elementwise = torch.diag(numerical)  # y[i] depends on x[i] alone
         every_row_the_same = torch.allclose(analytical, analytical[:1].expand_as(analytical))
         if every_row_the_same and torch.allclose(analytical[0], elementwise, rtol=1e-3, atol=1e-5):
-            pytest.fail(
+            fail(
                 f"gradcheck sends one-hot grad_outputs (1 for one element of y, 0 for the "
                 f"others), so the gradient for every other element of {name} must come out 0; "
                 f"your backward gave the same full gradient for each: {IGNORES_GRAD_OUTPUT}"
-                f"\nCalled {call}.",
-                pytrace=False,
+                f"\nCalled {call}."
             )
         row, column = divmod(int((analytical - numerical).abs().argmax()), numerical.shape[1])
-        pytest.fail(
+        fail(
             f"backward does not match finite differences: for y[{row}] with respect to "
             f"{name}[{column}] = {fmt(x.reshape(-1)[column].item())}, backward gives "
             f"{fmt(analytical[row, column].item())}, central differences of forward in float64 "
-            f"give {fmt(numerical[row, column].item())}. {why}\nCalled {call}.",
-            pytrace=False,
+            f"give {fmt(numerical[row, column].item())}. {why}\nCalled {call}."
         )
 
 

@@ -2,7 +2,6 @@
 
 from dataclasses import dataclass
 
-import pytest
 import torch
 from torch.overrides import TorchFunctionMode
 
@@ -13,6 +12,7 @@ from coach.runtime.testing import (
     check_shape_like,
     check_value,
     explained,
+    fail,
     fmt,
     load_kata,
     require,
@@ -133,11 +133,9 @@ def check_experiment(op: Op, x: torch.Tensor, edit: str) -> None:
                 "it starts: call out.sum().backward()."
             )
         )
-        pytest.fail(
-            f"Called {call}. Autograd ran no backward pass, expected one. {why}", pytrace=False
-        )
+        fail(f"Called {call}. Autograd ran no backward pass, expected one. {why}")
     if spy.seen and not expected_break(op, edit) and got is True:
-        pytest.fail(f"Called {call}. It returned True, expected False: {LEAF_WHY}", pytrace=False)
+        fail(f"Called {call}. It returned True, expected False: {LEAF_WHY}")
     expected = expected_break(op, edit)
     check_value(
         got,
@@ -214,15 +212,14 @@ def test_other_errors_from_backward_are_let_through(rng):
             got = kata.edit_breaks_backward(broken_op(error), x, edit)
         if bug.error:
             continue  # let through, as the docstring asks
-        pytest.fail(
+        fail(
             f"Called {call}. It returned {got!r}, expected the error to come out of "
             f"edit_breaks_backward: only the 'modified by an inplace operation' RuntimeError "
             f"means True. A bare `except Exception` (or `except RuntimeError` without reading "
             f"the message) also swallows every other error, so a real bug in an op's backward "
             f"comes out as an answer about the edit instead of as the error it is. Catch "
             f"RuntimeError, check that '{VERSION_ERROR}' is in str(error), and re-raise "
-            f"anything else (`raise`).",
-            pytrace=False,
+            f"anything else (`raise`)."
         )
 
 

@@ -1,6 +1,5 @@
 """Kata 15: no_grad, inference_mode and requires_grad_(False) stop autograd; eval() does not."""
 
-import pytest
 import torch
 from torch import nn
 
@@ -9,6 +8,7 @@ from coach.runtime.testing import (
     backward_passes,
     check_value,
     explained,
+    fail,
     fmt,
     load_kata,
     require,
@@ -84,7 +84,7 @@ def test_features_carry_no_graph_back_into_the_model(rng):
     )
     fix = "Run the forward pass under torch.no_grad() (or detach() the result)."
     why = f"{EVAL_WHY} {fix}" if in_eval_mode(model) else fix
-    pytest.fail(f"{seen} {why}", pytrace=False)
+    fail(f"{seen} {why}")
 
 
 def test_features_can_be_fed_to_autograd_later(rng):
@@ -170,10 +170,9 @@ def test_the_body_does_not_change(rng):
             "it got gradients and the update moved it. Freeze it with "
             "model[0].requires_grad_(False) before the first forward pass."
         )
-        pytest.fail(
+        fail(
             f"Called {call}. model[0].{name} changed from {fmt(before)} to "
-            f"{fmt(parameter.detach())}, expected no change: {why}",
-            pytrace=False,
+            f"{fmt(parameter.detach())}, expected no change: {why}"
         )
 
 

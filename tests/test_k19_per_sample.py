@@ -9,14 +9,7 @@ import copy
 import torch
 from torch import nn
 
-from coach.runtime.testing import (
-    Wrong,
-    check_value,
-    explained,
-    fmt,
-    load_kata,
-    require,
-)
+from coach.runtime.testing import Wrong, check_value, explained, fmt, load_kata, require
 
 kata = load_kata("k19_per_sample")
 
