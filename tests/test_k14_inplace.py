@@ -3,9 +3,9 @@
 from dataclasses import dataclass
 
 import torch
-from torch.overrides import TorchFunctionMode
 
 from coach.runtime.testing import (
+    TorchCalls,
     Wrong,
     backward_passes,
     caught,
@@ -55,20 +55,12 @@ SAVES_NOTHING = [
 ]
 
 
-class LeafEdits(TorchFunctionMode):
-    """Notes in-place calls (add_, +=, ...) on a leaf that requires grad."""
-
-    def __init__(self):
-        super().__init__()
-        self.seen = False
-
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        name = getattr(func, "__name__", "")
-        in_place = (name.endswith("_") and not name.startswith("_")) or name.startswith("__i")
-        first = args[0] if args else None
-        if in_place and isinstance(first, torch.Tensor) and first.is_leaf and first.requires_grad:
-            self.seen = True
-        return func(*args, **(kwargs or {}))
+def edits_a_leaf(func, args, kwargs) -> bool:
+    """An in-place call (add_, +=, ...) on a leaf that requires grad."""
+    name = getattr(func, "__name__", "")
+    in_place = (name.endswith("_") and not name.startswith("_")) or name.startswith("__i")
+    first = args[0] if args else None
+    return in_place and isinstance(first, torch.Tensor) and first.is_leaf and first.requires_grad
 
 
 LEAF_WHY = (
@@ -110,7 +102,7 @@ def why_wrong(op: Op, edit: str) -> str:
 
 def check_experiment(op: Op, x: torch.Tensor, edit: str) -> None:
     call = f"edit_breaks_backward({op.shown}, {fmt(x)}, {edit!r})"
-    spy = LeafEdits()
+    spy = TorchCalls(edits_a_leaf)
     escaped = {
         LEAF_ERROR: f"It raised RuntimeError at the edit, before any backward(): {LEAF_WHY}",
         VERSION_ERROR: (

@@ -1,9 +1,9 @@
 """Kata 16: a tensor hook may replace a gradient; a post-accumulate hook may step a parameter."""
 
 import torch
-from torch.overrides import TorchFunctionMode
 
 from coach.runtime.testing import (
+    TorchCalls,
     Wrong,
     backward_passes,
     caught,
@@ -211,22 +211,14 @@ def test_the_callers_x_keeps_no_hook(rng):
 # --- step_in_backward -------------------------------------------------------------------------
 
 
-class TensorHooks(TorchFunctionMode):
-    """Notes whether register_hook (not the post-accumulate kind) was called on a leaf."""
-
-    def __init__(self):
-        super().__init__()
-        self.on_leaf = False
-
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        first = args[0] if args else None
-        if (
-            getattr(func, "__name__", "") == "register_hook"
-            and isinstance(first, torch.Tensor)
-            and first.is_leaf
-        ):
-            self.on_leaf = True
-        return func(*args, **(kwargs or {}))
+def hooks_a_leaf(func, args, kwargs) -> bool:
+    """register_hook (not the post-accumulate kind) called on a leaf."""
+    first = args[0] if args else None
+    return (
+        getattr(func, "__name__", "") == "register_hook"
+        and isinstance(first, torch.Tensor)
+        and first.is_leaf
+    )
 
 
 TENSOR_HOOK_WHY = (
@@ -272,7 +264,7 @@ class Regression:
             f"step_in_backward([w, b], loss_fn, lr={self.lr}){nth} with w = {fmt(w0)}, "
             f"b = {fmt(b0)} and loss_fn = lambda: ((X @ w + b - y) ** 2).mean()"
         )
-        spy = TensorHooks()
+        spy = TorchCalls(hooks_a_leaf)
         why = (
             "the hook found p.grad None, because another hook had already used and cleared "
             "it: the hook from the previous call, never removed. Keep the handles and call "
@@ -288,7 +280,7 @@ class Regression:
 
         with backward_passes() as engine, explained({"NoneType": broke}, TypeError), spy:
             result = kata.step_in_backward([self.w, self.b], self.loss, self.lr)
-        self.tensor_hook = spy.on_leaf
+        self.tensor_hook = spy.seen > 0
         return call, result, expected, engine.passes
 
 

@@ -26,7 +26,8 @@ try/except and no `pytest.fail(..., pytrace=False)` of their own.
   judges afterwards): `got.error` is the error, or None. No test writes try/except itself.
 - `require(condition, message)` and `fail(message)`: a failure with that message alone.
 - `check_shape_like`, `expect_float`: the laws of an elementwise function's result and of a
-  returned float. `backward_passes()` counts autograd's backward passes inside a block.
+  returned float. `backward_passes()` counts autograd's backward passes inside a block;
+  `TorchCalls(watch)` counts the torch calls inside a block that `watch` picks out.
 - Functions with exact Jacobians and derivatives for a test to differentiate live in
   coach/runtime/catalogue.py.
 
@@ -49,6 +50,7 @@ from typing import NoReturn
 import pytest
 import torch
 from torch.autograd.variable import Variable
+from torch.overrides import TorchFunctionMode
 
 from coach.runtime.fmt import fmt
 from coach.runtime.graphs import leaves_below
@@ -56,6 +58,7 @@ from coach.runtime.loader import load_kata
 
 __all__ = [
     "Caught",
+    "TorchCalls",
     "Wrong",
     "backward_passes",
     "caught",
@@ -120,6 +123,23 @@ def backward_passes():
         yield counter
     finally:
         Variable._execution_engine = engine
+
+
+class TorchCalls(TorchFunctionMode):
+    """Sees every torch call inside its `with` block; `seen` counts the ones that
+    `watch(func, args, kwargs)` picks out. For telling which operation led to an error, or
+    to an answer: an in-place edit of a leaf, a sum over dim=(), a hook on a leaf."""
+
+    def __init__(self, watch: Callable[[Callable, tuple, dict], bool]):
+        super().__init__()
+        self.watch = watch
+        self.seen = 0
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if self.watch(func, args, kwargs):
+            self.seen += 1
+        return func(*args, **kwargs)
 
 
 def expect_float(value, call: str, what: str):
