@@ -8,6 +8,7 @@ from coach.runtime.testing import (
     Wrong,
     backward_passes,
     check_value,
+    expect_tensor,
     explained,
     fmt,
     load_kata,
@@ -64,10 +65,7 @@ def checked_parameter(shape, scale, dtype):
     )
     with explained({SET_ON_A_NON_LEAF: refused}):
         w = kata.make_parameter(shape, scale, dtype)
-    require(
-        isinstance(w, torch.Tensor),
-        f"Called {call}. It returned {w!r} ({type(w).__name__}); expected a tensor.",
-    )
+    expect_tensor(w, call)
     return call, w
 
 
@@ -205,10 +203,7 @@ def checked_fresh_leaf(description: str, t):
     )
     with explained({SET_ON_A_NON_LEAF: refused}):
         result = kata.fresh_leaf(t)
-    require(
-        isinstance(result, torch.Tensor),
-        f"Called {call}. It returned {result!r} ({type(result).__name__}); expected a tensor.",
-    )
+    expect_tensor(result, call)
     require(
         result.shape == t.shape and result.dtype == t.dtype,
         f"Called {call}. It returned a {result.dtype} tensor of shape {tuple(result.shape)}; "

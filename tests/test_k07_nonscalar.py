@@ -11,6 +11,7 @@ from coach.runtime.testing import (
     backward_passes,
     check_shape_like,
     check_value,
+    expect_tensor,
     explained,
     fmt,
     load_kata,
@@ -75,10 +76,7 @@ def called(function: str, call: str, *args):
 
     with explained({text: told(why) for text, why in EXPLAINED.items()}):
         result = getattr(kata, function)(*args)
-    require(
-        isinstance(result, torch.Tensor),
-        f"Called {call}. It returned {fmt(result)} ({type(result).__name__}); expected a tensor.",
-    )
+    expect_tensor(result, call)
     return result
 
 

@@ -11,6 +11,7 @@ from coach.runtime.testing import (
     caught,
     check_shape_like,
     check_value,
+    expect_tensor,
     explained,
     fail,
     fmt,
@@ -232,10 +233,7 @@ def call_softmax(x: torch.Tensor) -> tuple[str, torch.Tensor]:
     )
     with explained({LEAF_ERROR: leaf_edit}):
         result = kata.softmax(x)
-    require(
-        isinstance(result, torch.Tensor),
-        f"Called {call}. It returned {type(result).__name__}, expected a tensor.",
-    )
+    expect_tensor(result, call)
     require(
         result.grad_fn is not None,
         f"Called {call}. The result has no grad_fn, so no gradient can flow back to x: it was "

@@ -7,6 +7,7 @@ from coach.runtime.testing import (
     Wrong,
     backward_passes,
     check_value,
+    expect_tensor,
     explained,
     fail,
     fmt,
@@ -57,10 +58,7 @@ def call_features(rng):
     model, x, _, shown = random_model(rng)
     call = f"frozen_features(model, x) with model = {shown} in training mode"
     result = kata.frozen_features(model, x)
-    require(
-        isinstance(result, torch.Tensor),
-        f"Called {call}. It returned {type(result).__name__}, expected a tensor.",
-    )
+    expect_tensor(result, call)
     return model, x, call, result
 
 

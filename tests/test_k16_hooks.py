@@ -9,6 +9,7 @@ from coach.runtime.testing import (
     caught,
     check_shape_like,
     check_value,
+    expect_tensor,
     explained,
     fmt,
     load_kata,
@@ -38,10 +39,7 @@ def random_scale(rng) -> float:
 def call_reverse(x: torch.Tensor, scale: float) -> tuple[str, torch.Tensor]:
     call = f"reverse_gradient({fmt(x.detach())}, {scale})"
     result = kata.reverse_gradient(x, scale)
-    require(
-        isinstance(result, torch.Tensor),
-        f"Called {call}. It returned {type(result).__name__}, expected a tensor.",
-    )
+    expect_tensor(result, call)
     return call, result
 
 

@@ -25,9 +25,11 @@ try/except and no `pytest.fail(..., pytrace=False)` of their own.
 - `caught(errors, saying=...) as got:` around a call that should raise (or may, as the test
   judges afterwards): `got.error` is the error, or None. No test writes try/except itself.
 - `require(condition, message)` and `fail(message)`: a failure with that message alone.
-- `check_shape_like`, `expect_float`: the laws of an elementwise function's result and of a
-  returned float. `backward_passes()` counts autograd's backward passes inside a block;
-  `TorchCalls(watch)` counts the torch calls inside a block that `watch` picks out.
+- `check_shape_like`, `expect_tensor`, `expect_float`: the laws of an elementwise
+  function's result, of a returned tensor and of a returned float.
+- `backward_passes()` counts autograd's backward passes inside a block (and notes the leaves
+  each reached, and whether it had create_graph); `TorchCalls(watch)` counts the torch calls
+  inside a block that `watch(func, args, kwargs)` picks out.
 - Functions with exact Jacobians and derivatives for a test to differentiate live in
   coach/runtime/catalogue.py.
 
@@ -66,6 +68,7 @@ __all__ = [
     "check_value",
     "close",
     "expect_float",
+    "expect_tensor",
     "explained",
     "fail",
     "fmt",
@@ -262,17 +265,21 @@ def _first_difference(got, expected) -> str:
     )
 
 
+def expect_tensor(value, call: str) -> torch.Tensor:
+    """Fail unless a kata function returned a tensor; return it."""
+    if not isinstance(value, torch.Tensor):
+        shown = fmt(value) if value is None else f"{fmt(value)} ({type(value).__name__})"
+        why = " (a function with no `return` gives None)" if value is None else ""
+        fail(f"Called {call}. It returned {shown}, expected a tensor{why}.")
+    return value
+
+
 def check_shape_like(result, like: torch.Tensor, *, call: str, what: str = "the result") -> None:
     """The law of an elementwise or any-shape function: the input's shape and dtype back.
 
     A 0-d input gives a 0-d result and an (n,) input an (n,) result, in the input's dtype.
     """
-    if not isinstance(result, torch.Tensor):
-        why = " (a function with no `return` gives None)" if result is None else ""
-        pytest.fail(
-            f"Called {call}. It returned {fmt(result)}, expected a tensor{why}.",
-            pytrace=False,
-        )
+    expect_tensor(result, call)
     if result.shape != like.shape:
         grew = result.dim() > like.dim()
         why = (
