@@ -9,8 +9,8 @@ try/except and no `pytest.fail(..., pytrace=False)` of their own.
   under --impl=solutions), isolated so that a broken kata breaks only its own tests.
 - `rng`, a fixture (coach/runtime/plugin.py): a `random.Random` for the test's inputs, seeded
   from pytest-randomly's seed and the test's id, so `ARGS=--randomly-seed=N` replays them.
-  Draw every input from it (`rng.uniform(-2, 2)`, `rng.randint(2, 3)`), never from torch's
-  global generator, which a kata may be reseeding.
+  Draw the test's own numbers from it (`rng.uniform(-2, 2)`, `rng.randint(2, 3)`): torch's
+  global generator is seeded for each test too, but every torch call of the kata moves it.
 - `check_value(got, expected, call=..., what=..., wrong=[Wrong(value, why), ...])`: the law
   `what == expected`. Each `Wrong` is one misunderstanding: `value` is what a learner who holds
   it returns, computed independently in the test (a number, None, a bool, a tensor, a list or
