@@ -34,12 +34,12 @@ manifest: ## maintainers: hash the graded files of an export (A=write|verify)
 
 check:    ## the project's own test: solutions green, stubs red, linters clean
 	@$(COACH) check
-generate: ## rewrite every file generated from the katas: README's table, Classroom workflow
-	@$(COACH) generate
 bench:    ## time the suite on solutions/ against `import torch`
 	@$(COACH) bench
 
 # Maintainers and instructors (see docs/INSTRUCTORS.md); not part of a learner's export.
+generate:     ## rewrite every file made from the katas: README's course table, Classroom workflow
+	@$(COACH) generate
 classroom:    ## regenerate .github/workflows/classroom.yml and .devcontainer/ from the registry
 	@$(COACH) classroom
 classroom50:  ## Classroom 50 tests file and bundle into build/classroom50/ (OUT=dir)

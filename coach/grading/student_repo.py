@@ -51,7 +51,7 @@ OPTIONAL = ("LICENSE", "LICENSE.md", "LICENSE.txt")
 # Paths below coach/: the authors' package whole, and the grading modules that build exports.
 MAINTAINER_MODULES = frozenset({"authoring", "grading/workflow.py", "grading/student_repo.py"})
 MAINTAINER_TARGETS = frozenset(
-    {"check", "bench", "manifest", "student-repo", "classroom", "classroom50"}
+    {"check", "generate", "bench", "manifest", "student-repo", "classroom", "classroom50"}
 )
 # README sections for the people who hold solutions/ and docs/, neither of which is exported.
 MAINTAINER_SECTIONS = ("For maintainers", "For instructors")
