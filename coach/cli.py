@@ -10,6 +10,7 @@ import argparse
 import importlib
 
 from coach.core import bootstrap
+from coach.core.lesson import BadLesson
 
 # name -> (requirements profile, "module:function", one-line help)
 COMMANDS = {
@@ -84,9 +85,12 @@ def main(argv: list[str]) -> int:
     profile, target, _ = COMMANDS[command]
     bootstrap.ensure(profile, argv)
     module_name, function_name = target.split(":")
-    function = getattr(importlib.import_module(module_name), function_name)
     try:
+        function = getattr(importlib.import_module(module_name), function_name)
         return function(rest) or 0
+    except BadLesson as error:  # the registry reads every unit: one broken unit stops all
+        print(error)
+        return 1
     except BrokenPipeError:  # output piped into `head`: stop quietly
         return 0
     except KeyboardInterrupt:

@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from coach.core.lesson import Lesson
+from coach.core.lesson import BadLesson, Lesson
 
 ROOT = Path(__file__).resolve().parents[2]
 LESSONS = ROOT / "lessons"
@@ -61,10 +61,6 @@ class Kata:
     @property
     def lesson_file(self) -> str:
         return f"lessons/{self.name}.py"
-
-
-class BadLesson(Exception):
-    """A teaching unit that cannot be read; says which file and why."""
 
 
 def lesson_names(folder: Path = LESSONS) -> list[str]:
