@@ -311,3 +311,15 @@ def test_a_function_no_failing_test_exercises_is_named():
     untied = {"t::x": {"kata": kata.name, "function": "", "outcome": "passed"}}
     problems = units.check_tests_cover_functions({}, untied)
     assert any("t::x calls no function of its kata" in p for p in problems)
+
+
+def test_a_lesson_that_does_not_import_stops_quick_in_one_line(tmp_path):
+    root = scratch_copy(tmp_path)
+    copy_kata(root, "k07_nonscalar", COPY_OF_K07)
+    (root / "lessons" / f"{COPY_OF_K07}.py").write_text("LESSON = (\n")
+    run = coach(root, "check", "--quick")
+    assert run.returncode == 1
+    assert run.stdout.strip() == (
+        f"lessons/{COPY_OF_K07}.py does not import: SyntaxError: '(' was never closed "
+        f"({COPY_OF_K07}.py, line 1)"
+    ), run.stdout + run.stderr
