@@ -4,7 +4,7 @@
 PYTHON ?= python3
 COACH = $(PYTHON) -m coach
 
-.PHONY: help test progress next hint predict watch solution reset plots graph notebook grade manifest check bench notebooks classroom classroom50 student-repo
+.PHONY: help test progress next hint predict watch solution reset plots graph notebook grade manifest check generate bench classroom classroom50 student-repo
 test:     ## run the katas' tests: all (the first failure; ALL=1 every one), or one with K=3
 	@$(COACH) test $(K) $(if $(ALL),--all) $(ARGS)
 help:     ## this list
@@ -38,10 +38,10 @@ check:    ## the project's own test: solutions green, stubs red, linters clean
 	@$(COACH) check
 bench:    ## time the suite on solutions/ against `import torch`
 	@$(COACH) bench
-notebooks: ## maintainers: rewrite notebooks/ and the README's Colab list from the katas
-	@$(COACH) notebooks
 
 # Maintainers and instructors (see docs/INSTRUCTORS.md); not part of a learner's export.
+generate:     ## rewrite every file made from the katas: README tables, notebooks, Classroom workflow
+	@$(COACH) generate
 classroom:    ## regenerate .github/workflows/classroom.yml and .devcontainer/ from the registry
 	@$(COACH) classroom
 classroom50:  ## Classroom 50 tests file and bundle into build/classroom50/ (OUT=dir)

@@ -10,6 +10,7 @@ import argparse
 import importlib
 
 from coach.core import bootstrap
+from coach.core.lesson import BadLesson
 
 # name -> (requirements profile, "module:function", one-line help)
 COMMANDS = {
@@ -18,6 +19,11 @@ COMMANDS = {
         "dev",
         "coach.authoring.check:main",
         "the project's own test: solutions green, stubs red",
+    ),
+    "generate": (
+        "dev",
+        "coach.authoring.generated:main",
+        "rewrite every file generated from the katas (README table, workflow)",
     ),
     "bench": ("dev", "coach.authoring.bench:main", "time the suite against `import torch`"),
     "progress": (
@@ -47,7 +53,6 @@ COMMANDS = {
         "coach.notebook.setup:main",
         "open the katas' notebooks in JupyterLab",
     ),
-    "notebooks": ("learner", "coach.notebook.generate:main", "write notebooks/ from the katas"),
     "manifest": (
         "learner",
         "coach.grading.manifest:main",
@@ -85,9 +90,12 @@ def main(argv: list[str]) -> int:
     profile, target, _ = COMMANDS[command]
     bootstrap.ensure(profile, argv)
     module_name, function_name = target.split(":")
-    function = getattr(importlib.import_module(module_name), function_name)
     try:
+        function = getattr(importlib.import_module(module_name), function_name)
         return function(rest) or 0
+    except BadLesson as error:  # the registry reads every unit: one broken unit stops all
+        print(error)
+        return 1
     except BrokenPipeError:  # output piped into `head`: stop quietly
         return 0
     except KeyboardInterrupt:

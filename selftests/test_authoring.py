@@ -75,10 +75,20 @@ FILES = {
             quiz=Quiz(
                 setup="x = torch.tensor(1.5, requires_grad=True)",
                 questions=(
-                    Question("scratch_value", "What is 2*x**2?", "result = 2 * x**2", "4.5.",
-                             claim=4.5),
-                    Question("scratch_grad", "And its gradient?",
-                             "(2 * x**2).backward()\\nresult = x.grad", "6.0.", claim=6.0),
+                    Question(
+                        "scratch_value",
+                        "What is 2*x**2?",
+                        "result = 2 * x**2",
+                        "4.5.",
+                        claim=4.5,
+                    ),
+                    Question(
+                        "scratch_grad",
+                        "And its gradient?",
+                        "(2 * x**2).backward()\\nresult = x.grad",
+                        "6.0.",
+                        claim=6.0,
+                    ),
                 ),
             ),
         )
@@ -86,20 +96,42 @@ FILES = {
 }
 
 
+COPIED = ("coach", "requirements", ".github", ".devcontainer")
+COPIED_FILES = ("conftest.py", "pyproject.toml", "Makefile", "README.md")
+KEPT = ("k01_polynomial", "k07_nonscalar")  # enough of the course to add katas to, quickly
+COPY_OF_K07 = "k20_forward_copy"  # kata 7's four files again, under a new name and number
+
+
+def scratch_copy(root: Path) -> Path:
+    """The project's tooling and the katas KEPT (no .venv, no selftests) copied into `root`."""
+    for name in COPIED:
+        shutil.copytree(ROOT / name, root / name, ignore=shutil.ignore_patterns("__pycache__"))
+    for name in COPIED_FILES:
+        shutil.copy2(ROOT / name, root / name)
+    (root / "lessons").mkdir()
+    shutil.copy2(ROOT / "lessons" / "__init__.py", root / "lessons" / "__init__.py")
+    for kata in KEPT:
+        for folder, pattern in units.FOLDERS.items():
+            (root / folder).mkdir(exist_ok=True)
+            shutil.copy2(ROOT / folder / pattern.format(kata), root / folder / pattern.format(kata))
+    return root
+
+
+def copy_kata(root: Path, old: str, new: str, test_file: str | None = None) -> None:
+    """Kata `old`'s four files again as kata `new` (its test file named `test_file`)."""
+    for folder, pattern in units.FOLDERS.items():
+        target = test_file if folder == "tests" and test_file else pattern.format(new)
+        text = (ROOT / folder / pattern.format(old)).read_text(encoding="utf-8")
+        (root / folder / target).write_text(text.replace(old, new), encoding="utf-8")
+
+
 @pytest.fixture(scope="module")
 def project(tmp_path_factory) -> Path:
-    """A scratch copy of the project (the katas that have lessons) plus the kata k99."""
-    root = tmp_path_factory.mktemp("project")
-    for name in ("coach", "lessons"):
-        shutil.copytree(ROOT / name, root / name, ignore=shutil.ignore_patterns("__pycache__"))
-    for name in ("conftest.py", "pyproject.toml", "Makefile"):
-        shutil.copy2(ROOT / name, root / name)
-    for kata in registry.KATAS:
-        for path in (kata.stub_file, f"solutions/{kata.name}.py", kata.test_file):
-            (root / path).parent.mkdir(exist_ok=True)
-            shutil.copy2(ROOT / path, root / path)
+    """A scratch copy of the project (two katas) plus the kata k99 and kata 7 again as kata 20."""
+    root = scratch_copy(tmp_path_factory.mktemp("project"))
     for path, text in FILES.items():
         (root / path).write_text(textwrap.dedent(text).lstrip())
+    copy_kata(root, "k07_nonscalar", COPY_OF_K07)
     return root
 
 
@@ -117,11 +149,64 @@ def coach(project: Path, *args: str, stdin: str = "") -> subprocess.CompletedPro
     )
 
 
-def test_check_runs_the_new_katas_tests_on_stub_and_reference(project):
+def test_new_katas_are_four_files_and_one_regenerate_command(project):
+    """check --quick names the generated files the new katas make stale, and the command;
+    after that command it passes, runs the new tests, and the README lists the katas."""
+    stale = coach(project, "check", "--quick")
+    assert stale.returncode == 1, stale.stdout + stale.stderr
+    line = next(line for line in stale.stdout.splitlines() if "stale generated file" in line)
+    for path in ("README.md", ".github/workflows/classroom.yml"):
+        assert path in line, line
+    assert "`make generate`" in line and "python -m coach generate" in line, line
+
+    generate = coach(project, "generate")
+    assert generate.returncode == 0, generate.stdout + generate.stderr
+    assert "Wrote README.md." in generate.stdout
+
     run = coach(project, "check", "--quick")
     assert run.returncode == 0, run.stdout + run.stderr
     assert f"tests/test_{SCRATCH}.py ." in run.stdout
-    assert "check: 4 passed, 0 failed" in run.stdout
+    assert f"tests/test_{COPY_OF_K07}.py ." in run.stdout
+    assert "check: 7 passed, 0 failed" in run.stdout
+    readme = (project / "README.md").read_text(encoding="utf-8")
+    assert f"| 20 | `{COPY_OF_K07}` |" in readme and f"| 99 | `{SCRATCH}` |" in readme
+
+    env = {**os.environ, "COACH_NO_VENV": "1", "COACH_STATE_DIR": str(project / ".coach")}
+    env.pop("PYTHONPATH", None)
+    make = subprocess.run(
+        ["make", "test", "K=20", f"PYTHON={sys.executable}"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert make.returncode != 0, make.stdout + make.stderr  # the copied stub is red
+    assert f"red    {COPY_OF_K07}" in make.stdout and "0/1 katas green" in make.stdout, make.stdout
+
+
+def layout_problems(run: subprocess.CompletedProcess) -> list[str]:
+    """The problem lines of a `check` that stopped at the layout."""
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "check: stopped at the layout" in run.stdout, run.stdout + run.stderr
+    return [line.strip() for line in run.stdout.splitlines() if line.startswith(" " * 10)]
+
+
+def test_a_kata_number_taken_twice_fails_quick_in_one_line(tmp_path):
+    root = scratch_copy(tmp_path)
+    copy_kata(root, "k07_nonscalar", "k07_second")
+    (problem,) = layout_problems(coach(root, "check", "--quick"))
+    assert problem.startswith("kata number 07 is taken twice: k07_nonscalar and k07_second")
+
+
+def test_a_misnamed_test_file_fails_quick_in_one_line_with_the_name_it_meant(tmp_path):
+    root = scratch_copy(tmp_path)
+    copy_kata(root, "k07_nonscalar", COPY_OF_K07, test_file="test_k20_forwrd_copy.py")
+    (problem,) = layout_problems(coach(root, "check", "--quick"))
+    assert problem == (
+        f"tests/test_k20_forwrd_copy.py is misnamed: the kata's other files are named "
+        f"{COPY_OF_K07}, so rename it tests/test_{COPY_OF_K07}.py"
+    )
 
 
 def test_progress_lists_it_last(project):
@@ -226,3 +311,15 @@ def test_a_function_no_failing_test_exercises_is_named():
     untied = {"t::x": {"kata": kata.name, "function": "", "outcome": "passed"}}
     problems = units.check_tests_cover_functions({}, untied)
     assert any("t::x calls no function of its kata" in p for p in problems)
+
+
+def test_a_lesson_that_does_not_import_stops_quick_in_one_line(tmp_path):
+    root = scratch_copy(tmp_path)
+    copy_kata(root, "k07_nonscalar", COPY_OF_K07)
+    (root / "lessons" / f"{COPY_OF_K07}.py").write_text("LESSON = (\n")
+    run = coach(root, "check", "--quick")
+    assert run.returncode == 1
+    assert run.stdout.strip() == (
+        f"lessons/{COPY_OF_K07}.py does not import: SyntaxError: '(' was never closed "
+        f"({COPY_OF_K07}.py, line 1)"
+    ), run.stdout + run.stderr

@@ -20,20 +20,24 @@ from coach.core import registry
 
 ROOT = Path(__file__).resolve().parent.parent
 K1, K2, K3, K4, K5 = (kata.name for kata in registry.KATAS[:5])
+# The scenarios break some of the first five katas and keep the others whole, to show that a
+# broken kata breaks only itself; the later katas would only repeat `make check`'s own
+# solutions run.
+SUITE = registry.KATAS[:5]
 
-# Each scenario runs the whole kata suite in a fresh pytest: more than a kata test's 10 s.
+# Each scenario runs five katas' tests in a fresh pytest: more than a kata test's 10 s.
 pytestmark = pytest.mark.timeout(300)
 
 
 def run_suite(impl: Path, *extra: str) -> dict[str, list[dict]]:
-    """Run every kata's tests on `impl`; outcomes grouped by kata."""
+    """Run the first five katas' tests on `impl`; outcomes grouped by kata."""
     report = impl / "outcomes.json"
     subprocess.run(
         [
             sys.executable,
             "-m",
             "pytest",
-            *[kata.test_file for kata in registry.KATAS],
+            *[kata.test_file for kata in SUITE],
             f"--impl={impl}",
             "--coach-json",
             str(report),
@@ -46,7 +50,7 @@ def run_suite(impl: Path, *extra: str) -> dict[str, list[dict]]:
         capture_output=True,
         check=False,
     )
-    by_kata: dict[str, list[dict]] = {kata.name: [] for kata in registry.KATAS}
+    by_kata: dict[str, list[dict]] = {kata.name: [] for kata in SUITE}
     for test in json.loads(report.read_text())["tests"]:
         by_kata[test["kata"]].append(test)
     return by_kata

@@ -4,10 +4,17 @@ import inspect
 import sys
 from pathlib import Path
 
-import pytest
 import torch
 
-from coach.runtime.testing import backward_passes, close, expect_float, fmt, load_kata
+from coach.runtime.testing import (
+    backward_passes,
+    close,
+    expect_float,
+    explained,
+    fail,
+    fmt,
+    load_kata,
+)
 
 kata = load_kata("k02_backprop")
 
@@ -112,13 +119,14 @@ def leaves_without_grad(error: BaseException) -> list[tuple[str, torch.Tensor]]:
 
 def run(function: str, args):
     """kata.<function>(*args); when autograd_grads reads a .grad that is None, say whose."""
-    missing_grad = None
-    try:
+    with explained(lambda error: whose_grad_is_none(function, args, error), AttributeError):
         return getattr(kata, function)(*args)
-    except AttributeError as error:
-        if function != "autograd_grads" or "'NoneType'" not in str(error):
-            raise
-        missing_grad = error
+
+
+def whose_grad_is_none(function: str, args, missing_grad: AttributeError) -> str | None:
+    """autograd_grads's AttributeError on a .grad that is None, told leaf by leaf."""
+    if function != "autograd_grads" or "'NoneType'" not in str(missing_grad):
+        return None
     call = call_text(function, args)
     reasons = []
     for name, tensor in leaves_without_grad(missing_grad):
@@ -139,9 +147,7 @@ def run(function: str, args):
             "A .grad was None: after backward(), a leaf's .grad is still None when it was made "
             "without requires_grad=True or when y does not depend on it."
         )
-    pytest.fail(
-        "\n".join([*reasons, f"{call} raised AttributeError: {missing_grad}."]), pytrace=False
-    )
+    return "\n".join([*reasons, f"{call} raised AttributeError: {missing_grad}."])
 
 
 def checked_grads(function: str, args) -> tuple[str, dict[str, float]]:
@@ -149,10 +155,9 @@ def checked_grads(function: str, args) -> tuple[str, dict[str, float]]:
     call = call_text(function, args)
     result = run(function, args)
     if not isinstance(result, dict):
-        pytest.fail(
+        fail(
             f"{call} returned {result!r} ({type(result).__name__}); expected a dict "
-            f'{{"x": ..., "w1": ..., "w2": ..., "b": ...}} holding dy/d(each input).',
-            pytrace=False,
+            f'{{"x": ..., "w1": ..., "w2": ..., "b": ...}} holding dy/d(each input).'
         )
     missing = [name for name in NAMES if name not in result]
     extra = [name for name in result if name not in NAMES]
@@ -162,10 +167,9 @@ def checked_grads(function: str, args) -> tuple[str, dict[str, float]]:
             problems.append(f"it lacks {', '.join(repr(name) for name in missing)}")
         if extra:
             problems.append(f"it also has {', '.join(repr(name) for name in extra)}")
-        pytest.fail(
+        fail(
             f"{call} returned a dict with keys {list(result)}: {' and '.join(problems)}. "
-            f'Return exactly the keys "x", "w1", "w2" and "b", one gradient per input.',
-            pytrace=False,
+            f'Return exactly the keys "x", "w1", "w2" and "b", one gradient per input.'
         )
     return call, {name: expect_float(result[name], call, f'result["{name}"]') for name in NAMES}
 
@@ -180,7 +184,7 @@ def assert_grads(call: str, grads: dict[str, float], point, label: str = 'result
         if not close(grads[name], expected[name])
     ]
     if wrong:  # the gradients first: the run's summary shows only a message's first lines
-        pytest.fail("\n".join([*wrong, f"Called {call}."]), pytrace=False)
+        fail("\n".join([*wrong, f"Called {call}."]))
 
 
 def leaves(point) -> tuple[torch.Tensor, ...]:
@@ -193,14 +197,13 @@ def checked_forward(point):
     call = f"forward({', '.join(f'tensor({fmt(float(value))})' for value in point)})"
     result = kata.forward(*inputs)
     if not (isinstance(result, tuple) and len(result) == 3):
-        pytest.fail(f"{call} returned {result!r}; expected the tuple (h, h_act, y).", pytrace=False)
+        fail(f"{call} returned {result!r}; expected the tuple (h, h_act, y).")
     for label, tensor in zip(("h", "h_act", "y"), result):
         if not isinstance(tensor, torch.Tensor):
-            pytest.fail(
+            fail(
                 f"{call} returned {tensor!r} ({type(tensor).__name__}) as {label}; expected a "
                 f"tensor. Compute it with tensor arithmetic and do not convert it with .item() "
-                f"or float(): autograd can only follow tensors.",
-                pytrace=False,
+                f"or float(): autograd can only follow tensors."
             )
     return call, inputs, result
 
@@ -208,12 +211,11 @@ def checked_forward(point):
 def require_graph(call: str, result) -> None:
     for label, tensor in zip(("h", "h_act", "y"), result):
         if tensor.grad_fn is None:
-            pytest.fail(
+            fail(
                 f"{call}, with all four inputs requiring grad, returned {label} with no "
                 f"grad_fn: autograd has no record of how {label} was made, so no gradient "
                 f"can flow back through it. Build it from the tensors with * and +; "
-                f".item(), float(), .detach() or torch.tensor(...) on the way cut the record.",
-                pytrace=False,
+                f".item(), float(), .detach() or torch.tensor(...) on the way cut the record."
             )
 
 
@@ -223,21 +225,14 @@ def require_graph(call: str, result) -> None:
 def test_forward_at_the_seed_point_gives_6_then_6_5_then_minus_6_5():
     call, _, (h, h_act, y) = checked_forward(SEED_POINT)
     if not close(h.item(), 6.0):
-        pytest.fail(
+        fail(
             f"Called {call}. h was {fmt(h.item())}, but h = x*w1 = 2*3 = 6. Return the three "
-            f"tensors in the order (h, h_act, y).",
-            pytrace=False,
+            f"tensors in the order (h, h_act, y)."
         )
     if not close(h_act.item(), 6.5):
-        pytest.fail(
-            f"Called {call}. h_act was {fmt(h_act.item())}, but h_act = h + b = 6 + 0.5 = 6.5.",
-            pytrace=False,
-        )
+        fail(f"Called {call}. h_act was {fmt(h_act.item())}, but h_act = h + b = 6 + 0.5 = 6.5.")
     if not close(y.item(), -6.5):
-        pytest.fail(
-            f"Called {call}. y was {fmt(y.item())}, but y = h_act*w2 = 6.5*(-1) = -6.5.",
-            pytrace=False,
-        )
+        fail(f"Called {call}. y was {fmt(y.item())}, but y = h_act*w2 = 6.5*(-1) = -6.5.")
 
 
 def test_forward_computes_each_intermediate_at_random_points(rng):
@@ -253,10 +248,9 @@ def test_forward_computes_each_intermediate_at_random_points(rng):
         }
         for label in ("h", "h_act", "y"):
             if not close(got[label], expected[label]):
-                pytest.fail(
+                fail(
                     f"{label} was {fmt(got[label])}, expected {fmt(expected[label])}. "
-                    f"{hints[label]} Return them in the order (h, h_act, y).\nCalled {call}.",
-                    pytrace=False,
+                    f"{hints[label]} Return them in the order (h, h_act, y).\nCalled {call}."
                 )
 
 
@@ -272,30 +266,26 @@ def test_forward_chains_y_through_h_act_and_h_act_through_h(rng):
     require_graph(call, (h, h_act, y))
     dy_dh_act, dy_dh = torch.autograd.grad(y, (h_act, h), allow_unused=True)
     if dy_dh_act is None:
-        pytest.fail(
+        fail(
             f"Autograd finds no path from y back to the h_act that forward returned: y was "
             f"computed some other way. Build y from that very tensor, y = h_act * w2, so the "
-            f"returned intermediates are the nodes the gradient flows through.\nCalled {call}.",
-            pytrace=False,
+            f"returned intermediates are the nodes the gradient flows through.\nCalled {call}."
         )
     if dy_dh is None:
-        pytest.fail(
+        fail(
             f"Autograd finds no path from y back to the h that forward returned: h_act was "
             f"computed some other way. Build it from that very tensor, h_act = h + b."
-            f"\nCalled {call}.",
-            pytrace=False,
+            f"\nCalled {call}."
         )
     if not close(dy_dh_act.item(), w2):
-        pytest.fail(
+        fail(
             f"dy/dh_act was {fmt(dy_dh_act.item())}, expected w2 = {fmt(w2)}: y = h_act * w2 "
-            f"moves by w2 per unit of h_act.\nCalled {call}.",
-            pytrace=False,
+            f"moves by w2 per unit of h_act.\nCalled {call}."
         )
     if not close(dy_dh.item(), w2):
-        pytest.fail(
+        fail(
             f"dy/dh was {fmt(dy_dh.item())}, expected w2 = {fmt(w2)}: h_act = h + b passes "
-            f"the gradient w2 on to h unchanged (dh_act/dh = 1).\nCalled {call}.",
-            pytrace=False,
+            f"the gradient w2 on to h unchanged (dh_act/dh = 1).\nCalled {call}."
         )
 
 
@@ -306,11 +296,10 @@ def test_backprop_from_forwards_y_gives_the_closed_forms(rng):
     y.backward()
     for name, tensor in zip(NAMES, inputs):
         if tensor.grad is None:
-            pytest.fail(
+            fail(
                 f"{name}.grad is still None after y.backward(): autograd found no path from y "
                 f"back to {name}. Does forward use all four inputs, with no .detach() or .item() "
-                f"on the way?\nCalled {call}, then y.backward().",
-                pytrace=False,
+                f"on the way?\nCalled {call}, then y.backward()."
             )
     grads = {name: tensor.grad.item() for name, tensor in zip(NAMES, inputs)}
     assert_grads(f"{call}, then y.backward()", grads, point, label="{}.grad")
@@ -342,12 +331,11 @@ def test_autograd_grads_come_from_a_backward_pass(rng):
     with backward_passes() as engine:
         run("autograd_grads", point)
     if engine.passes < 1:
-        pytest.fail(
+        fail(
             f"Autograd never ran a backward pass, so these gradients were written by hand. This "
             f"function is autograd's side of the comparison: call y.backward() (or "
             f"torch.autograd.grad) and read the .grad values."
-            f"\nCalled {call_text('autograd_grads', point)}.",
-            pytrace=False,
+            f"\nCalled {call_text('autograd_grads', point)}."
         )
 
 
@@ -365,30 +353,27 @@ def test_autograd_grads_runs_forward_on_four_0d_float32_leaves(rng, monkeypatch)
     monkeypatch.setattr(module, "forward", watched_forward)
     run("autograd_grads", point)
     if not calls:
-        pytest.fail(
+        fail(
             f"Called {call}. It never called forward(...). Reuse forward, so that the network "
-            f"autograd differentiates is the one defined there.",
-            pytrace=False,
+            f"autograd differentiates is the one defined there."
         )
     for name, value in zip(NAMES, point):
         tensor = calls[0].get(name)
         how = f"Called {call}. forward received {name} = {tensor!r}"
         if not isinstance(tensor, torch.Tensor):
-            pytest.fail(f"{how}; expected a tensor.", pytrace=False)
+            fail(f"{how}; expected a tensor.")
         if not (tensor.dtype == torch.float32 and tensor.dim() == 0):
-            pytest.fail(
+            fail(
                 f"{how} ({tensor.dtype}, shape {tuple(tensor.shape)}); expected a 0-d float32 "
-                f"tensor, as torch.tensor(float({name})) makes.",
-                pytrace=False,
+                f"tensor, as torch.tensor(float({name})) makes."
             )
         if not (tensor.requires_grad and tensor.is_leaf):
-            pytest.fail(
+            fail(
                 f"{how}; expected a leaf tensor with requires_grad=True. Only such tensors "
-                f"collect a .grad when y.backward() runs.",
-                pytrace=False,
+                f"collect a .grad when y.backward() runs."
             )
         if not close(tensor.item(), value):
-            pytest.fail(f"{how}; expected the value {fmt(value)}.", pytrace=False)
+            fail(f"{how}; expected the value {fmt(value)}.")
 
 
 # --- manual_grads ----------------------------------------------------------------------------
@@ -420,25 +405,19 @@ def test_manual_grads_works_with_autograd_switched_off(rng):
         "as the gradient arriving from above times the local derivative, without backward(), "
         "torch.autograd.grad or autograd_grads."
     )
-    refusal = None
-    with torch.no_grad(), backward_passes() as engine:
-        try:
-            _, grads = checked_grads("manual_grads", point)
-        except NotImplementedError:
-            raise
-        except RuntimeError as error:
-            refusal = error
-    if refusal is not None:
-        pytest.fail(
+
+    def refused(error):
+        return (
             f"{by_hand}\nCalled {call} inside torch.no_grad(), and it raised RuntimeError: "
-            f"{refusal}. That is autograd refusing to work while it is switched off.",
-            pytrace=False,
+            f"{error}. That is autograd refusing to work while it is switched off."
         )
+
+    with torch.no_grad(), backward_passes() as engine, explained(refused):
+        _, grads = checked_grads("manual_grads", point)
     if engine.passes != 0:
-        pytest.fail(
+        fail(
             f"{by_hand}\nCalled {call} inside torch.no_grad(). It still ran {engine.passes} "
-            f"autograd backward pass(es).",
-            pytrace=False,
+            f"autograd backward pass(es)."
         )
     assert_grads(call, grads, point)
 
@@ -450,10 +429,9 @@ def test_manual_chain_rule_matches_autograd_at_random_points(rng):
         _, by_autograd = checked_grads("autograd_grads", point)
         for name in NAMES:
             if not close(by_hand[name], by_autograd[name]):
-                pytest.fail(
+                fail(
                     f"manual_grads gives dy/d{name} = {fmt(by_hand[name])} but autograd_grads "
                     f"gives {fmt(by_autograd[name])}. Both should be {FORMULAS[name]} = "
                     f"{fmt(closed_forms(*point)[name])}: autograd does the same chain rule you "
-                    f"do by hand.\nAt (x, w1, w2, b) = ({', '.join(map(fmt, point))}).",
-                    pytrace=False,
+                    f"do by hand.\nAt (x, w1, w2, b) = ({', '.join(map(fmt, point))})."
                 )

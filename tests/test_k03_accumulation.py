@@ -5,7 +5,16 @@ import math
 import pytest
 import torch
 
-from coach.runtime.testing import backward_passes, close, expect_float, fmt, load_kata, require
+from coach.runtime.testing import (
+    backward_passes,
+    close,
+    expect_float,
+    explained,
+    fail,
+    fmt,
+    load_kata,
+    require,
+)
 
 kata = load_kata("k03_accumulation")
 
@@ -29,48 +38,36 @@ def random_x0(rng) -> float:
 def recorded_grads(name: str, x0, n: int) -> tuple[str, list[float]]:
     """Call grads_without_zeroing / grads_with_zeroing; return (call, the recorded floats)."""
     call = f"{name}({x0!r}, {n})"
-    reused_graph = None
-    try:
+    reused_graph = (
+        f"backward() ran twice on the same y: the first one freed the x that y's graph "
+        f"saved to differentiate x**2, so each backward() needs a fresh y. Build y = x**2 "
+        f"inside the loop.\n"
+        f"Called {call}; torch raised 'Trying to backward through the graph a second time'."
+    )
+    with explained({"backward through the graph a second time": reused_graph}):
         result = getattr(kata, name)(x0, n)
-    except RuntimeError as error:  # NotImplementedError is one too: re-raised below
-        if "backward through the graph a second time" not in str(error):
-            raise
-        reused_graph = (
-            f"backward() ran twice on the same y: the first one freed the x that y's graph "
-            f"saved to differentiate x**2, so each backward() needs a fresh y. Build y = x**2 "
-            f"inside the loop.\n"
-            f"Called {call}; torch raised 'Trying to backward through the graph a second time'."
-        )
-    if reused_graph:  # failed outside the except, so pytest shows no chained traceback
-        pytest.fail(reused_graph, pytrace=False)
     if not isinstance(result, list):
-        pytest.fail(
+        fail(
             f"{call} returned {result!r} ({type(result).__name__}); expected a list with one "
-            f"float per backward() call.",
-            pytrace=False,
+            f"float per backward() call."
         )
     if len(result) != n:
-        pytest.fail(
-            f"{call} returned {len(result)} values; expected {n}, one x.grad per backward().",
-            pytrace=False,
-        )
+        fail(f"{call} returned {len(result)} values; expected {n}, one x.grad per backward().")
     if name == "grads_with_zeroing" and all(value is None for value in result):
-        pytest.fail(
+        fail(
             f"Every x.grad recorded was None: `x.grad = None` ran between backward() and the "
             f"recording, so the gradient was gone before it was read. Order: clear, "
-            f"backward(), record.\nCalled {call}; it returned {result!r}.",
-            pytrace=False,
+            f"backward(), record.\nCalled {call}; it returned {result!r}."
         )
     tensors = [value for value in result if isinstance(value, torch.Tensor)]
     storages = {tensor.untyped_storage().data_ptr() for tensor in tensors}
     if len(storages) < len(tensors):
         shown = ", ".join(fmt(tensor.item()) for tensor in tensors)
-        pytest.fail(
+        fail(
             f"The list holds the live x.grad {len(tensors)} times, not its value at each step: "
             f"backward() updates x.grad in place, so every entry shows only the last value. "
             f"Store a snapshot instead: x.grad.item().\nCalled {call}. The tensors it returned "
-            f"share one piece of memory and read now as [{shown}].",
-            pytrace=False,
+            f"share one piece of memory and read now as [{shown}]."
         )
     grads = [
         expect_float(value, call, f"x.grad after the {nth(k)} backward()")
@@ -97,7 +94,7 @@ def check_gradients_pile_up(call: str, grads: list[float], x0: float) -> None:
                 f"{seen}: each backward() of y = x**2 adds dy/dx = 2*x = {fmt(one_step)} to "
                 f"x.grad, so after the {nth(k)} call it holds {k} * {fmt(one_step)}."
             )
-        pytest.fail(f"{why}\nCalled {call}; it returned {grads_text(grads)}.", pytrace=False)
+        fail(f"{why}\nCalled {call}; it returned {grads_text(grads)}.")
 
 
 def check_gradients_stay_fresh(call: str, grads: list[float], x0: float) -> None:
@@ -130,7 +127,7 @@ def check_gradients_stay_fresh(call: str, grads: list[float], x0: float) -> None
             )
         else:
             why = f"{seen}: with x.grad cleared first, backward() leaves exactly dy/dx = 2*x in it."
-        pytest.fail(f"{why}\nCalled {call}; it returned {grads_text(grads)}.", pytrace=False)
+        fail(f"{why}\nCalled {call}; it returned {grads_text(grads)}.")
 
 
 # --- grads_without_zeroing / grads_with_zeroing -------------------------------------------
@@ -317,11 +314,10 @@ class Batch:
         right = self.full_grad()
         if not math.isclose(got, right, rel_tol=1e-5, abs_tol=self.tolerance):
             mistake = self.likely_mistake(got, chunks)
-            pytest.fail(
+            fail(
                 f"w.grad came out as {fmt(got)}, expected {fmt(right)}, the full-batch gradient "
                 f"2*mean((w*X - y)*X). {mistake}".rstrip()
-                + f"\nCalled {call}.",
-                pytrace=False,
+                + f"\nCalled {call}."
             )
 
 
@@ -373,8 +369,7 @@ def test_one_backward_per_micro_batch(rng):
             )
         else:
             why = "Call backward() exactly once per micro-batch of torch.tensor_split(X, chunks)."
-        pytest.fail(
+        fail(
             f"Autograd ran {engine.passes} backward pass(es), expected {chunks}, one per "
-            f"micro-batch. {why}\nCalled {batch.call(chunks)}.",
-            pytrace=False,
+            f"micro-batch. {why}\nCalled {batch.call(chunks)}."
         )

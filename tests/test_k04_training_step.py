@@ -15,7 +15,14 @@ import math
 import pytest
 import torch
 
-from coach.runtime.testing import backward_passes, close, expect_float, fmt, load_kata
+from coach.runtime.testing import (
+    backward_passes,
+    close,
+    expect_float,
+    fail,
+    fmt,
+    load_kata,
+)
 
 kata = load_kata("k04_training_step")
 
@@ -72,14 +79,11 @@ FLOAT32_EPS = torch.finfo(torch.float32).eps  # 2**-23
 def checked_make_data(call, *args, **kwargs):
     result = kata.make_data(*args, **kwargs)
     if not (isinstance(result, tuple) and len(result) == 2):
-        pytest.fail(f"{call} returned {result!r}; expected a pair (X, y).", pytrace=False)
+        fail(f"{call} returned {result!r}; expected a pair (X, y).")
     X, y = result
     for name, tensor in (("X", X), ("y", y)):
         if not isinstance(tensor, torch.Tensor):
-            pytest.fail(
-                f"{call} returned {type(tensor).__name__} for {name}; expected a tensor.",
-                pytrace=False,
-            )
+            fail(f"{call} returned {type(tensor).__name__} for {name}; expected a tensor.")
     return X, y
 
 
@@ -120,9 +124,9 @@ def descend(xs, ys, lr, steps, *, start=(0.0, 0.0), mistake=None):
     return trajectory
 
 
-def fail(diagnosis_text: str, observed: str) -> None:
+def fail_diagnosed(diagnosis_text: str, observed: str) -> None:
     """Fail with the likely mistake first (the run's summary shows a message's first lines)."""
-    pytest.fail("\n".join(part for part in (diagnosis_text, observed) if part), pytrace=False)
+    fail("\n".join(part for part in (diagnosis_text, observed) if part))
 
 
 def diagnosis(observed, xs, ys, lr, *, start=(0.0, 0.0)) -> str:
@@ -192,19 +196,15 @@ def parameter(value):
 def checked_train(call, *args, **kwargs):
     result = kata.train(*args, **kwargs)
     if not (isinstance(result, tuple) and len(result) == 3):
-        pytest.fail(f"{call} returned {result!r}; expected a triple (w, b, losses).", pytrace=False)
+        fail(f"{call} returned {result!r}; expected a triple (w, b, losses).")
     w, b, losses = result
     for name, tensor in (("w", w), ("b", b)):
         if not (isinstance(tensor, torch.Tensor) and tensor.dim() == 0):
-            pytest.fail(
-                f"{call} returned {tensor!r} for {name}; expected the 0-d tensor it trained.",
-                pytrace=False,
-            )
+            fail(f"{call} returned {tensor!r} for {name}; expected the 0-d tensor it trained.")
     if not isinstance(losses, list):
-        pytest.fail(
+        fail(
             f"{call} returned {type(losses).__name__} for losses; expected a list with one "
-            f"float per step.",
-            pytrace=False,
+            f"float per step."
         )
     for loss in losses:
         expect_float(loss, call, "an entry of losses")
@@ -230,17 +230,15 @@ def require_recipe(call, data, arguments, likely_mistake):
     (X, y), (n, noise, seed) = data, arguments
     expected_X, expected_y = recipe(n, noise, seed)
     if not (X.shape == expected_X.shape and torch.equal(X, expected_X)):
-        pytest.fail(
+        fail(
             f"X should be torch.linspace(-3, 3, {n}): {n} evenly spaced values from -3 to 3, "
-            f"both ends included.\nCalled {call}; X is {X}.",
-            pytrace=False,
+            f"both ends included.\nCalled {call}; X is {X}."
         )
     if not (y.shape == expected_y.shape and largest_gap(y, expected_y) <= SAME_DATA):
-        pytest.fail(
+        fail(
             f"{likely_mistake} y should be 2*X + 1 + {fmt(float(noise))} * torch.randn({n}) "
             f"drawn right after torch.manual_seed({seed}).\nCalled {call}. y is\n{y}\n"
-            f"expected\n{expected_y}",
-            pytrace=False,
+            f"expected\n{expected_y}"
         )
 
 
@@ -276,15 +274,11 @@ def test_make_data_gives_float32_vectors_of_length_n(rng):
     X, y = checked_make_data(call, n=n)
     for name, tensor in (("X", X), ("y", y)):
         if tensor.shape != (n,):
-            pytest.fail(
-                f"Called {call}. {name} has shape {tuple(tensor.shape)}, expected ({n},).",
-                pytrace=False,
-            )
+            fail(f"Called {call}. {name} has shape {tuple(tensor.shape)}, expected ({n},).")
         if tensor.dtype != torch.float32:
-            pytest.fail(
+            fail(
                 f"Called {call}. {name} is {tensor.dtype}, expected torch.float32, torch's "
-                f"default float type, which the parameters w and b use too.",
-                pytrace=False,
+                f"default float type, which the parameters w and b use too."
             )
 
 
@@ -293,11 +287,10 @@ def test_make_data_different_seeds_draw_different_noise(rng):
     _, y = checked_make_data(f"make_data(seed={seed})", seed=seed)
     _, y_next = checked_make_data(f"make_data(seed={seed + 1})", seed=seed + 1)
     if not largest_gap(y, y_next) > 1e-3:
-        pytest.fail(
+        fail(
             f"make_data(seed={seed}) and make_data(seed={seed + 1}) returned the same y. The "
             f"seed must choose the noise: seed the generator with `seed`, not with a fixed "
-            f"number.",
-            pytrace=False,
+            f"number."
         )
 
 
@@ -305,21 +298,19 @@ def test_make_data_noise_scales_the_draws(rng):
     n, seed, noise = rng.randint(2, 50), rng.randint(0, 10**6), rng.uniform(0.1, 1.0)
     X, clean = checked_make_data(f"make_data(n={n}, noise=0.0, seed={seed})", n, 0.0, seed)
     if not largest_gap(clean, 2 * X + 1) <= SAME_DATA:
-        pytest.fail(
+        fail(
             f"With no noise every y should lie on the line 2x + 1, but y - (2*X + 1) reaches "
             f"{fmt(largest_gap(clean, 2 * X + 1))}.\nCalled make_data(n={n}, noise=0.0, "
-            f"seed={seed}).",
-            pytrace=False,
+            f"seed={seed})."
         )
     _, y = checked_make_data(f"make_data({n}, {noise!r}, {seed})", n, noise, seed)
     _, y_doubled = checked_make_data(f"make_data({n}, {2 * noise!r}, {seed})", n, 2 * noise, seed)
     if not largest_gap(y_doubled - clean, 2 * (y - clean)) <= 2 * SAME_DATA:
-        pytest.fail(
+        fail(
             f"noise multiplies the same seed's standard-normal draws, so make_data(n={n}, "
             f"noise={fmt(2 * noise)}, seed={seed}) should land twice as far from the line "
             f"2x + 1 as make_data(n={n}, noise={fmt(noise)}, seed={seed}).\nOffsets were\n"
-            f"{y_doubled - clean}\nand\n{y - clean}",
-            pytrace=False,
+            f"{y_doubled - clean}\nand\n{y - clean}"
         )
 
 
@@ -337,7 +328,7 @@ def test_train_step_returns_the_loss_before_the_update_as_a_float(rng):
     loss = expect_float(kata.train_step(w, b, X, y, lr), call, "the loss")
     expected = mse_and_gradients(w0, b0, xs, ys)[0]
     if not close(loss, expected):
-        fail(
+        fail_diagnosed(
             diagnosis([(None, None, loss)], xs, ys, lr, start=(w0, b0)),
             f"Called {call} on {len(xs)} points. It returned {fmt(loss)}, expected the mean "
             f"squared error at the w and b it was given, mean((y - (w*X + b))**2) = "
@@ -357,7 +348,7 @@ def test_train_step_moves_w_and_b_one_step_downhill(rng):
     w1, b1, _ = descend(xs, ys, lr, 1, start=(w0, b0))[0]
     got = (w.item(), b.item())
     if not (close(got[0], w1) and close(got[1], b1)):
-        fail(
+        fail_diagnosed(
             diagnosis([(*got, loss)], xs, ys, lr, start=(w0, b0)),
             f"Called {call} with w = {fmt(w0)}, b = {fmt(b0)} on {len(xs)} points. Afterwards "
             f"w = {fmt(got[0])} and b = {fmt(got[1])}; expected w - lr*dL/dw = {fmt(w1)} and "
@@ -378,10 +369,8 @@ def test_train_step_gets_the_gradients_from_one_backward_pass(rng):
             if engine.passes == 0
             else "One backward() on this step's loss gives both gradients at once."
         )
-        pytest.fail(
-            f"One call of train_step ran {engine.passes} backward passes, expected exactly 1. "
-            f"{why}",
-            pytrace=False,
+        fail(
+            f"One call of train_step ran {engine.passes} backward passes, expected exactly 1. {why}"
         )
 
 
@@ -399,7 +388,7 @@ def test_train_step_clears_the_gradients_for_the_next_step(rng):
     expected = descend(xs, ys, lr, 2, start=(w0, b0))
     for number, (seen, exact) in enumerate(zip(observed, expected), start=1):
         if not all(close(s, e) for s, e in zip(seen, exact)):
-            fail(
+            fail_diagnosed(
                 diagnosis(observed, xs, ys, lr, start=(w0, b0)),
                 f"Called {call} twice on the same w and b, starting from w = {fmt(w0)}, "
                 f"b = {fmt(b0)}. After call {number}: w = {fmt(seen[0])}, b = {fmt(seen[1])}, "
@@ -414,18 +403,16 @@ def test_train_step_keeps_w_and_b_as_leaves_that_require_grad(rng):
     kata.train_step(w, b, X, y, 0.01)
     for name, tensor in (("w", w), ("b", b)):
         if not (tensor.requires_grad and tensor.is_leaf):
-            pytest.fail(
+            fail(
                 f"After train_step(w, b, X, y, lr=0.01), {name}.requires_grad is "
                 f"{tensor.requires_grad} and {name}.is_leaf is {tensor.is_leaf}; both should "
                 f"stay True, so the next backward() fills {name}.grad again. Update the tensor "
                 f"in place under torch.no_grad() and leave its requires_grad alone (no "
-                f"detach_()).",
-                pytrace=False,
+                f"detach_())."
             )
         if not (tensor.dim() == 0 and tensor.dtype == torch.float32):
-            pytest.fail(
-                f"After train_step, {name} is {tensor!r}; it should still be a 0-d float32 tensor.",
-                pytrace=False,
+            fail(
+                f"After train_step, {name} is {tensor!r}; it should still be a 0-d float32 tensor."
             )
 
 
@@ -438,26 +425,21 @@ def test_train_starts_from_zero_and_returns_one_float_loss_per_step(rng):
     call = "train(X, y, lr=0.01, steps=0)"
     w, b, losses = checked_train(call, X, y, lr=0.01, steps=0)
     if (w.item(), b.item(), losses) != (0.0, 0.0, []):
-        pytest.fail(
+        fail(
             f"w and b start at 0.0. Called {call}. It returned w = {fmt(w.item())}, "
             f"b = {fmt(b.item())}, losses = {[fmt(loss) for loss in losses]}; with no steps "
-            f"expected w = 0.0, b = 0.0 and no losses.",
-            pytrace=False,
+            f"expected w = 0.0, b = 0.0 and no losses."
         )
     steps = rng.randint(1, 12)
     call = f"train(X, y, lr=0.01, steps={steps})"
     _, _, losses = checked_train(call, X, y, lr=0.01, steps=steps)
     if len(losses) != steps:
-        pytest.fail(
-            f"Called {call}. losses has {len(losses)} entries, expected {steps}: one per step.",
-            pytrace=False,
-        )
+        fail(f"Called {call}. losses has {len(losses)} entries, expected {steps}: one per step.")
     start = sum(v * v for v in ys) / len(ys)
     if not close(losses[0], start):
-        pytest.fail(
+        fail(
             f"The first loss is measured at w = b = 0, before any update. Called {call}. "
-            f"losses[0] is {fmt(losses[0])}, expected mean(y**2) = {fmt(start)}.",
-            pytrace=False,
+            f"losses[0] is {fmt(losses[0])}, expected mean(y**2) = {fmt(start)}."
         )
 
 
@@ -470,21 +452,20 @@ def test_train_matches_exact_gradient_descent_step_by_step(rng):
     w, b, losses = checked_train(call, X, y, lr=lr, steps=steps)
     expected = descend(xs, ys, lr, steps)
     if len(losses) != steps:
-        pytest.fail(f"Called {call}. Got {len(losses)} losses, expected {steps}.", pytrace=False)
+        fail(f"Called {call}. Got {len(losses)} losses, expected {steps}.")
     for step, (loss, exact) in enumerate(zip(losses, expected)):
         if not close(loss, exact[2]):
-            fail(
+            fail_diagnosed(
                 diagnosis([(None, None, v) for v in losses[:3]], xs, ys, lr),
                 f"Called {call}. losses[{step}] is {fmt(loss)}, expected {fmt(exact[2])} from "
                 f"exact gradient descent (the losses before it matched).",
             )
     final_w, final_b, _ = expected[-1]
     if not (close(w.item(), final_w) and close(b.item(), final_b)):
-        pytest.fail(
+        fail(
             f"Return the w and b that were trained, after their last update. Called {call}. "
             f"It returned w = {fmt(w.item())}, b = {fmt(b.item())}, expected w = "
-            f"{fmt(final_w)}, b = {fmt(final_b)} after {steps} steps.",
-            pytrace=False,
+            f"{fmt(final_w)}, b = {fmt(final_b)} after {steps} steps."
         )
 
 
@@ -496,18 +477,16 @@ def test_train_with_a_zero_lr_never_moves(rng):
     w, b, losses = checked_train(call, X, y, lr=0, steps=steps)
     start = sum(v * v for v in ys) / len(ys)
     if (w.item(), b.item()) != (0.0, 0.0):
-        pytest.fail(
+        fail(
             f"With a learning rate of 0, w and b should never leave 0: does the update use the "
             f"lr it was given? Called {call}. It returned w = {fmt(w.item())}, "
-            f"b = {fmt(b.item())}.",
-            pytrace=False,
+            f"b = {fmt(b.item())}."
         )
     if not all(close(loss, start) for loss in losses):
-        pytest.fail(
+        fail(
             f"With lr = 0 every step sees w = b = 0, so each loss should be mean(y**2) = "
             f"{fmt(start)}. Called {call}; the losses were "
-            f"[{', '.join(fmt(loss) for loss in losses)}].",
-            pytrace=False,
+            f"[{', '.join(fmt(loss) for loss in losses)}]."
         )
 
 
@@ -517,11 +496,10 @@ def test_train_runs_one_backward_pass_per_step(rng):
     with backward_passes() as engine:
         kata.train(X, y, lr=0.01, steps=steps)
     if engine.passes != steps:
-        pytest.fail(
+        fail(
             f"train(X, y, lr=0.01, steps={steps}) ran {engine.passes} backward passes, "
             f"expected {steps}: each step is one call of train_step, and each train_step one "
-            f"backward().",
-            pytrace=False,
+            f"backward()."
         )
 
 
@@ -531,22 +509,20 @@ def test_train_returns_leaves_that_still_require_grad(rng):
     w, b, _ = checked_train(call, X, y, lr=0.01, steps=5)
     for name, tensor in (("w", w), ("b", b)):
         if not tensor.is_leaf:
-            pytest.fail(
+            fail(
                 f"The {name} that {call} returned is not a leaf: it has grad_fn="
                 f"{type(tensor.grad_fn).__name__}, so it was computed from other tensors, as "
                 f"`{name} = {name} - lr * {name}.grad` outside torch.no_grad() does. Such a "
                 f"tensor gets no .grad from backward() (it stays None), so the next update, "
                 f"which reads {name}.grad, fails. Update in place instead: "
-                f"`{name} -= lr * {name}.grad` inside `with torch.no_grad():`.",
-                pytrace=False,
+                f"`{name} -= lr * {name}.grad` inside `with torch.no_grad():`."
             )
         if not tensor.requires_grad:
-            pytest.fail(
+            fail(
                 f"The {name} that {call} returned no longer requires grad: it was replaced by a "
                 f"tensor made under torch.no_grad() (`{name} = {name} - lr * {name}.grad`) or "
                 f"detached, so the next backward() could not reach it. Update the tensor you "
-                f"created in place: `{name} -= lr * {name}.grad` inside `with torch.no_grad():`.",
-                pytrace=False,
+                f"created in place: `{name} -= lr * {name}.grad` inside `with torch.no_grad():`."
             )
 
 
@@ -577,12 +553,11 @@ def test_train_losses_never_increase(rng):
         for step in range(len(losses) - 1):
             before, after = losses[step], losses[step + 1]
             if not after <= before + rounding:  # a NaN fails too
-                pytest.fail(
+                fail(
                     f"With a learning rate this small, every step of gradient descent lowers "
                     f"the loss: is the update going downhill, and is .grad cleared between "
                     f"steps?\nCalled {call}. The loss rose from {fmt(before)} at step {step} to "
-                    f"{fmt(after)} at step {step + 1}.",
-                    pytrace=False,
+                    f"{fmt(after)} at step {step + 1}."
                 )
 
 
@@ -590,18 +565,17 @@ def test_train_losses_never_increase(rng):
 def test_train_on_the_notebook_data_reproduces_its_numbers():
     w, b, losses = notebook_run()
     if len(losses) != 200:
-        pytest.fail(f"train(X, y) gave {len(losses)} losses; steps defaults to 200.", pytrace=False)
+        fail(f"train(X, y) gave {len(losses)} losses; steps defaults to 200.")
     # The notebook prints 4 decimals. (Exact float64 gradient descent rounds to the same.)
     seen = {"losses[0]": losses[0], "losses[-1]": losses[-1], "w": w.item(), "b": b.item()}
     printed = {"losses[0]": 13.8612, "losses[-1]": 0.0763, "w": 1.9533, "b": 1.0461}
     for name, value in seen.items():
         if not abs(value - printed[name]) < 5e-5:
-            pytest.fail(
+            fail(
                 f"{name} is {fmt(value)}, but the notebook's run gives {printed[name]}. Check "
                 f"the default arguments, the start at w = b = 0 and each of the five steps."
                 f"\nCalled train(X, y) on the notebook's data, with the defaults lr = 0.01 and "
-                f"steps = 200.",
-                pytrace=False,
+                f"steps = 200."
             )
 
 
@@ -622,10 +596,9 @@ def test_train_on_the_notebook_data_lands_near_the_least_squares_line():
     bound = rho**steps * math.hypot(best_w, best_b) + 1e-4
     error = math.hypot(w.item() - best_w, b.item() - best_b)
     if not error <= bound:
-        pytest.fail(
+        fail(
             f"Is every step going downhill, with fresh gradients? 200 steps of gradient descent "
             f"with lr = 0.01 from w = b = 0 end within {fmt(bound)} of the least-squares line "
             f"w = {fmt(best_w)}, b = {fmt(best_b)}.\nCalled train(X, y) on the notebook's "
-            f"data. It returned w = {fmt(w.item())}, b = {fmt(b.item())}, {fmt(error)} away.",
-            pytrace=False,
+            f"data. It returned w = {fmt(w.item())}, b = {fmt(b.item())}, {fmt(error)} away."
         )

@@ -6,9 +6,12 @@ from torch.overrides import TorchFunctionMode
 
 from coach.runtime.testing import (
     backward_passes,
+    caught,
     check_shape_like,
     close,
     expect_float,
+    explained,
+    fail,
     fmt,
     load_kata,
     require,
@@ -79,13 +82,12 @@ def checked_chain(a0, detach):
     call = f"chain({fmt(a0)}, detach={detach})"
     result = kata.chain(a0, detach)
     if not (isinstance(result, tuple) and len(result) == 3):
-        pytest.fail(f"{call} returned {result!r}; expected a triple (a, b, c).", pytrace=False)
+        fail(f"{call} returned {result!r}; expected a triple (a, b, c).")
     for name, value in zip("abc", result):
         if not isinstance(value, torch.Tensor):
-            pytest.fail(
+            fail(
                 f"{call} returned {name} = {value!r} ({type(value).__name__}); expected a "
-                f"tensor, so that autograd can follow it.",
-                pytrace=False,
+                f"tensor, so that autograd can follow it."
             )
     return (call, *result)
 
@@ -93,27 +95,23 @@ def checked_chain(a0, detach):
 def checked_grad_of_a(a0, detach):
     """Call grad_of_a, re-wording the two errors this kata's own mistakes raise."""
     call = f"grad_of_a({fmt(a0)}, detach={detach})"
-    explained = None
-    try:
+
+    def refused(error):
+        return (
+            f"backward() refused to run on c: detach() cut c's only path to a, so c "
+            f"does not require grad and there is nothing to backpropagate. Check c.requires_grad "
+            f"before calling backward() and return a.grad, which is still None."
+            f"\nCalled {call}; torch raised: {error}"
+        )
+
+    used_up = (
+        f"The graph from a to c had already been used up by an earlier backward(): chain must "
+        f"only build it, and grad_of_a backpropagates once.\nCalled {call}; torch raised "
+        f"'Trying to backward through the graph a second time'."
+    )
+    known = {"does not require grad": refused} if detach else {}  # checked in this order
+    with explained({**known, "second time": used_up}):
         grad = kata.grad_of_a(a0, detach)
-    except RuntimeError as error:  # NotImplementedError is one too: re-raised below
-        if detach and "does not require grad" in str(error):
-            explained = (
-                f"backward() refused to run on c: detach() cut c's only path to a, so c does "
-                f"not require grad and there is nothing to backpropagate. Check c.requires_grad "
-                f"before calling backward() and return a.grad, which is still None."
-                f"\nCalled {call}; torch raised: {error}"
-            )
-        elif "second time" in str(error):
-            explained = (
-                f"The graph from a to c had already been used up by an earlier backward(): "
-                f"chain must only build it, and grad_of_a backpropagates once.\nCalled {call}; "
-                f"torch raised 'Trying to backward through the graph a second time'."
-            )
-        else:
-            raise
-    if explained:  # failed outside the except, so pytest shows no chained traceback
-        pytest.fail(explained, pytrace=False)
     return call, grad
 
 
@@ -138,43 +136,34 @@ def test_chain_values_are_3a_and_9a_squared_at_random_points(rng, detach):
         call, a, b, c = checked_chain(a0, detach)
         for name, tensor, expected in [("a", a, a0), ("b", b, 3 * a0), ("c", c, 9 * a0**2)]:
             if not (tensor.dtype == torch.float32 and tensor.dim() == 0):
-                pytest.fail(
+                fail(
                     f"Called {call}. {name} is a {tensor.dtype} tensor of shape "
                     f"{tuple(tensor.shape)}; expected a 0-d float32 tensor, as "
-                    f"torch.tensor(float(a0)) gives.",
-                    pytrace=False,
+                    f"torch.tensor(float(a0)) gives."
                 )
             if not close(tensor.item(), expected):
-                pytest.fail(
-                    f"Called {call}. {name} = {fmt(tensor.item())}, expected {fmt(expected)}.",
-                    pytrace=False,
-                )
+                fail(f"Called {call}. {name} = {fmt(tensor.item())}, expected {fmt(expected)}.")
 
 
 def test_chain_accepts_an_int():
     call, a, b, c = checked_chain(2, False)
     if not (a.is_floating_point() and a.requires_grad):
-        pytest.fail(
+        fail(
             f"Called {call}. a is a {a.dtype} tensor with requires_grad={a.requires_grad}; "
             f"only floating-point (and complex) tensors can require grad, so build a from "
-            f"float(a0).",
-            pytrace=False,
+            f"float(a0)."
         )
     if (b.item(), c.item()) != (6.0, 36.0):
-        pytest.fail(
-            f"Called {call}. b, c = {fmt(b.item())}, {fmt(c.item())}; expected 6.0, 36.0.",
-            pytrace=False,
-        )
+        fail(f"Called {call}. b, c = {fmt(b.item())}, {fmt(c.item())}; expected 6.0, 36.0.")
 
 
 @pytest.mark.parametrize("detach", [False, True])
 def test_chain_starts_from_a_leaf_that_requires_grad(rng, detach):
     call, a, _, _ = checked_chain(rng.uniform(-3.0, 3.0), detach)
     if not (a.requires_grad and a.is_leaf):
-        pytest.fail(
+        fail(
             f"Called {call}. a has requires_grad={a.requires_grad}, is_leaf={a.is_leaf}; "
-            f"expected a leaf that requires grad: torch.tensor(float(a0), requires_grad=True).",
-            pytrace=False,
+            f"expected a leaf that requires grad: torch.tensor(float(a0), requires_grad=True)."
         )
 
 
@@ -184,40 +173,36 @@ def test_chain_does_not_call_backward(rng, detach):
     with backward_passes() as engine:
         call, a, _, _ = checked_chain(a0, detach)
     if engine.passes != 0 or a.grad is not None:
-        pytest.fail(
+        fail(
             f"chain only builds the graph; backpropagating is grad_of_a's job. Called {call}: "
             f"autograd ran {engine.passes} backward pass(es) inside it and a.grad is "
-            f"{None if a.grad is None else fmt(a.grad.item())}.",
-            pytrace=False,
+            f"{None if a.grad is None else fmt(a.grad.item())}."
         )
 
 
 def test_chain_without_detach_records_how_c_came_from_a(rng):
     call, a, b, c = checked_chain(rng.uniform(-3.0, 3.0), False)
     if b.grad_fn is None or b.is_leaf:
-        pytest.fail(
+        fail(
             f"Called {call}. b has grad_fn={node_name(b)} and is_leaf={b.is_leaf}; expected "
             f"b = a * 3 to remember it came from a (a MulBackward0 grad_fn, not a leaf). "
-            f"Compute b from the tensor a, not from a number, and only detach when detach=True.",
-            pytrace=False,
+            f"Compute b from the tensor a, not from a number, and only detach when detach=True."
         )
     if c.grad_fn is None or not reaches(c, a):
-        pytest.fail(
+        fail(
             f"Called {call}. c's graph (grad_fn={node_name(c)}) does not lead back to a, so "
-            f"backward() from c could not reach a. Compute c = b ** 2 from the b you returned.",
-            pytrace=False,
+            f"backward() from c could not reach a. Compute c = b ** 2 from the b you returned."
         )
 
 
 def test_chain_with_detach_returns_a_b_that_is_a_fresh_leaf(rng):
     call, _, b, _ = checked_chain(rng.uniform(-3.0, 3.0), True)
     if b.requires_grad or not b.is_leaf or b.grad_fn is not None:
-        pytest.fail(
+        fail(
             f"Called {call}. b has requires_grad={b.requires_grad}, is_leaf={b.is_leaf}, "
             f"grad_fn={node_name(b)}; a detached tensor is a leaf that does not require grad and "
             f"has no grad_fn. detach() returns a new tensor and leaves b as it was, so a bare "
-            f"`b.detach()` changes nothing: write b = b.detach() (or return b.detach()).",
-            pytrace=False,
+            f"`b.detach()` changes nothing: write b = b.detach() (or return b.detach())."
         )
 
 
@@ -226,75 +211,63 @@ def test_chain_with_detach_returns_the_output_of_detach_sharing_memory_with_a_ti
     with DetachSpy() as spy:
         call, a, b, _ = checked_chain(a0, True)
     if not spy.detaches:
-        pytest.fail(
+        fail(
             f"Called {call}. detach() was never called, so b was made some other way "
             f"(torch.no_grad(), clone(), torch.tensor(b.item()), .data, ...). This kata is "
             f"about detach(): b.detach() drops b's history and keeps its numbers, without "
-            f"copying them.",
-            pytrace=False,
+            f"copying them."
         )
     matches = [(grad_fn, address) for grad_fn, address, out in spy.detaches if out is b]
     if not matches:
-        pytest.fail(
+        fail(
             f"Called {call}. detach() was called, but the b that chain returned is not the "
             f"tensor detach() gave back. Either its result was thrown away (detach() returns "
             f"a new tensor, it does not change b: write b = b.detach()), another tensor was "
             f"detached, or something was made from it afterwards (clone(), torch.tensor(...), "
-            f"arithmetic). Detach b = a * 3 and return that result as b.",
-            pytrace=False,
+            f"arithmetic). Detach b = a * 3 and return that result as b."
         )
     source_grad_fn, source_address = matches[-1]
     if not graph_reaches(source_grad_fn, a):
-        pytest.fail(
+        fail(
             f"Called {call}. The tensor that was detached has no history leading back to a; "
-            f"detach b = a * 3 itself, the tensor autograd built from a.",
-            pytrace=False,
+            f"detach b = a * 3 itself, the tensor autograd built from a."
         )
     if source_address != b.untyped_storage().data_ptr():
-        pytest.fail(
+        fail(
             f"Called {call}. The detached b lives in different memory from a * 3; detach() "
-            f"shares the original's storage, so nothing should have been copied.",
-            pytrace=False,
+            f"shares the original's storage, so nothing should have been copied."
         )
 
 
 def test_chain_with_detach_gives_a_c_with_no_history(rng):
     call, _, _, c = checked_chain(rng.uniform(-3.0, 3.0), True)
     if c.requires_grad or c.grad_fn is not None:
-        pytest.fail(
+        fail(
             f"Called {call}. c has requires_grad={c.requires_grad} and grad_fn={node_name(c)}; "
             f"expected False and None: c = b ** 2 was built from a detached b, which autograd "
-            f"treats as a constant. Compute c from the detached b.",
-            pytrace=False,
+            f"treats as a constant. Compute c from the detached b."
         )
 
 
 def test_backward_from_a_detached_chain_raises(rng):
     call, a, _, c = checked_chain(rng.uniform(-3.0, 3.0), True)
-    refusal = None
-    try:
+    with caught() as backward:
         c.backward()
-    except RuntimeError as error:
-        refusal = str(error)
+    refusal = None if backward.error is None else str(backward.error)
     if refusal is None:
-        pytest.fail(
+        fail(
             f"Called {call}, then c.backward(), and it ran. With b detached, c should have no "
             f'path back to a, and backward() on such a c raises RuntimeError ("element 0 of '
             f'tensors does not require grad and does not have a grad_fn"). Build c from '
-            f"b.detach().",
-            pytrace=False,
+            f"b.detach()."
         )
     if "does not require grad" not in refusal:
-        pytest.fail(
+        fail(
             f"Called {call}, then c.backward(). It raised RuntimeError: {refusal}; expected "
-            f'"element 0 of tensors does not require grad and does not have a grad_fn".',
-            pytrace=False,
+            f'"element 0 of tensors does not require grad and does not have a grad_fn".'
         )
     if a.grad is not None:
-        pytest.fail(
-            f"After the failed c.backward(), a.grad is {fmt(a.grad.item())}; expected None.",
-            pytrace=False,
-        )
+        fail(f"After the failed c.backward(), a.grad is {fmt(a.grad.item())}; expected None.")
 
 
 # grad_of_a --------------------------------------------------------------------------------------
@@ -316,7 +289,7 @@ def require_none(call: str, grad, a0: float) -> None:
         )
     else:
         why = "with b detached, no gradient reaches a, and a.grad stays None."
-    pytest.fail(f"Called {call}. It returned {fmt(grad)}, expected None: {why}", pytrace=False)
+    fail(f"Called {call}. It returned {fmt(grad)}, expected None: {why}")
 
 
 def test_grad_of_a_at_2_without_detach_is_36():
@@ -336,15 +309,11 @@ def test_grad_of_a_without_detach_is_18a_at_random_points(rng):
             call, grad = checked_grad_of_a(a0, False)
         grad = expect_float(grad, call, "a.grad")
         if not close(grad, 18 * a0):
-            pytest.fail(
-                f"Called {call}. It returned {fmt(grad)}, expected 2b * 3 = 18a = {fmt(18 * a0)}.",
-                pytrace=False,
-            )
+            fail(f"Called {call}. It returned {fmt(grad)}, expected 2b * 3 = 18a = {fmt(18 * a0)}.")
         if engine.passes < 1:
-            pytest.fail(
+            fail(
                 f"Autograd never ran a backward pass, so the gradient came from a formula. Call "
-                f"c.backward() (or torch.autograd.grad) and read a.grad.\nCalled {call}.",
-                pytrace=False,
+                f"c.backward() (or torch.autograd.grad) and read a.grad.\nCalled {call}."
             )
 
 
@@ -366,10 +335,9 @@ def test_grad_of_a_with_detach_builds_the_detached_chain(rng):
         call, grad = checked_grad_of_a(a0, True)
     require_none(call, grad, a0)
     if not spy.detaches:
-        pytest.fail(
+        fail(
             f"Called {call}. It never called detach(), so its None was assumed, not observed. "
-            f"Build the detached chain with chain(a0, detach) and return what a.grad holds.",
-            pytrace=False,
+            f"Build the detached chain with chain(a0, detach) and return what a.grad holds."
         )
 
 
@@ -406,11 +374,10 @@ def backward_through_round(x, weights=None):
     """Run straight_through_round(x), then backward() from its (weighted) sum."""
     y = checked_round(x)
     if not y.requires_grad:
-        pytest.fail(
+        fail(
             "straight_through_round(x) returned a tensor that does not require grad, so "
             "backward() from it cannot run and x gets no gradient. Keep x itself in the "
-            "result and detach only the correction round(x) - x.",
-            pytrace=False,
+            "result and detach only the correction round(x) - x."
         )
     (y if weights is None else y * weights).sum().backward()
 
@@ -423,10 +390,9 @@ def test_straight_through_round_rounds_like_torch_round(rng):
         # x + (round(x) - x) is exact in float32 (round(x) is 0, or within a factor of two of x,
         # so the difference is exact, and so is the sum); the tolerance allows other formulations.
         if not torch.allclose(y.detach(), expected, rtol=1e-6, atol=1e-6):
-            pytest.fail(
+            fail(
                 f"The forward value must be the rounded x. straight_through_round(x) for "
-                f"x = {shown(x)} gave {shown(y)}, expected torch.round(x) = {shown(expected)}.",
-                pytrace=False,
+                f"x = {shown(x)} gave {shown(y)}, expected torch.round(x) = {shown(expected)}."
             )
 
 
@@ -436,12 +402,11 @@ def test_straight_through_round_sends_halves_to_the_even_neighbour():
     # torch.round rounds half to even (banker's rounding), like Python's round().
     expected = [-2.0, -2.0, 0.0, 0.0, 2.0, 2.0]
     if y.tolist() != expected:
-        pytest.fail(
+        fail(
             f"torch.round sends a half to the even neighbour (0.5 -> 0, 1.5 -> 2, 2.5 -> 2); "
             f"floor(x + 0.5) rounds halves up instead, so use torch.round. "
             f"straight_through_round(x) for x = {shown(x)} gave {shown(y)}, expected "
-            f"{expected}.",
-            pytrace=False,
+            f"{expected}."
         )
 
 
@@ -449,11 +414,10 @@ def test_straight_through_round_keeps_a_grad_fn(rng):
     x = random_tensor(rng, (4,))
     y = checked_round(x)
     if not (y.requires_grad and y.grad_fn is not None):
-        pytest.fail(
+        fail(
             f"straight_through_round(x) returned a tensor with requires_grad={y.requires_grad} "
             f"and grad_fn={node_name(y)}; expected a link back to x. Detach only the correction "
-            f"round(x) - x, never the whole result.",
-            pytrace=False,
+            f"round(x) - x, never the whole result."
         )
 
 
@@ -462,11 +426,10 @@ def test_straight_through_round_passes_a_gradient_of_ones(rng):
         x = random_tensor(rng, shape)
         backward_through_round(x)
         if x.grad is None:
-            pytest.fail(
+            fail(
                 "After straight_through_round(x).sum().backward(), x.grad is None: the result "
                 "has no path back to x. Keep x itself in the result and detach only the "
-                "correction.",
-                pytrace=False,
+                "correction."
             )
         if torch.equal(x.grad, torch.ones_like(x)):
             continue
@@ -487,7 +450,7 @@ def test_straight_through_round_passes_a_gradient_of_ones(rng):
                 "For autograd the function should be the identity, whose derivative is 1: "
                 "keep exactly one undetached x and detach the whole correction (round(x) - x)."
             )
-        pytest.fail(f"{why}\n{seen}", pytrace=False)
+        fail(f"{why}\n{seen}")
 
 
 def test_straight_through_round_passes_any_upstream_gradient_unchanged(rng):
@@ -495,9 +458,8 @@ def test_straight_through_round_passes_any_upstream_gradient_unchanged(rng):
     weights = random_tensor(rng, (2, 3), requires_grad=False)
     backward_through_round(x, weights)
     if x.grad is None or not torch.allclose(x.grad, weights):
-        pytest.fail(
+        fail(
             f"The identity hands back whatever gradient arrives. After "
             f"(straight_through_round(x) * w).sum().backward(), x.grad is "
-            f"{None if x.grad is None else shown(x.grad)}, expected w = {shown(weights)}.",
-            pytrace=False,
+            f"{None if x.grad is None else shown(x.grad)}, expected w = {shown(weights)}."
         )

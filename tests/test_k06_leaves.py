@@ -2,10 +2,18 @@
 
 import warnings
 
-import pytest
 import torch
 
-from coach.runtime.testing import Wrong, backward_passes, check_value, fmt, load_kata, require
+from coach.runtime.testing import (
+    Wrong,
+    backward_passes,
+    check_value,
+    expect_tensor,
+    explained,
+    fmt,
+    load_kata,
+    require,
+)
 
 kata = load_kata("k06_leaves")
 
@@ -48,25 +56,16 @@ def parameter_call(shape, scale, dtype) -> str:
 def checked_parameter(shape, scale, dtype):
     """Call make_parameter, re-wording the error of setting requires_grad on a result."""
     call = parameter_call(shape, scale, dtype)
-    refused = None
-    try:
-        w = kata.make_parameter(shape, scale, dtype)
-    except RuntimeError as error:  # NotImplementedError is one too: re-raised below
-        if SET_ON_A_NON_LEAF not in str(error):
-            raise
-        refused = (
-            f"Called {call}. It raised RuntimeError: {SET_ON_A_NON_LEAF}. The tensor whose "
-            f"requires_grad you set was already the result of an operation on a tensor that "
-            f"required grad, so it is no leaf: torch lets you set the flag only on a leaf, and "
-            f"no flag turns a result into one. Draw, scale and convert the values without "
-            f"requires_grad, then switch it on for the finished tensor."
-        )
-    if refused:  # failed outside the except, so pytest shows no chained traceback
-        pytest.fail(refused, pytrace=False)
-    require(
-        isinstance(w, torch.Tensor),
-        f"Called {call}. It returned {w!r} ({type(w).__name__}); expected a tensor.",
+    refused = (
+        f"Called {call}. It raised RuntimeError: {SET_ON_A_NON_LEAF}. The tensor whose "
+        f"requires_grad you set was already the result of an operation on a tensor that "
+        f"required grad, so it is no leaf: torch lets you set the flag only on a leaf, and "
+        f"no flag turns a result into one. Draw, scale and convert the values without "
+        f"requires_grad, then switch it on for the finished tensor."
     )
+    with explained({SET_ON_A_NON_LEAF: refused}):
+        w = kata.make_parameter(shape, scale, dtype)
+    expect_tensor(w, call)
     return call, w
 
 
@@ -196,24 +195,15 @@ def sources(rng):
 def checked_fresh_leaf(description: str, t):
     """Call fresh_leaf(t) and check it gave a leaf that requires grad with t's values."""
     call = f"fresh_leaf(t), t {description} = {fmt(t)}"
-    refused = None
-    try:
-        result = kata.fresh_leaf(t)
-    except RuntimeError as error:  # NotImplementedError is one too: re-raised below
-        if SET_ON_A_NON_LEAF not in str(error):
-            raise
-        refused = (
-            f"Called {call}. It raised RuntimeError: {SET_ON_A_NON_LEAF}. t is the result of "
-            f"an operation (grad_fn {type(t.grad_fn).__name__}): torch sets requires_grad only "
-            f"on a leaf, and no flag turns a result into a leaf. Cut the history first: "
-            f"t.detach() is a leaf holding t's values."
-        )
-    if refused:  # failed outside the except, so pytest shows no chained traceback
-        pytest.fail(refused, pytrace=False)
-    require(
-        isinstance(result, torch.Tensor),
-        f"Called {call}. It returned {result!r} ({type(result).__name__}); expected a tensor.",
+    refused = (
+        f"Called {call}. It raised RuntimeError: {SET_ON_A_NON_LEAF}. t is the result of "
+        f"an operation (grad_fn {type(t.grad_fn).__name__}): torch sets requires_grad only "
+        f"on a leaf, and no flag turns a result into a leaf. Cut the history first: "
+        f"t.detach() is a leaf holding t's values."
     )
+    with explained({SET_ON_A_NON_LEAF: refused}):
+        result = kata.fresh_leaf(t)
+    expect_tensor(result, call)
     require(
         result.shape == t.shape and result.dtype == t.dtype,
         f"Called {call}. It returned a {result.dtype} tensor of shape {tuple(result.shape)}; "
@@ -308,20 +298,14 @@ AS_A_FLOAT = (
 def checked_hidden_grads(x0):
     """Call hidden_grads, re-wording the error of setting requires_grad on h."""
     call = f"hidden_grads({x0!r})"
-    refused = None
-    try:
+    refused = (
+        f"Called {call}. It raised RuntimeError: {SET_ON_A_NON_LEAF}. h = x * 3 already "
+        f"requires grad: a result inherits requires_grad from its inputs, and torch refuses "
+        f"to set the flag on a non-leaf. Drop that line; to keep h's gradient, call "
+        f"h.retain_grad() before backward()."
+    )
+    with explained({SET_ON_A_NON_LEAF: refused}):
         result = kata.hidden_grads(x0)
-    except RuntimeError as error:  # NotImplementedError is one too: re-raised below
-        if SET_ON_A_NON_LEAF not in str(error):
-            raise
-        refused = (
-            f"Called {call}. It raised RuntimeError: {SET_ON_A_NON_LEAF}. h = x * 3 already "
-            f"requires grad: a result inherits requires_grad from its inputs, and torch refuses "
-            f"to set the flag on a non-leaf. Drop that line; to keep h's gradient, call "
-            f"h.retain_grad() before backward()."
-        )
-    if refused:  # failed outside the except, so pytest shows no chained traceback
-        pytest.fail(refused, pytrace=False)
     require(
         isinstance(result, tuple) and len(result) == 2,
         f"Called {call}. It returned {fmt(result)}; expected a pair (h.grad, x.grad).",

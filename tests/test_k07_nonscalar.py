@@ -2,67 +2,27 @@
 
 import math
 
-import pytest
 import torch
 
+from coach.runtime import catalogue
+from coach.runtime.catalogue import CUMSUM, MIXING, SIN, SOFTMAX, SQUARE, TIMES_SUM, Function
 from coach.runtime.testing import (
     Wrong,
     backward_passes,
     check_shape_like,
     check_value,
+    expect_tensor,
+    explained,
     fmt,
     load_kata,
     require,
+    torch_said,
 )
 
 kata = load_kata("k07_nonscalar")
 
 
-class Function:
-    """A function f for the kata to differentiate, with its exact Jacobian for the test.
-
-    `jacobian(x)` is the closed form in float64, computed without autograd; `mixes` says
-    whether an output depends on more than its own input (J is not diagonal).
-    """
-
-    def __init__(self, name, f, jacobian, mixes):
-        self.name, self.f, self.jacobian, self.mixes = name, f, jacobian, mixes
-
-    def __call__(self, x):
-        return self.f(x)
-
-    def __repr__(self) -> str:
-        return self.name
-
-    def exact(self, x):
-        return self.jacobian(x.detach().to(torch.float64))
-
-
-def softmax_jacobian(x):
-    s = torch.softmax(x, 0)
-    return torch.diag(s) - torch.outer(s, s)
-
-
-SIN = Function("torch.sin", torch.sin, lambda x: torch.diag(torch.cos(x)), mixes=False)
-SQUARE = Function("lambda x: x**2", lambda x: x**2, lambda x: torch.diag(2 * x), mixes=False)
-CUMSUM = Function(
-    "lambda x: torch.cumsum(x, 0)",
-    lambda x: torch.cumsum(x, 0),
-    lambda x: torch.tril(torch.ones(len(x), len(x), dtype=x.dtype)),
-    mixes=True,
-)
-SOFTMAX = Function(
-    "lambda x: torch.softmax(x, 0)", lambda x: torch.softmax(x, 0), softmax_jacobian, mixes=True
-)
-# J[i, j] = (i == j) * sum(x) + x[i]
-TIMES_SUM = Function(
-    "lambda x: x * x.sum()",
-    lambda x: x * x.sum(),
-    lambda x: torch.eye(len(x), dtype=x.dtype) * x.sum() + x[:, None],
-    mixes=True,
-)
 SQUARE_FUNCTIONS = [SIN, SQUARE, CUMSUM, SOFTMAX, TIMES_SUM]
-MIXING = [CUMSUM, SOFTMAX, TIMES_SUM]
 
 
 def matrix_times_tanh(rng, n: int) -> Function:
@@ -72,13 +32,7 @@ def matrix_times_tanh(rng, n: int) -> Function:
     """
     m = rng.choice([k for k in range(2, 6) if k != n and k * n <= 12])
     A = torch.tensor([[rng.uniform(-2.0, 2.0) for _ in range(n)] for _ in range(m)])
-    A64 = A.to(torch.float64)
-    return Function(
-        f"lambda x: A @ torch.tanh(x), A = {fmt(A)}",
-        lambda x: A.to(x.dtype) @ torch.tanh(x),
-        lambda x: A64 * (1 - torch.tanh(x) ** 2)[None, :],
-        mixes=True,
-    )
+    return catalogue.matrix_times_tanh(A)
 
 
 def small_size(rng) -> int:
@@ -116,21 +70,13 @@ EXPLAINED = {
 
 def called(function: str, call: str, *args):
     """Call kata.<function>(*args), re-wording the errors this kata's mistakes raise."""
-    explained = None
-    try:
+
+    def told(why: str):  # torch's first sentence, then the misunderstanding behind it
+        return lambda error: f"Called {call}. It raised RuntimeError: {torch_said(error)}.\n{why}"
+
+    with explained({text: told(why) for text, why in EXPLAINED.items()}):
         result = getattr(kata, function)(*args)
-    except RuntimeError as error:  # NotImplementedError is one too: re-raised below
-        known = next((why for text, why in EXPLAINED.items() if text in str(error)), None)
-        if known is None:
-            raise
-        first_sentence = str(error).split(" (", 1)[0].split(". ", 1)[0].rstrip(".")
-        explained = f"Called {call}. It raised RuntimeError: {first_sentence}.\n{known}"
-    if explained:  # failed outside the except, so pytest shows no chained traceback
-        pytest.fail(explained, pytrace=False)
-    require(
-        isinstance(result, torch.Tensor),
-        f"Called {call}. It returned {fmt(result)} ({type(result).__name__}); expected a tensor.",
-    )
+    expect_tensor(result, call)
     return result
 
 

@@ -2,14 +2,17 @@
 
 import math
 
-import pytest
 import torch
 
+from coach.runtime.catalogue import CUBIC, EXP_HALF_TIMES_X, X_SIN_X
 from coach.runtime.testing import (
     Wrong,
     backward_passes,
+    caught,
     check_shape_like,
     check_value,
+    explained,
+    fail,
     fmt,
     load_kata,
     require,
@@ -50,13 +53,14 @@ def is_tuple_of_tensors(got) -> bool:
     return isinstance(got, (tuple, list)) and all(isinstance(g, torch.Tensor) for g in got)
 
 
-def second_walk_failure(call: str, error: RuntimeError, why: str):
-    """Re-word torch's 'backward through the graph a second time' (others are re-raised)."""
-    if SECOND_WALK not in str(error):
-        raise error
-    return (
-        f"Called {call}; torch raised 'Trying to backward through the graph a second time'. {why}"
-    )
+def second_walk(call: str, why: str) -> dict[str, str]:
+    """torch's 'backward through the graph a second time', re-worded (for `explained`)."""
+    return {
+        SECOND_WALK: (
+            f"Called {call}; torch raised 'Trying to backward through the graph a second time'. "
+            f"{why}"
+        )
+    }
 
 
 # --- cube_sum_grad ---------------------------------------------------------------------------
@@ -110,14 +114,7 @@ def test_cube_sum_grad_asks_autograd(rng):
 # --- two_losses_one_forward ------------------------------------------------------------------
 
 # Elementwise forwards whose graphs save tensors for backward, with their derivatives.
-FORWARDS = {
-    "x * sin(x)": (lambda x: x * torch.sin(x), lambda x: torch.sin(x) + x * torch.cos(x)),
-    "x**3 - 2*x": (lambda x: x**3 - 2 * x, lambda x: 3 * x**2 - 2),
-    "exp(x / 2) * x": (
-        lambda x: torch.exp(x / 2) * x,
-        lambda x: torch.exp(x / 2) * (1 + x / 2),
-    ),
-}
+FORWARDS = {"x * sin(x)": X_SIN_X, "x**3 - 2*x": CUBIC, "exp(x / 2) * x": EXP_HALF_TIMES_X}
 
 
 class Forward:
@@ -125,7 +122,7 @@ class Forward:
 
     def __init__(self, formula: str):
         self.formula = formula
-        self.function, self.derivative = FORWARDS[formula]
+        self.function, self.derivative = FORWARDS[formula].f, FORWARDS[formula].derivative
         self.outputs = []
 
     def __call__(self, x):
@@ -142,13 +139,10 @@ class Forward:
     def graph_is_alive(self) -> bool:
         """Whether a graph behind any h that forward returned still holds its saved values."""
         for h in self.outputs:
-            try:
+            with caught(saying=SECOND_WALK) as freed:
                 # backward(), not autograd.grad(..., x): h may come from the kata's copy of x.
                 h.sum().backward()
-            except RuntimeError as error:
-                if SECOND_WALK not in str(error):
-                    raise
-            else:
+            if freed.error is None:
                 return True
         return False
 
@@ -159,19 +153,12 @@ def random_forward(rng) -> Forward:
 
 def call_two_losses(forward: Forward, x: torch.Tensor):
     call = f"two_losses_one_forward(forward, x) with forward(x) = {forward.formula}, x = {fmt(x)}"
-    failure = None
-    try:
+    freed = (
+        "The first autograd.grad call freed the values forward's graph saved, and loss_b's "
+        "walk needs them again. Pass retain_graph=True to the first call (only the first)."
+    )
+    with explained(second_walk(call, freed)):
         result = kata.two_losses_one_forward(forward, x)
-    except RuntimeError as error:
-        failure = second_walk_failure(
-            call,
-            error,
-            "The first autograd.grad call freed the values forward's graph saved, and "
-            "loss_b's walk needs them again. Pass retain_graph=True to the first call (only "
-            "the first).",
-        )
-    if failure:  # failed outside the except, so pytest shows no chained traceback
-        pytest.fail(failure, pytrace=False)
     return call, result
 
 
@@ -230,7 +217,7 @@ def test_the_forward_pass_runs_once(rng):
             "whole forward pass; keeping the first graph costs nothing. Run forward once, and "
             "pass retain_graph=True to the first autograd.grad call."
         )
-    pytest.fail(f"forward ran {runs} times, expected once. {why}\nCalled {call}.", pytrace=False)
+    fail(f"forward ran {runs} times, expected once. {why}\nCalled {call}.")
 
 
 def test_the_graph_is_freed_after_the_last_gradient(rng):
@@ -293,27 +280,18 @@ class Model:
         ]
 
     def ask(self) -> list:
-        failure = None
-        try:
+        unused = (
+            f"Called {self.call}; torch raised 'One of the differentiated Tensors appears to "
+            f"not have been used in the graph'. By default autograd.grad refuses an input the "
+            f"output does not depend on; allow_unused=True makes it return None for that input "
+            f"instead, and None is the answer here."
+        )
+        one_walk = (
+            "Each walk frees the values saved in the graph it went through. Ask one "
+            "autograd.grad call for all the parameters at once (it takes a list of inputs)."
+        )
+        with explained({UNUSED: unused, **second_walk(self.call, one_walk)}):
             result = kata.unused_parameters(self.loss, self.params)
-        except RuntimeError as error:
-            if UNUSED in str(error):
-                failure = (
-                    f"Called {self.call}; torch raised 'One of the differentiated Tensors "
-                    f"appears to not have been used in the graph'. By default autograd.grad "
-                    f"refuses an input the output does not depend on; allow_unused=True makes "
-                    f"it return None for that input instead, and None is the answer here."
-                )
-            else:
-                failure = second_walk_failure(
-                    self.call,
-                    error,
-                    "Each walk frees the values saved in the graph it went through. Ask one "
-                    "autograd.grad call for all the parameters at once (it takes a list of "
-                    "inputs).",
-                )
-        if failure:
-            pytest.fail(failure, pytrace=False)
         return list(result) if isinstance(result, tuple) else result
 
     def check(self) -> None:
@@ -349,18 +327,12 @@ def test_the_callers_backward_still_works_afterwards(rng):
     model = Model.random(rng)
     expected_grads = model.expected_grads()
     model.ask()
-    failure = None
-    try:
+    freed = (
+        "unused_parameters freed the values the loss's graph saved, so the caller's own "
+        "backward() failed. The caller walks this graph again: pass retain_graph=True here."
+    )
+    with explained(second_walk(f"{model.call}, then loss.backward()", freed)):
         model.loss.backward()
-    except RuntimeError as error:
-        failure = second_walk_failure(
-            f"{model.call}, then loss.backward()",
-            error,
-            "unused_parameters freed the values the loss's graph saved, so the caller's own "
-            "backward() failed. The caller walks this graph again: pass retain_graph=True here.",
-        )
-    if failure:
-        pytest.fail(failure, pytrace=False)
     for index, (param, expected) in enumerate(zip(model.params, expected_grads)):
         check_value(
             param.grad,

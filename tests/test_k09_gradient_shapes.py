@@ -4,13 +4,14 @@ import math
 
 import pytest
 import torch
-from torch.overrides import TorchFunctionMode
 
 from coach.runtime.testing import (
+    TorchCalls,
     Wrong,
     backward_passes,
     check_shape_like,
     check_value,
+    explained,
     load_kata,
     require,
 )
@@ -140,46 +141,35 @@ def sum_to_shape_mistakes(grad: torch.Tensor, shape, expected: torch.Tensor) -> 
     ]
 
 
-class EmptyDimSums(TorchFunctionMode):
-    """Notes every sum asked to reduce over an empty tuple or list of dimensions."""
-
-    def __init__(self):
-        super().__init__()
-        self.seen = 0
-
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        kwargs = kwargs or {}
-        if getattr(func, "__name__", None) == "sum":
-            dim = kwargs.get("dim", args[1] if len(args) > 1 else None)
-            if isinstance(dim, (tuple, list)) and len(dim) == 0:
-                self.seen += 1
-        return func(*args, **kwargs)
+def empty_dim_sum(func, args, kwargs) -> bool:
+    """A sum asked to reduce over an empty tuple or list of dimensions."""
+    if getattr(func, "__name__", None) != "sum":
+        return False
+    dim = kwargs.get("dim", args[1] if len(args) > 1 else None)
+    return isinstance(dim, (tuple, list)) and len(dim) == 0
 
 
 def called_sum_to_shape(grad: torch.Tensor, shape, call: str):
     """Call sum_to_shape; a crash after a sum over dim=() is told as what it is."""
-    failure = None
-    with EmptyDimSums() as sums:
-        try:
-            return kata.sum_to_shape(grad, shape)
-        except NotImplementedError:
-            raise
-        except Exception as error:
-            if not sums.seen:
-                raise
-            none_leading = (
-                f"Here there are no leading dimensions (grad has as many as the shape "
-                f"{shape_text(shape)}), and "
-                if grad.dim() == len(shape)
-                else ""
-            )
-            failure = (
-                f"Called {call}. It raised {type(error).__name__}: {error}. {none_leading}"
-                f"sum(dim=()) sums over every dimension in torch, not none (so does dim=[]): it "
-                f"left a single total, which the next step could not work with. Skip the sum "
-                f"when there are no leading dimensions."
-            )
-    pytest.fail(failure, pytrace=False)  # outside the except: no chained traceback
+    none_leading = (
+        f"Here there are no leading dimensions (grad has as many as the shape "
+        f"{shape_text(shape)}), and "
+        if grad.dim() == len(shape)
+        else ""
+    )
+
+    def after_an_empty_sum(error) -> str | None:
+        if not sums.seen:
+            return None
+        return (
+            f"Called {call}. It raised {type(error).__name__}: {error}. {none_leading}"
+            f"sum(dim=()) sums over every dimension in torch, not none (so does dim=[]): it "
+            f"left a single total, which the next step could not work with. Skip the sum "
+            f"when there are no leading dimensions."
+        )
+
+    with TorchCalls(empty_dim_sum) as sums, explained(after_an_empty_sum, errors=Exception):
+        return kata.sum_to_shape(grad, shape)
 
 
 def check_sum_to_shape(grad: torch.Tensor, shape) -> None:
@@ -249,22 +239,17 @@ class Layer:
         return cls(rng, n, n_in, n_out)
 
     def run(self):
-        failure = None
-        with backward_passes() as engine:
-            try:
-                result = kata.linear_backward(self.x, self.W, self.b, self.grad_out)
-            except RuntimeError as error:
-                if "cannot be multiplied" not in str(error):
-                    raise
-                failure = (
-                    f"Called {self.call}; torch raised '{error}'. A product's shapes do not fit: "
-                    f"a formula from another layout (y = W @ x with one sample as a column, or "
-                    f"x @ W with W of shape (in, out)) crept in. Here x is (N, in), W is "
-                    f"(out, in) and grad_out is (N, out): pick the product whose shapes give "
-                    f"each gradient its tensor's shape."
-                )
-        if failure:  # failed outside the except, so pytest shows no chained traceback
-            pytest.fail(failure, pytrace=False)
+        def misfit(error):
+            return (
+                f"Called {self.call}; torch raised '{error}'. A product's shapes do "
+                f"not fit: a formula from another layout (y = W @ x with one sample as a column, "
+                f"or x @ W with W of shape (in, out)) crept in. Here x is (N, in), W is (out, in) "
+                f"and grad_out is (N, out): pick the product whose shapes give each gradient its "
+                f"tensor's shape."
+            )
+
+        with backward_passes() as engine, explained({"cannot be multiplied": misfit}):
+            result = kata.linear_backward(self.x, self.W, self.b, self.grad_out)
         require(
             engine.passes == 0,
             f"Called {self.call}. Autograd ran {engine.passes} backward pass(es) inside it: "

@@ -7,7 +7,7 @@ from collections import Counter
 import pytest
 import torch
 
-from coach.runtime.testing import Wrong, check_value, fmt, load_kata, require
+from coach.runtime.testing import Wrong, caught, check_value, explained, fmt, load_kata, require
 
 kata = load_kata("k10_value_engine")
 
@@ -162,13 +162,8 @@ LOCAL_RULES = (
 def run_backward(expression: Expression, out: Node) -> Trace:
     trace = Trace(expression, out)
     call = expression.call(out)
-    error = None
-    try:
+    with explained(lambda _: f"RecursionError on a small graph.\nCalled {call}.", RecursionError):
         out.value.backward()
-    except RecursionError:
-        error = RecursionError
-    if error:  # failed outside the except, so pytest shows no chained traceback
-        pytest.fail(f"RecursionError on a small graph.\nCalled {call}.", pytrace=False)
     return trace
 
 
@@ -517,12 +512,10 @@ def test_a_chain_of_thousands_of_nodes_does_not_overflow_recursion(rng):
     )
     limit, saved_limit = PYTHON_RECURSION_LIMIT, sys.getrecursionlimit()
     sys.setrecursionlimit(limit)  # as in a fresh Python, whatever ran before this test
-    overflowed = False
     try:
-        y.backward()
-    except RecursionError:
-        overflowed = True
-    finally:
+        with caught(RecursionError) as overflow:
+            y.backward()
+    finally:  # the limit goes back even when the test fails
         raised_limit = sys.getrecursionlimit()
         sys.setrecursionlimit(saved_limit)
     require(
@@ -532,7 +525,7 @@ def test_a_chain_of_thousands_of_nodes_does_not_overflow_recursion(rng):
         f"topological order with a loop and an explicit stack instead.\nCalled {call}.",
     )
     require(
-        not overflowed,
+        overflow.error is None,
         f"RecursionError: backward() made one nested call per node, and {steps} nodes in a "
         f"line go past Python's limit of {limit} nested calls. Build the topological order "
         f"with a loop and an explicit stack (a list you push nodes onto and pop them from) "

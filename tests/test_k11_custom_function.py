@@ -3,13 +3,15 @@
 import math
 import re
 
-import pytest
 import torch
 
 from coach.runtime.testing import (
     Wrong,
+    caught,
     check_shape_like,
     check_value,
+    explained,
+    fail,
     fmt,
     load_kata,
     matches,
@@ -116,13 +118,13 @@ def plain_words(error: Exception, function: str) -> str | None:
 
 def run(function: str, call: str, action):
     """action(), with autograd's errors about the kata's Function put in plain words."""
-    try:
-        return action()
-    except (RuntimeError, TypeError) as error:  # NotImplementedError too: re-raised below
+
+    def in_plain_words(error) -> str | None:
         message = plain_words(error, function)
-        if message is None:
-            raise
-    pytest.fail(f"{message}\nCalled {call}.", pytrace=False)
+        return None if message is None else f"{message}\nCalled {call}."
+
+    with explained(in_plain_words, (RuntimeError, TypeError)):
+        return action()
 
 
 def backward(function: str, call: str, y, weights=None) -> None:
@@ -277,20 +279,18 @@ def check_like_gradcheck(function: str, apply, inputs: list[torch.Tensor], *, na
         elementwise = torch.diag(numerical)  # y[i] depends on x[i] alone
         every_row_the_same = torch.allclose(analytical, analytical[:1].expand_as(analytical))
         if every_row_the_same and torch.allclose(analytical[0], elementwise, rtol=1e-3, atol=1e-5):
-            pytest.fail(
+            fail(
                 f"gradcheck sends one-hot grad_outputs (1 for one element of y, 0 for the "
                 f"others), so the gradient for every other element of {name} must come out 0; "
                 f"your backward gave the same full gradient for each: {IGNORES_GRAD_OUTPUT}"
-                f"\nCalled {call}.",
-                pytrace=False,
+                f"\nCalled {call}."
             )
         row, column = divmod(int((analytical - numerical).abs().argmax()), numerical.shape[1])
-        pytest.fail(
+        fail(
             f"backward does not match finite differences: for y[{row}] with respect to "
             f"{name}[{column}] = {fmt(x.reshape(-1)[column].item())}, backward gives "
             f"{fmt(analytical[row, column].item())}, central differences of forward in float64 "
-            f"give {fmt(numerical[row, column].item())}. {why}\nCalled {call}.",
-            pytrace=False,
+            f"give {fmt(numerical[row, column].item())}. {why}\nCalled {call}."
         )
 
 
@@ -319,12 +319,10 @@ def test_softplus_backward_refuses_an_x_changed_in_place(rng):
     y = run("Softplus", call, lambda: kata.Softplus.apply(x))
     with torch.no_grad():
         x.add_(1.0)
-    try:
+    with caught(saying="modified by an inplace operation") as edit:
         backward("Softplus", call, y)
-    except RuntimeError as error:  # NotImplementedError too: re-raised below
-        if "modified by an inplace operation" in str(error):
-            return  # autograd's version check caught it: x was saved with save_for_backward
-        raise
+    if edit.error:
+        return  # autograd's version check caught it: x was saved with save_for_backward
     check_value(
         x.grad,
         sigmoid(x - 1.0),
@@ -474,12 +472,10 @@ def test_scaled_product_backward_refuses_an_a_changed_in_place(rng):
     y = run("ScaledProduct", call, lambda: kata.ScaledProduct.apply(a, b, scale))
     with torch.no_grad():
         a.add_(1.0)
-    try:
+    with caught(saying="modified by an inplace operation") as edit:
         backward("ScaledProduct", call, y, g)
-    except RuntimeError as error:  # NotImplementedError too: re-raised below
-        if "modified by an inplace operation" in str(error):
-            return  # autograd's version check caught it: a was saved with save_for_backward
-        raise
+    if edit.error:
+        return  # autograd's version check caught it: a was saved with save_for_backward
     a_then = a.detach() - 1.0
     check_value(
         b.grad,

@@ -1,17 +1,16 @@
 """Kata 13: gradients of gradients: create_graph, second derivatives, H v, a gradient penalty."""
 
-import contextlib
 import math
 
-import pytest
 import torch
-from torch.autograd.variable import Variable
 
 from coach.runtime.testing import (
     Wrong,
+    backward_passes,
     check_shape_like,
     check_value,
     expect_float,
+    explained,
     fmt,
     load_kata,
     require,
@@ -63,28 +62,6 @@ ZERO_SECOND = (
 )
 
 
-@contextlib.contextmanager
-def autograd_passes():
-    """Record each backward pass autograd runs in the block: whether it had create_graph."""
-    engine = Variable._execution_engine
-    passes: list[bool] = []
-
-    class Spy:
-        def run_backward(self, outputs, *args, **kwargs):
-            # run_backward(outputs, grad_outputs, keep_graph, create_graph, inputs, ...)
-            passes.append(bool(kwargs.get("create_graph", args[2] if len(args) > 2 else False)))
-            return engine.run_backward(outputs, *args, **kwargs)
-
-        def __getattr__(self, name):
-            return getattr(engine, name)
-
-    Variable._execution_engine = Spy()
-    try:
-        yield passes
-    finally:
-        Variable._execution_engine = engine
-
-
 def why_it_raised(error: RuntimeError, passes: list[bool]) -> str | None:
     text = str(error)
     if "does not require grad and does not have a grad_fn" in text:
@@ -105,15 +82,16 @@ def why_it_raised(error: RuntimeError, passes: list[bool]) -> str | None:
 
 def run(call: str, action):
     """(action(), its backward passes), with autograd's errors put in plain words."""
-    with autograd_passes() as passes:
-        try:
-            return action(), passes
-        except RuntimeError as error:  # NotImplementedError too: re-raised below
-            why = why_it_raised(error, passes)
-            if why is None:
-                raise
-            said = str(error).split(". ")[0].rstrip(".")
-    pytest.fail(f"torch raised RuntimeError ('{said}'): {why}\nCalled {call}.", pytrace=False)
+
+    def in_plain_words(error) -> str | None:
+        why = why_it_raised(error, engine.create_graph)
+        said = str(error).split(". ")[0].rstrip(".")
+        return (
+            None if why is None else f"torch raised RuntimeError ('{said}'): {why}\nCalled {call}."
+        )
+
+    with backward_passes() as engine, explained(in_plain_words):
+        return action(), engine.create_graph
 
 
 # --- second_derivative -----------------------------------------------------------------------

@@ -2,15 +2,18 @@
 
 from dataclasses import dataclass
 
-import pytest
 import torch
-from torch.overrides import TorchFunctionMode
 
 from coach.runtime.testing import (
+    TorchCalls,
     Wrong,
     backward_passes,
+    caught,
     check_shape_like,
     check_value,
+    expect_tensor,
+    explained,
+    fail,
     fmt,
     load_kata,
     require,
@@ -53,20 +56,12 @@ SAVES_NOTHING = [
 ]
 
 
-class LeafEdits(TorchFunctionMode):
-    """Notes in-place calls (add_, +=, ...) on a leaf that requires grad."""
-
-    def __init__(self):
-        super().__init__()
-        self.seen = False
-
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        name = getattr(func, "__name__", "")
-        in_place = (name.endswith("_") and not name.startswith("_")) or name.startswith("__i")
-        first = args[0] if args else None
-        if in_place and isinstance(first, torch.Tensor) and first.is_leaf and first.requires_grad:
-            self.seen = True
-        return func(*args, **(kwargs or {}))
+def edits_a_leaf(func, args, kwargs) -> bool:
+    """An in-place call (add_, +=, ...) on a leaf that requires grad."""
+    name = getattr(func, "__name__", "")
+    in_place = (name.endswith("_") and not name.startswith("_")) or name.startswith("__i")
+    first = args[0] if args else None
+    return in_place and isinstance(first, torch.Tensor) and first.is_leaf and first.requires_grad
 
 
 LEAF_WHY = (
@@ -108,24 +103,18 @@ def why_wrong(op: Op, edit: str) -> str:
 
 def check_experiment(op: Op, x: torch.Tensor, edit: str) -> None:
     call = f"edit_breaks_backward({op.shown}, {fmt(x)}, {edit!r})"
-    spy, escaped = LeafEdits(), None
-    with backward_passes() as engine:
-        try:
-            with spy:
-                got = kata.edit_breaks_backward(op.apply, x, edit)
-        except RuntimeError as error:  # NotImplementedError is one too: re-raised below
-            if LEAF_ERROR in str(error):
-                escaped = f"It raised RuntimeError at the edit, before any backward(): {LEAF_WHY}"
-            elif VERSION_ERROR in str(error):
-                escaped = (
-                    "It raised the 'modified by an inplace operation' RuntimeError instead of "
-                    "returning True: that error is the answer. Catch it around backward() "
-                    "(try/except RuntimeError) and return True."
-                )
-            else:
-                raise
-    if escaped:
-        pytest.fail(f"Called {call}. {escaped}", pytrace=False)
+    spy = TorchCalls(edits_a_leaf)
+    escaped = {
+        LEAF_ERROR: f"It raised RuntimeError at the edit, before any backward(): {LEAF_WHY}",
+        VERSION_ERROR: (
+            "It raised the 'modified by an inplace operation' RuntimeError instead of "
+            "returning True: that error is the answer. Catch it around backward() "
+            "(try/except RuntimeError) and return True."
+        ),
+    }
+    escaped = {text: f"Called {call}. {why}" for text, why in escaped.items()}
+    with backward_passes() as engine, explained(escaped), spy:
+        got = kata.edit_breaks_backward(op.apply, x, edit)
     if engine.passes == 0:
         why = (
             LEAF_WHY
@@ -137,11 +126,9 @@ def check_experiment(op: Op, x: torch.Tensor, edit: str) -> None:
                 "it starts: call out.sum().backward()."
             )
         )
-        pytest.fail(
-            f"Called {call}. Autograd ran no backward pass, expected one. {why}", pytrace=False
-        )
+        fail(f"Called {call}. Autograd ran no backward pass, expected one. {why}")
     if spy.seen and not expected_break(op, edit) and got is True:
-        pytest.fail(f"Called {call}. It returned True, expected False: {LEAF_WHY}", pytrace=False)
+        fail(f"Called {call}. It returned True, expected False: {LEAF_WHY}")
     expected = expected_break(op, edit)
     check_value(
         got,
@@ -210,25 +197,22 @@ def test_other_errors_from_backward_are_let_through(rng):
             f"computes 2 * t, saves nothing, and whose backward raises {kind} (a bug, not the "
             f"version check)"
         )
-        try:
+        at_the_edit = f"Called {call}. It raised at the edit: {LEAF_WHY}"
+        with (
+            explained({LEAF_ERROR: at_the_edit}),
+            caught(error, saying="raised by the test") as bug,
+        ):
             got = kata.edit_breaks_backward(broken_op(error), x, edit)
-        except error as raised:
-            if "raised by the test" in str(raised):
-                continue  # let through, as the docstring asks
-            raise
-        except RuntimeError as raised:  # NotImplementedError is one too: re-raised below
-            if LEAF_ERROR in str(raised):
-                pytest.fail(f"Called {call}. It raised at the edit: {LEAF_WHY}", pytrace=False)
-            raise
-        pytest.fail(
+        if bug.error:
+            continue  # let through, as the docstring asks
+        fail(
             f"Called {call}. It returned {got!r}, expected the error to come out of "
             f"edit_breaks_backward: only the 'modified by an inplace operation' RuntimeError "
             f"means True. A bare `except Exception` (or `except RuntimeError` without reading "
             f"the message) also swallows every other error, so a real bug in an op's backward "
             f"comes out as an answer about the edit instead of as the error it is. Catch "
             f"RuntimeError, check that '{VERSION_ERROR}' is in str(error), and re-raise "
-            f"anything else (`raise`).",
-            pytrace=False,
+            f"anything else (`raise`)."
         )
 
 
@@ -242,23 +226,14 @@ def random_logits(rng, offset: float = 0.0) -> torch.Tensor:
 
 def call_softmax(x: torch.Tensor) -> tuple[str, torch.Tensor]:
     call = f"softmax({fmt(x.detach())}) with x a leaf that requires grad"
-    leaf_edit = None
-    try:
-        result = kata.softmax(x)
-    except RuntimeError as error:
-        if LEAF_ERROR not in str(error):
-            raise
-        leaf_edit = (
-            f"Called {call}. It raised RuntimeError: {LEAF_ERROR}. x is a leaf that requires "
-            f"grad, and autograd forbids editing one in place (`x -= x.max()`): its .grad "
-            f"must describe the values it holds. Compute a new tensor: x - x.max()."
-        )
-    if leaf_edit:
-        pytest.fail(leaf_edit, pytrace=False)
-    require(
-        isinstance(result, torch.Tensor),
-        f"Called {call}. It returned {type(result).__name__}, expected a tensor.",
+    leaf_edit = (
+        f"Called {call}. It raised RuntimeError: {LEAF_ERROR}. x is a leaf that requires "
+        f"grad, and autograd forbids editing one in place (`x -= x.max()`): its .grad "
+        f"must describe the values it holds. Compute a new tensor: x - x.max()."
     )
+    with explained({LEAF_ERROR: leaf_edit}):
+        result = kata.softmax(x)
+    expect_tensor(result, call)
     require(
         result.grad_fn is not None,
         f"Called {call}. The result has no grad_fn, so no gradient can flow back to x: it was "
@@ -316,22 +291,16 @@ def test_softmax_gradient_matches_torch(rng):
     x = random_logits(rng)
     v = torch.randn(x.shape)
     call, result = call_softmax(x)
-    broke = None
-    try:
+    broke = (
+        f"Called {call}. Backward through the result raised 'one of the variables needed "
+        f"for gradient computation has been modified by an inplace operation': exp saved "
+        f"its output for backward (the derivative of exp is exp), and the in-place "
+        f"division (e /= e.sum()) overwrote it. Divide out of place: e / e.sum(). (Doing "
+        f"the edit through e.detach() does not help: detach() shares the version counter, "
+        f"so backward still notices.)"
+    )
+    with explained({VERSION_ERROR: broke}):
         (got,) = torch.autograd.grad((result * v).sum(), x)
-    except RuntimeError as error:
-        if VERSION_ERROR not in str(error):
-            raise
-        broke = (
-            f"Called {call}. Backward through the result raised 'one of the variables needed "
-            f"for gradient computation has been modified by an inplace operation': exp saved "
-            f"its output for backward (the derivative of exp is exp), and the in-place "
-            f"division (e /= e.sum()) overwrote it. Divide out of place: e / e.sum(). (Doing "
-            f"the edit through e.detach() does not help: detach() shares the version counter, "
-            f"so backward still notices.)"
-        )
-    if broke:
-        pytest.fail(broke, pytrace=False)
     data_why = (
         "that is the gradient of exp(x - max) times a constant: autograd never saw the "
         "division by the sum. Edits through .data (e.data /= ...) skip the version check, so "

@@ -1,10 +1,19 @@
 """Kata 15: no_grad, inference_mode and requires_grad_(False) stop autograd; eval() does not."""
 
-import pytest
 import torch
 from torch import nn
 
-from coach.runtime.testing import Wrong, backward_passes, check_value, fmt, load_kata, require
+from coach.runtime.testing import (
+    Wrong,
+    backward_passes,
+    check_value,
+    expect_tensor,
+    explained,
+    fail,
+    fmt,
+    load_kata,
+    require,
+)
 
 kata = load_kata("k15_grad_modes")
 
@@ -49,10 +58,7 @@ def call_features(rng):
     model, x, _, shown = random_model(rng)
     call = f"frozen_features(model, x) with model = {shown} in training mode"
     result = kata.frozen_features(model, x)
-    require(
-        isinstance(result, torch.Tensor),
-        f"Called {call}. It returned {type(result).__name__}, expected a tensor.",
-    )
+    expect_tensor(result, call)
     return model, x, call, result
 
 
@@ -76,7 +82,7 @@ def test_features_carry_no_graph_back_into_the_model(rng):
     )
     fix = "Run the forward pass under torch.no_grad() (or detach() the result)."
     why = f"{EVAL_WHY} {fix}" if in_eval_mode(model) else fix
-    pytest.fail(f"{seen} {why}", pytrace=False)
+    fail(f"{seen} {why}")
 
 
 def test_features_can_be_fed_to_autograd_later(rng):
@@ -105,34 +111,32 @@ def run_fine_tune(rng, steps: int | None = None):
     call = f"fine_tune_head(model, x, y, lr={lr}, steps={steps}) with model = {shown}"
     body_before = [p.detach().clone() for p in model[0].parameters()]
     head_before = [p.detach().clone() for p in model[2].parameters()]
-    escaped = None
-    with backward_passes() as engine:
-        try:
-            losses = kata.fine_tune_head(model, x, y, lr, steps)
-        except RuntimeError as error:  # NotImplementedError is one too: re-raised below
-            if NO_GRAD_FN_ERROR in str(error):
-                escaped = (
-                    "backward() raised 'element 0 of tensors does not require grad and does "
-                    "not have a grad_fn': the loss was computed under torch.no_grad() (or "
-                    "set_grad_enabled(False)), and results computed there have no grad_fn, so "
-                    "there is nothing to backpropagate through, not even to the head. Do not "
-                    "wrap the training step in no_grad to freeze the body: freeze it with "
-                    "model[0].requires_grad_(False), and keep no_grad for the update alone."
-                )
-            elif INFERENCE_ERROR in str(error):
-                escaped = f"It raised RuntimeError: {INFERENCE_WHY}"
-            else:
-                raise
-        except TypeError as error:
-            if "NoneType" not in str(error):
-                raise
-            escaped = (
-                f"It raised TypeError ({error}): a frozen parameter's .grad is None, because "
-                f"autograd computes no gradient for it. Update only the head's parameters "
-                f"(or skip any p whose p.grad is None, as torch.optim does)."
-            )
-    if escaped:
-        pytest.fail(f"Called {call}. {escaped}", pytrace=False)
+    escaped = {
+        NO_GRAD_FN_ERROR: (
+            "backward() raised 'element 0 of tensors does not require grad and does not have a "
+            "grad_fn': the loss was computed under torch.no_grad() (or set_grad_enabled(False)), "
+            "and results computed there have no grad_fn, so there is nothing to backpropagate "
+            "through, not even to the head. Do not wrap the training step in no_grad to freeze "
+            "the body: freeze it with model[0].requires_grad_(False), and keep no_grad for the "
+            "update alone."
+        ),
+        INFERENCE_ERROR: f"It raised RuntimeError: {INFERENCE_WHY}",
+    }
+    escaped = {text: f"Called {call}. {why}" for text, why in escaped.items()}
+
+    def frozen_grad_is_none(error):
+        return (
+            f"Called {call}. It raised TypeError ({error}): a frozen parameter's .grad is None, "
+            f"because autograd computes no gradient for it. Update only the head's parameters "
+            f"(or skip any p whose p.grad is None, as torch.optim does)."
+        )
+
+    with (
+        backward_passes() as engine,
+        explained(escaped),
+        explained({"NoneType": frozen_grad_is_none}, TypeError),
+    ):
+        losses = kata.fine_tune_head(model, x, y, lr, steps)
     return model, x, y, lr, steps, call, losses, body_before, head_before, engine.passes
 
 
@@ -164,10 +168,9 @@ def test_the_body_does_not_change(rng):
             "it got gradients and the update moved it. Freeze it with "
             "model[0].requires_grad_(False) before the first forward pass."
         )
-        pytest.fail(
+        fail(
             f"Called {call}. model[0].{name} changed from {fmt(before)} to "
-            f"{fmt(parameter.detach())}, expected no change: {why}",
-            pytrace=False,
+            f"{fmt(parameter.detach())}, expected no change: {why}"
         )
 
 

@@ -1,14 +1,16 @@
 """Kata 16: a tensor hook may replace a gradient; a post-accumulate hook may step a parameter."""
 
-import pytest
 import torch
-from torch.overrides import TorchFunctionMode
 
 from coach.runtime.testing import (
+    TorchCalls,
     Wrong,
     backward_passes,
+    caught,
     check_shape_like,
     check_value,
+    expect_tensor,
+    explained,
     fmt,
     load_kata,
     require,
@@ -37,31 +39,22 @@ def random_scale(rng) -> float:
 def call_reverse(x: torch.Tensor, scale: float) -> tuple[str, torch.Tensor]:
     call = f"reverse_gradient({fmt(x.detach())}, {scale})"
     result = kata.reverse_gradient(x, scale)
-    require(
-        isinstance(result, torch.Tensor),
-        f"Called {call}. It returned {type(result).__name__}, expected a tensor.",
-    )
+    expect_tensor(result, call)
     return call, result
 
 
 def backward_through(call: str, loss: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """x's gradient from loss, turning the error of an in-place hook into a message."""
-    broke = None
-    try:
+    broke = (
+        f"Called {call}, then backward() from result.sum(). It raised RuntimeError "
+        f"('more than one element of the written-to tensor refers to a single memory "
+        f"location'): the hook edited the gradient it was given in place instead of "
+        f"returning a new one. The gradient of a sum is one value broadcast to every "
+        f"element, so it cannot be edited in place. Return a new tensor: "
+        f"`return -scale * grad`."
+    )
+    with explained({SHARED_MEMORY_ERROR: broke}):
         (grad,) = torch.autograd.grad(loss, x)
-    except RuntimeError as error:
-        if SHARED_MEMORY_ERROR not in str(error):
-            raise
-        broke = (
-            f"Called {call}, then backward() from result.sum(). It raised RuntimeError "
-            f"('more than one element of the written-to tensor refers to a single memory "
-            f"location'): the hook edited the gradient it was given in place instead of "
-            f"returning a new one. The gradient of a sum is one value broadcast to every "
-            f"element, so it cannot be edited in place. Return a new tensor: "
-            f"`return -scale * grad`."
-        )
-    if broke:
-        pytest.fail(broke, pytrace=False)
     return grad
 
 
@@ -90,9 +83,9 @@ def unchanged_why(result: torch.Tensor) -> str:
         )
     returned = []
     for hook in hooks:
-        try:
+        with caught(Exception) as failed:
             returned.append(hook(torch.ones_like(result)))
-        except Exception:
+        if failed.error:
             returned.append("an error")
     if all(value is None for value in returned):
         return (
@@ -216,22 +209,14 @@ def test_the_callers_x_keeps_no_hook(rng):
 # --- step_in_backward -------------------------------------------------------------------------
 
 
-class TensorHooks(TorchFunctionMode):
-    """Notes whether register_hook (not the post-accumulate kind) was called on a leaf."""
-
-    def __init__(self):
-        super().__init__()
-        self.on_leaf = False
-
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        first = args[0] if args else None
-        if (
-            getattr(func, "__name__", "") == "register_hook"
-            and isinstance(first, torch.Tensor)
-            and first.is_leaf
-        ):
-            self.on_leaf = True
-        return func(*args, **(kwargs or {}))
+def hooks_a_leaf(func, args, kwargs) -> bool:
+    """register_hook (not the post-accumulate kind) called on a leaf."""
+    first = args[0] if args else None
+    return (
+        getattr(func, "__name__", "") == "register_hook"
+        and isinstance(first, torch.Tensor)
+        and first.is_leaf
+    )
 
 
 TENSOR_HOOK_WHY = (
@@ -277,27 +262,23 @@ class Regression:
             f"step_in_backward([w, b], loss_fn, lr={self.lr}){nth} with w = {fmt(w0)}, "
             f"b = {fmt(b0)} and loss_fn = lambda: ((X @ w + b - y) ** 2).mean()"
         )
-        broke, spy = None, TensorHooks()
-        with backward_passes() as engine:
-            try:
-                with spy:
-                    result = kata.step_in_backward([self.w, self.b], self.loss, self.lr)
-            except TypeError as error:
-                if "NoneType" not in str(error):
-                    raise
-                broke = (
-                    "the hook found p.grad None, because another hook had already used and "
-                    "cleared it: the hook from the previous call, never removed. Keep the "
-                    "handles and call handle.remove() on each after backward()."
-                    if self.calls > 1
-                    else "the hook found p.grad None: a hook from register_hook runs before "
-                    "the gradient is added into p.grad. Use "
-                    "p.register_post_accumulate_grad_hook, which runs after."
-                )
-                broke = f"Called {call}. It raised TypeError ({error}): {broke}"
-        if broke:
-            pytest.fail(broke, pytrace=False)
-        self.tensor_hook = spy.on_leaf
+        spy = TorchCalls(hooks_a_leaf)
+        why = (
+            "the hook found p.grad None, because another hook had already used and cleared "
+            "it: the hook from the previous call, never removed. Keep the handles and call "
+            "handle.remove() on each after backward()."
+            if self.calls > 1
+            else "the hook found p.grad None: a hook from register_hook runs before the "
+            "gradient is added into p.grad. Use p.register_post_accumulate_grad_hook, which "
+            "runs after."
+        )
+
+        def broke(error):
+            return f"Called {call}. It raised TypeError ({error}): {why}"
+
+        with backward_passes() as engine, explained({"NoneType": broke}, TypeError), spy:
+            result = kata.step_in_backward([self.w, self.b], self.loss, self.lr)
+        self.tensor_hook = spy.seen > 0
         return call, result, expected, engine.passes
 
 

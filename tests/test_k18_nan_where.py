@@ -11,6 +11,7 @@ from coach.runtime.testing import (
     Wrong,
     check_shape_like,
     check_value,
+    explained,
     fmt,
     load_kata,
     require,
@@ -364,23 +365,17 @@ FORWARD_NAMES = {"log", "sqrt", "pow", "reciprocal", "exp", "where", "sum", "div
 def call_nan_source(source: str, x: torch.Tensor):
     loss_fn = eval(f"lambda x: {source}", {"torch": torch})
     call = f"nan_source(lambda x: {source}, tensor({fmt(x.tolist())}))"
-    raised = None
-    with warnings.catch_warnings():
+
+    def uncaught_report(error):
+        return (
+            f"Called {call}. It raised RuntimeError({str(error)!r}). That error is anomaly "
+            f"mode's report: catch it (try/except RuntimeError around the backward) and return "
+            f"the name it gives."
+        )
+
+    with warnings.catch_warnings(), explained({"returned nan values": uncaught_report}):
         warnings.simplefilter("ignore")  # anomaly mode warns that it is on
-        try:
-            result = kata.nan_source(loss_fn, x)
-        except NotImplementedError:
-            raise
-        except RuntimeError as error:
-            if "returned nan values" not in str(error):
-                raise
-            raised = str(error)
-    require(
-        raised is None,
-        f"Called {call}. It raised RuntimeError({raised!r}). That error is anomaly mode's "
-        f"report: catch it (try/except RuntimeError around the backward) and return the name "
-        f"it gives.",
-    )
+        result = kata.nan_source(loss_fn, x)
     return call, result
 
 

@@ -6,11 +6,10 @@ costs as much as importing torch again (it imports torch._dynamo), and a red stu
 
 import copy
 
-import pytest
 import torch
 from torch import nn
 
-from coach.runtime.testing import Wrong, check_value, fmt, load_kata, require
+from coach.runtime.testing import Wrong, check_value, explained, fmt, load_kata, require
 
 kata = load_kata("k19_per_sample")
 
@@ -125,22 +124,16 @@ def two_layer_model() -> nn.Module:
 
 
 def call_loop(batch: Batch):
-    shared_graph = None
-    try:
+    def shared_graph(error):
+        return (
+            f"Called {batch.call('per_sample_grads_loop')}. It raised RuntimeError "
+            f"({str(error).split('.')[0]}): the samples shared one graph. The first backward "
+            f"freed what it saved, so the second sample had nothing to walk back through. Run "
+            f"a fresh forward pass, model(x_i), for every sample."
+        )
+
+    with explained({"backward through the graph a second time": shared_graph}):
         return kata.per_sample_grads_loop(batch.model, batch.X, batch.y)
-    except NotImplementedError:
-        raise
-    except RuntimeError as error:
-        if "backward through the graph a second time" not in str(error):
-            raise
-        shared_graph = str(error).split(".")[0]
-    pytest.fail(
-        f"Called {batch.call('per_sample_grads_loop')}. It raised RuntimeError "
-        f"({shared_graph}): the samples shared one graph. The first backward freed what it "
-        f"saved, so the second sample had nothing to walk back through. Run a fresh forward "
-        f"pass, model(x_i), for every sample.",
-        pytrace=False,
-    )
 
 
 def test_loop_gives_each_sample_its_own_gradient(rng):
@@ -169,19 +162,9 @@ SIDE_EFFECTS = {
 
 
 def call_vmap(batch: Batch):
-    side_effect = None
-    try:
+    called = f"Called {batch.call('per_sample_grads')}. It raised RuntimeError: "
+    with explained({key: called + why for key, why in SIDE_EFFECTS.items()}):
         return kata.per_sample_grads(batch.model, batch.X, batch.y)
-    except NotImplementedError:
-        raise
-    except RuntimeError as error:
-        side_effect = next((why for key, why in SIDE_EFFECTS.items() if key in str(error)), None)
-        if side_effect is None:
-            raise
-    pytest.fail(
-        f"Called {batch.call('per_sample_grads')}. It raised RuntimeError: {side_effect}",
-        pytrace=False,
-    )
 
 
 def test_vmap_gives_each_sample_its_own_gradient(rng):

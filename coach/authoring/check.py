@@ -1,17 +1,24 @@
 """`make check`: the project's own test. Every kata's three faces must tell one story.
 
-1. The linters are clean (ruff check, ruff format --check); the generated grading files
-   (Classroom workflow, devcontainer) match the registry and pass actionlint; notebooks/ and
-   the README's Colab list match the katas (coach/notebook/generate.py).
-2. The tooling's own tests pass (selftests/: isolation of broken katas, CLI, reports).
-3. Every test FAILS on the pristine stubs in katas/ (a failure, never an error or a skip),
-   so each test really tells a stub from a solution.
-4. Every test PASSES on solutions/, in random order; this run's pytest summary is printed.
+First the layout (coach/authoring/units.py): every kata has its four files, each kata number
+is taken once, and a misnamed file is named in one line with the name it probably meant. A
+broken layout stops the check there, before any pytest run.
 
-Before all of these, the authoring checks (coach/authoring/units.py): every kata has its four files,
-its stub is a stub (NotImplementedError and a # TODO in each function), its lesson has
-enough hints and quiz questions; after them, every stub function has a test that fails on it.
-`--quick` runs only the authoring checks and the two kata runs.
+`--quick` is the author's whole contract, short of the selftests:
+1. each kata is whole: its stub is a stub (NotImplementedError and a # TODO in each function)
+   with the reference's functions and parameters; its lesson has enough hints, unique quiz ids;
+2. the quiz's rules hold on the installed torch: each stated answer is what the code gives,
+   and the explanation starts with it;
+3. the generated files (README's course table, Classroom workflow, devcontainer, and the
+   notebooks with the README's Colab list where the notebook tools are installed) are fresh,
+   else the stale ones are named with the one command that rewrites them (`make generate`);
+4. ruff is clean on katas/, solutions/, tests/ and lessons/;
+5. every test FAILS on the pristine stubs in katas/ (a failure, never an error or a skip),
+   so each test really tells a stub from a solution;
+6. every test PASSES on solutions/, in random order; this run's pytest summary is printed;
+7. every stub function has a test that fails on it, and every test is charged to a function.
+The full check installs the notebook tools for step 3, and adds ruff on everything,
+actionlint and the platforms on the generated files, and the tooling's own tests (selftests/).
 
 Ends with one line "check: N passed, M failed" counting the steps; exits non-zero on any failure.
 """
@@ -24,13 +31,12 @@ import sys
 import tempfile
 from pathlib import Path
 
-from coach.authoring import actionlint, platforms
+from coach.authoring import actionlint, generated, platforms
 from coach.authoring import units as authoring
 from coach.core import registry
 from coach.core.bootstrap import ROOT
 from coach.grading import classroom50
 from coach.grading import workflow as classroom
-from coach.notebook import generate as notebook_files
 
 
 def _pytest(args: list[str], capture: bool = False) -> subprocess.CompletedProcess:
@@ -54,28 +60,83 @@ def run_katas(impl: str, json_path: Path, capture: bool, extra: list[str]) -> tu
     return result.returncode, outcomes
 
 
-def grading_file_problems() -> list[str]:
-    """The generated grading files: fresh, acceptable to their platforms, actionlint clean."""
-    problems = classroom.check_generated() + classroom50.structural_problems()
-    workflow = ROOT / classroom.WORKFLOW_PATH
-    if workflow.is_file():
-        problems += actionlint.actionlint_problems(workflow)
-    return problems
+KATA_FOLDERS = ("katas", "solutions", "tests", "lessons")
 
 
-def check_lint() -> list[str]:
+def check_lint(paths: tuple[str, ...] = (".",)) -> list[str]:
     problems = []
-    for command in (["ruff", "check", "."], ["ruff", "format", "--check", "."]):
+    for command in (["ruff", "check", *paths], ["ruff", "format", "--check", *paths]):
         result = subprocess.run([sys.executable, "-m", *command], cwd=ROOT, check=False)
         if result.returncode != 0:
             problems.append(f"`{' '.join(command)}` found problems (see above)")
     return problems
 
 
-def check_selftests() -> list[str]:
-    # The selftests start pytest in subprocesses: give them more than a kata test's 10 s.
-    result = _pytest(["selftests", "-q", "-o", "timeout=300", "--coach-summary", "off"])
-    return [] if result.returncode == 0 else ["selftests/ failed (see above)"]
+def check_grading_files() -> list[str]:
+    """What GitHub or Classroom 50 would reject in the generated files (their freshness is
+    the generated-files step's)."""
+    workflow = ROOT / classroom.WORKFLOW_PATH
+    problems = classroom.structural_problems() + classroom50.structural_problems()
+    if workflow.is_file():
+        problems += actionlint.actionlint_problems(workflow)
+    return problems
+
+
+# Seconds each selftest file took on a busy 2-core machine (`pytest selftests --durations`);
+# a file not named here counts as 5. Only the split into shards uses them.
+SELFTEST_SECONDS = {
+    "test_grading_isolation.py": 145,
+    "test_authoring.py": 70,
+    "test_platforms.py": 45,
+    "test_isolation.py": 40,
+    "test_export.py": 30,
+    "test_classroom.py": 12,
+    "test_first_hour.py": 10,
+    "test_laws.py": 10,
+    "test_predict.py": 8,
+    "test_watch.py": 8,
+}
+SELFTEST_SHARDS = 2  # pytest processes side by side: the selftests wait on children a lot
+
+
+def selftest_shards(files: list[str], shards: int = SELFTEST_SHARDS) -> list[list[str]]:
+    """The selftest files split into `shards` groups of about equal time, longest first."""
+    groups: list[tuple[float, list[str]]] = [(0.0, []) for _ in range(shards)]
+    for file in sorted(files, key=lambda f: -SELFTEST_SECONDS.get(Path(f).name, 5)):
+        seconds, group = min(groups, key=lambda g: g[0])
+        groups.remove((seconds, group))
+        groups.append((seconds + SELFTEST_SECONDS.get(Path(file).name, 5), [*group, file]))
+    return [group for _, group in groups if group]
+
+
+def start_selftests() -> list[tuple[list[str], subprocess.Popen, Path]]:
+    """The selftests, started in shards that run beside the rest of the check."""
+    files = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "selftests").glob("test_*.py"))
+    started = []
+    for shard in selftest_shards(files):
+        log = Path(tempfile.mkstemp(prefix="coach-selftests-", suffix=".log")[1])
+        # The selftests start pytest in subprocesses: give them more than a kata test's 10 s.
+        command = [sys.executable, "-m", "pytest", *shard, "-q", "-o", "timeout=300"]
+        command += ["--coach-summary", "off", "-p", "no:cacheprovider"]
+        with log.open("w", encoding="utf-8") as out:
+            process = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+        started.append((shard, process, log))
+    return started
+
+
+def finish_selftests(started: list[tuple[list[str], subprocess.Popen, Path]]) -> list[str]:
+    """Wait for the shards; print a failing shard's output; one problem per failing shard."""
+    problems = []
+    for shard, process, log in started:
+        code = process.wait()
+        output = log.read_text(encoding="utf-8", errors="replace")
+        log.unlink(missing_ok=True)
+        last = output.strip().splitlines()[-1:] or ["(no output)"]
+        print(f"selftests {' '.join(Path(f).stem for f in shard)}: {last[0]}")
+        if code != 0:
+            print(output)
+            problems.append(f"selftests failed in {', '.join(shard)} (see above)")
+    return problems
 
 
 def check_stubs(workdir: Path) -> tuple[list[str], set[str]]:
@@ -118,16 +179,27 @@ def check_solutions(workdir: Path, stub_tests: dict) -> tuple[list[str], int, di
     return problems, len(outcomes), outcomes
 
 
-def main(rest: list[str]) -> int:
-    quick = "--quick" in rest  # authoring and kata runs only: for a kata author's loop
+def _report(steps: list[tuple[str, list[str]]]) -> None:
+    print()
+    for name, problems in steps:
+        print(f"  {'ok  ' if not problems else 'FAIL'}  {name}")
+        for problem in problems:
+            print(f"          {problem}")
+
+
+def _steps(quick: bool, selftests: list) -> list[tuple[str, list[str]]]:
+    """Every step after the layout, in order, each with its problems."""
     steps: list[tuple[str, list[str]]] = []
-    steps.append(("every kata whole: four files, stub, lesson", authoring.check_units()))
-    if not quick:
+    steps.append(("every kata whole: stub, reference, lesson", authoring.check_units()))
+    quiz = [problem for kata in registry.KATAS for problem in authoring.check_quiz(kata)]
+    steps.append(("every quiz answer is what torch gives, stated first", quiz))
+    steps.append(("generated files up to date", generated.stale_files(notebooks=not quick)))
+    if quick:
+        steps.append(("ruff on the katas' files", check_lint(KATA_FOLDERS)))
+    else:
         steps.append(("lint", check_lint()))
-        steps.append(("grading files up to date", grading_file_problems()))
+        steps.append(("grading files valid (actionlint)", check_grading_files()))
         steps.append(("CI workflow tests the README's platforms", platforms.check_ci_workflow()))
-        steps.append(("notebooks up to date", notebook_files.check_generated()))
-        steps.append(("selftests", check_selftests()))
     with tempfile.TemporaryDirectory() as tmp:
         stub_problems, stub_outcomes = check_stubs(Path(tmp))
         steps.append(("stubs red", stub_problems))
@@ -139,11 +211,26 @@ def main(rest: list[str]) -> int:
                 authoring.check_tests_cover_functions(stub_outcomes, solution_outcomes),
             )
         )
+    if not quick:
+        steps.append(("selftests", finish_selftests(selftests)))
+    return steps
+
+
+def main(rest: list[str]) -> int:
+    quick = "--quick" in rest  # the author's contract, short of the selftests
+    layout = authoring.check_four_files()
+    if layout:  # a broken layout stops here: pytest on it would only add noise
+        _report([("every kata has its four files, one number each", layout)])
+        print(f"check: stopped at the layout ({len(layout)} problem(s)); nothing else ran")
+        return 1
+    selftests = [] if quick else start_selftests()  # beside the rest: they wait on children
+    try:
+        steps = _steps(quick, selftests)
+    finally:  # a crash or Ctrl-C leaves no selftest running
+        for _, process, _ in selftests:
+            if process.poll() is None:
+                process.kill()
     failed = [(name, problems) for name, problems in steps if problems]
-    print()
-    for name, problems in steps:
-        print(f"  {'ok  ' if not problems else 'FAIL'}  {name}")
-        for problem in problems:
-            print(f"          {problem}")
+    _report(steps)
     print(f"check: {len(steps) - len(failed)} passed, {len(failed)} failed")
     return 1 if failed else 0

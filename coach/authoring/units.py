@@ -7,6 +7,9 @@ stubs and references are read with ast, teaching units through the registry.
 from __future__ import annotations
 
 import ast
+import difflib
+import math
+import re
 from pathlib import Path
 
 from coach.core import registry
@@ -15,34 +18,110 @@ MIN_HINTS, MIN_QUESTIONS = 3, 2
 FOLDERS = {"katas": "{}.py", "solutions": "{}.py", "tests": "test_{}.py", "lessons": "{}.py"}
 
 
-def _names(folder: Path, pattern: str) -> set[str]:
-    """Kata names with a file in `folder` (pattern "{}.py" or "test_{}.py")."""
-    prefix = pattern.split("{}", maxsplit=1)[0]
-    found = set()
-    for path in folder.glob(pattern.format("*")):
-        name = path.stem[len(prefix) :]
-        if registry.KATA_NAME.fullmatch(name):
-            found.add(name)
-    return found
+IGNORED = {"__init__.py", "conftest.py"}  # files a folder may hold besides the katas'
+
+
+def _kata_name(file: str, pattern: str) -> str | None:
+    """The kata a file name belongs to under `pattern` ("{}.py", "test_{}.py"), else None."""
+    prefix, suffix = pattern.split("{}")
+    if not (file.startswith(prefix) and file.endswith(suffix)):
+        return None
+    name = file[len(prefix) : len(file) - len(suffix)]
+    return name if registry.KATA_NAME.fullmatch(name) else None
+
+
+def _near_miss(expected: str, candidates: list[str]) -> str | None:
+    """The candidate file most like `expected`: a close spelling, or else the same number."""
+    close = difflib.get_close_matches(expected, candidates, n=1, cutoff=0.6)
+    if close:
+        return close[0]
+    number = re.search(r"k\d\d", expected).group()
+    same_number = [file for file in candidates if number in file]
+    return same_number[0] if len(same_number) == 1 else None
+
+
+def _misnamed(
+    files: dict[str, list[str]], owner: dict, where: dict[str, set[str]]
+) -> tuple[list[str], set[tuple[str, str]]]:
+    """Files that are near misses of a kata's missing file, one line each, and which they are.
+
+    A kata with files in two or more folders claims, in each folder where it lacks its file,
+    the file most like the missing name that belongs to no kata or to one with fewer files.
+    """
+    problems, renamed = [], set()  # renamed: the (folder, file) pairs claimed
+    for name in sorted(where, key=lambda n: (-len(where[n]), n)):
+        for folder, pattern in FOLDERS.items():
+            if folder in where[name] or len(where[name]) < 2:
+                continue
+            candidates = [
+                file
+                for file in files[folder]
+                if (folder, file) not in renamed
+                and (
+                    owner[folder, file] is None
+                    or len(where[owner[folder, file]]) < len(where[name])
+                )
+            ]
+            match = _near_miss(pattern.format(name), candidates)
+            if match:
+                renamed.add((folder, match))
+                where[name].add(folder)
+                problems.append(
+                    f"{folder}/{match} is misnamed: the kata's other files are named {name}, so "
+                    f"rename it {folder}/{pattern.format(name)}"
+                )
+    return problems, renamed
 
 
 def check_four_files(root: Path = registry.ROOT) -> list[str]:
-    """Every kata has its four files, and no file belongs to no kata."""
-    katas = set(registry.lesson_names(root / "lessons"))
-    problems = []
+    """Every kata has its four files, no file belongs to no kata, and no number is taken
+    twice. A file named a little off from a kata's other three is reported once, as the
+    rename it needs (not as a missing file plus an orphan)."""
+    files = {
+        folder: sorted(p.name for p in (root / folder).glob("*.py") if p.name not in IGNORED)
+        if (root / folder).is_dir()
+        else []
+        for folder in FOLDERS
+    }
+    owner = {
+        (folder, file): _kata_name(file, pattern)
+        for folder, pattern in FOLDERS.items()
+        for file in files[folder]
+    }
+    where: dict[str, set[str]] = {}  # kata name -> the folders with its file
+    for (folder, _), name in owner.items():
+        if name:
+            where.setdefault(name, set()).add(folder)
+    problems, renamed = _misnamed(files, owner, where)
+    lessons = {name for name in where if "lessons" in where[name]}
+    katas = {n for n in lessons if ("lessons", FOLDERS["lessons"].format(n)) not in renamed}
+    for number, names in registry.shared_numbers(sorted(katas)).items():
+        problems.append(
+            f"kata number {number:02d} is taken twice: {' and '.join(names)}; the number sets "
+            f"the course order and `make test K={number}` must name one kata, so renumber one"
+        )
     for folder, pattern in FOLDERS.items():
-        have = _names(root / folder, pattern)
-        for name in sorted(katas - have):
-            problems.append(f"{name}: {folder}/{pattern.format(name)} is missing")
-        for name in sorted(have - katas):
+        for name in sorted(katas):
+            if folder not in where[name]:
+                problems.append(f"{name}: {folder}/{pattern.format(name)} is missing")
+        for file in files[folder]:
+            name = owner[folder, file]
+            if (folder, file) in renamed or name is None or name in katas:
+                continue
             problems.append(
-                f"{folder}/{pattern.format(name)} belongs to no kata: a kata needs its teaching "
+                f"{folder}/{file} belongs to no kata: a kata needs its teaching "
                 f"unit lessons/{name}.py (see coach/core/lesson.py), or remove the file"
             )
-    extra = sorted(
-        p.name
-        for p in (root / "katas").iterdir()
-        if p.name != "__pycache__" and not (p.suffix == ".py" and p.stem in katas)
+    extra = (
+        sorted(
+            file
+            for file in (p.name for p in (root / "katas").iterdir())
+            if file != "__pycache__"
+            and ("katas", file) not in renamed
+            and not (file.endswith(".py") and file[:-3] in katas)
+        )
+        if (root / "katas").is_dir()
+        else []
     )
     if extra:
         problems.append(f"katas/ must hold only the stubs; it also has: {', '.join(extra)}")
@@ -147,3 +226,89 @@ def check_tests_cover_functions(stub_outcomes: dict, solution_outcomes: dict) ->
                     f"stub; add one to {kata.test_file}"
                 )
     return problems
+
+
+# --- the quiz's rules -----------------------------------------------------------------------
+
+
+def stated_answer(question) -> str:
+    """What a learner who knows torch types for `question`, read from its `claim`."""
+    claim = question.claim
+    if isinstance(claim, type) and issubclass(claim, BaseException):
+        return "raises"
+    if claim is None:
+        return "None"
+    if isinstance(claim, bool):
+        return "yes" if claim else "no"
+    return str(claim)
+
+
+def _answer_text_start(claim, outcome) -> str:
+    """How the explanation (`why`) must begin for this claim: with the value itself."""
+    from coach.learner import predict
+
+    if isinstance(claim, type):
+        return f"It raises {claim.__name__}"
+    if claim is None:
+        return "None"
+    if isinstance(claim, bool):
+        return "Yes" if claim else "No"
+    if isinstance(claim, str):
+        return claim
+    return predict.describe(outcome)
+
+
+def _claim_holds(claim, outcome) -> bool:
+    if isinstance(claim, type):
+        return isinstance(outcome.error, claim)
+    if outcome.error is not None:
+        return False
+    if claim is None or isinstance(claim, bool):
+        return outcome.value is claim
+    if isinstance(claim, str):
+        return outcome.value == claim
+    return isinstance(outcome.value, (int, float)) and math.isclose(
+        outcome.value, claim, abs_tol=1e-4
+    )
+
+
+def check_question(kata: registry.Kata, question) -> list[str]:
+    """The quiz's three rules, held against the installed torch by running the code:
+    1. the stated answer (`claim`) is what the code gives;
+    2. the explanation (`why`) starts with that value ("It raises RuntimeError", "None",
+       "Yes"/"No", the choice, or the number as `make predict` prints it);
+    3. a learner who types the stated answer is judged right by `make predict`."""
+    from coach.learner import predict
+
+    where = f"{kata.lesson_file}: quiz question {question.id!r}"
+    outcome = predict.run(kata.lesson.quiz, question)
+    claim = question.claim
+    if not _claim_holds(claim, outcome):
+        return [
+            f"{where} states the answer {stated_answer(question)!r} (its claim={claim!r}), but "
+            f"its code gives {predict.describe(outcome)!r} on torch {_torch_version()}: correct "
+            f"the claim and the explanation, or the code"
+        ]
+    problems = []
+    start = _answer_text_start(claim, outcome)
+    if not question.why.startswith(start):
+        problems.append(
+            f"{where}: its explanation must start with the answer, {start!r} (so a learner "
+            f"reads the value first), but starts {question.why[: len(start) + 12]!r}"
+        )
+    if not predict.judge(predict.parse(stated_answer(question), question), outcome, question):
+        problems.append(
+            f"{where}: a learner who types the stated answer {stated_answer(question)!r} is "
+            f"judged wrong by `make predict`; check the question's kind and options"
+        )
+    return problems
+
+
+def _torch_version() -> str:
+    import torch
+
+    return torch.__version__
+
+
+def check_quiz(kata: registry.Kata) -> list[str]:
+    return [problem for q in kata.lesson.quiz.questions for problem in check_question(kata, q)]

@@ -25,6 +25,10 @@ def code(text: str) -> str:
     return textwrap.dedent(text).strip()
 
 
+class BadLesson(Exception):
+    """A teaching unit that cannot be read; says which file and why."""
+
+
 @dataclass(frozen=True)
 class Question:
     id: str  # the key in the learner's state; never rename one that learners have answered

@@ -55,7 +55,7 @@ MAINTAINER_MODULES = frozenset(
     | {"grading/student_repo.py"}
 )
 MAINTAINER_TARGETS = frozenset(
-    {"check", "bench", "manifest", "student-repo", "classroom", "classroom50", "notebooks"}
+    {"check", "generate", "bench", "manifest", "student-repo", "classroom", "classroom50"}
 )
 # README sections for the people who hold solutions/ and docs/, neither of which is exported.
 MAINTAINER_SECTIONS = ("For maintainers", "For instructors")

@@ -1,6 +1,7 @@
-"""`make notebooks`: one notebook per kata in notebooks/, written with nbformat from the
-kata's files, and the README's "Notebooks and Colab" list. Both are committed; `make check`
-fails when either no longer matches what this module writes (`check_generated`).
+"""One notebook per kata in notebooks/, written with nbformat from the kata's files, and the
+README's "Notebooks and Colab" list. Both are committed; `make generate` writes them with the
+other generated files (coach/authoring/generated.py), and `make check` fails when either no
+longer matches what this module writes.
 
 Each notebook: the kata's title, a set-up cell (in Colab it clones the course and installs
 only pytest, pytest-randomly and pytest-timeout), the stub's docstring as markdown, one
@@ -26,7 +27,7 @@ from coach.core.bootstrap import REQUIREMENTS, ROOT
 FOLDER = "notebooks"
 README_START = "<!-- notebooks: written by coach/notebook/generate.py; do not edit by hand -->"
 README_END = "<!-- notebooks: end -->"
-REGENERATE = "make notebooks (or python -m coach notebooks)"
+REGENERATE = "make generate (or python -m coach generate)"
 COLAB_TOOLS = ("pytest", "pytest-randomly", "pytest-timeout")  # all Colab lacks
 
 
@@ -202,21 +203,6 @@ def stale(root: Path = ROOT) -> list[str]:
     return problems
 
 
-def check_generated() -> list[str]:
-    """The `make check` step: notebooks/ and the README's list match the kata files."""
-    from coach.notebook import setup
-
-    if not setup.ensure("make check's notebook step"):
-        return ["the notebook tools (requirements/notebook.txt) could not be installed"]
-    problems = stale()
-    if problems:
-        return [
-            f"{', '.join(problems)}: out of date with the kata files. Run {REGENERATE}, "
-            f"then commit the result."
-        ]
-    return []
-
-
 def write(root: Path = ROOT) -> list[Path]:
     changed = []
     (root / FOLDER).mkdir(exist_ok=True)
@@ -244,15 +230,3 @@ def point_at(root: Path, repo: str) -> list[Path]:
     text = pyproject.read_text(encoding="utf-8")
     pyproject.write_text(SETTING.sub(rf'\1"{repo}"', text, count=1), encoding="utf-8")
     return write(root)
-
-
-def main(rest: list[str]) -> int:
-    from coach.notebook import setup
-
-    if not setup.ensure("make notebooks"):
-        return 1
-    changed = write()
-    for path in changed:
-        print(f"wrote {path.relative_to(ROOT).as_posix()}")
-    print(f"{len(registry.KATAS)} notebooks in {FOLDER}/, {len(changed)} file(s) changed.")
-    return 0

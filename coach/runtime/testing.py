@@ -1,24 +1,58 @@
 """What the kata tests share: loading the kata, watching autograd, checking returned values.
 
-Diagnosis is data. A test states the law (`check_value(got, expected, ...)`) and lists the
-known wrong answers beside it: `Wrong(value, why)` is what a learner with one particular
-misunderstanding returns, computed independently in the test, and the sentence that names
-it. When the learner's answer is off, the message names the first wrong answer it matches.
+A test file reads as data: the inputs (drawn from `rng`), the expected value (computed
+independently, in float64, never by calling the reference), and the known wrong answers.
+The helpers here turn those into the messages a learner reads; an author writes no
+try/except and no `pytest.fail(..., pytrace=False)` of their own.
+
+- `kata = load_kata("kNN_topic")` once at the top: the learner's module (or the reference,
+  under --impl=solutions), isolated so that a broken kata breaks only its own tests.
+- `rng`, a fixture (coach/runtime/plugin.py): a `random.Random` for the test's inputs, seeded
+  from pytest-randomly's seed and the test's id, so `ARGS=--randomly-seed=N` replays them.
+  Draw the test's own numbers from it (`rng.uniform(-2, 2)`, `rng.randint(2, 3)`): torch's
+  global generator is seeded for each test too, but every torch call of the kata moves it.
+- `check_value(got, expected, call=..., what=..., wrong=[Wrong(value, why), ...])`: the law
+  `what == expected`. Each `Wrong` is one misunderstanding: `value` is what a learner who holds
+  it returns, computed independently in the test (a number, None, a bool, a tensor, a list or
+  tuple of those), or a predicate `got -> bool` for an answer easier to recognise than to
+  compute (`Wrong(lambda got: got.shape == x.shape, why)`); `why` names the misunderstanding
+  and what to do instead. `Wrong(None, why)` is the learner who returned nothing, or read a
+  .grad that is None. The message names the first wrong answer the learner's matches.
+- `explained({text: message}):` around a kata call (or the backward() after it): an error
+  whose text holds one of the keys fails the test with that key's message, the kata's own
+  explanation, instead of torch's traceback. A message may be a function of the error. Any
+  other error, and NotImplementedError always, goes on to the plugin unchanged.
+- `caught(errors, saying=...) as got:` around a call that should raise (or may, as the test
+  judges afterwards): `got.error` is the error, or None. No test writes try/except itself.
+- `require(condition, message)` and `fail(message)`: a failure with that message alone.
+- `check_shape_like`, `expect_tensor`, `expect_float`: the laws of an elementwise
+  function's result, of a returned tensor and of a returned float.
+- `backward_passes()` counts autograd's backward passes inside a block (and notes the leaves
+  each reached, and whether it had create_graph); `TorchCalls(watch)` counts the torch calls
+  inside a block that `watch(func, args, kwargs)` picks out.
+- Functions with exact Jacobians and derivatives for a test to differentiate live in
+  coach/runtime/catalogue.py.
+
+So a new diagnosis is a few lines: compute what the misunderstanding returns and add a
+`Wrong` beside the others, or add the error's text and its explanation to `explained`.
 
 Two laws hold for every kata without a test asking: a kata function leaves its arguments as
-the caller passed them (coach/runtime/loader.py checks every call), and a test that a kata function
-fails is charged to that function (so progress is told function by function).
+the caller passed them (coach/runtime/loader.py checks every call), and a test that a kata
+function fails is charged to that function (so progress is told function by function).
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NoReturn
 
 import pytest
 import torch
 from torch.autograd.variable import Variable
+from torch.overrides import TorchFunctionMode
 
 from coach.runtime.fmt import fmt
 from coach.runtime.graphs import leaves_below
@@ -35,17 +69,24 @@ _tuple_len, _tuple_item = tuple.__len__, tuple.__getitem__
 _EXACT = frozenset({type(None), bool, int, float, str, torch.dtype, torch.device})
 
 __all__ = [
+    "Caught",
+    "TorchCalls",
     "Wrong",
     "backward_passes",
+    "caught",
     "check_shape_like",
     "check_value",
     "close",
     "expect_float",
+    "expect_tensor",
+    "explained",
+    "fail",
     "fmt",
     "load_kata",
     "matches",
     "plain",
     "require",
+    "torch_said",
 ]
 
 
@@ -56,10 +97,15 @@ class _CountingEngine:
         self._engine = engine
         self.passes = 0
         self.leaves: list[list[torch.Tensor]] = []  # per pass, the leaves its graph ends in
+        self.create_graph: list[bool] = []  # per pass, whether it recorded a graph of its own
 
     def run_backward(self, outputs, *args, **kwargs):
+        # run_backward(outputs, grad_outputs, keep_graph, create_graph, inputs, ...)
         self.passes += 1
         self.leaves.append(_leaves_of(outputs))
+        self.create_graph.append(
+            bool(kwargs.get("create_graph", args[2] if len(args) > 2 else False))
+        )
         return self._engine.run_backward(outputs, *args, **kwargs)
 
     def __getattr__(self, name):
@@ -81,7 +127,8 @@ def backward_passes():
     `torch.autograd.grad` (however it was imported) and torch.func all do. So the count says
     whether gradients really came from autograd, and how many times it was asked.
     `engine.leaves[k]` holds the leaf tensors the k-th pass reached (the same tensor objects
-    the learner made), so a test can tell one x cleared between passes from a new x each time.
+    the learner made), so a test can tell one x cleared between passes from a new x each time;
+    `engine.create_graph[k]` whether that pass was asked to record a graph (create_graph=True).
     """
     engine = Variable._execution_engine
     counter = _CountingEngine(engine)
@@ -129,6 +176,23 @@ def _plain_or_fail(value, call: str, what: str):
         return plain(value)
     except NotPlain as refused:
         _fail(f"Called {call}. {what[:1].upper()}{what[1:]} is {refused}.", pytrace=False)
+
+
+class TorchCalls(TorchFunctionMode):
+    """Sees every torch call inside its `with` block; `seen` counts the ones that
+    `watch(func, args, kwargs)` picks out. For telling which operation led to an error, or
+    to an answer: an in-place edit of a leaf, a sum over dim=(), a hook on a leaf."""
+
+    def __init__(self, watch: Callable[[Callable, tuple, dict], bool]):
+        super().__init__()
+        self.watch = watch
+        self.seen = 0
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if self.watch(func, args, kwargs):
+            self.seen += 1
+        return func(*args, **kwargs)
 
 
 def expect_float(value, call: str, what: str):
@@ -275,19 +339,21 @@ def _first_difference(got, expected) -> str:
     )
 
 
+def expect_tensor(value, call: str, what: str = "the result") -> torch.Tensor:
+    """Fail unless a kata function returned a plain tensor (see `plain`); return it as one."""
+    if not isinstance(value, _Tensor):
+        shown = fmt(value) if value is None else f"{fmt(value)} ({type(value).__name__})"
+        why = " (a function with no `return` gives None)" if value is None else ""
+        fail(f"Called {call}. It returned {shown}, expected a tensor{why}.")
+    return _plain_or_fail(value, call, what)
+
+
 def check_shape_like(result, like: torch.Tensor, *, call: str, what: str = "the result") -> None:
     """The law of an elementwise or any-shape function: the input's shape and dtype back.
 
     A 0-d input gives a 0-d result and an (n,) input an (n,) result, in the input's dtype.
     """
-    if isinstance(result, torch.Tensor):
-        result = _plain_or_fail(result, call, what)
-    if not isinstance(result, torch.Tensor):
-        why = " (a function with no `return` gives None)" if result is None else ""
-        pytest.fail(
-            f"Called {call}. It returned {fmt(result)}, expected a tensor{why}.",
-            pytrace=False,
-        )
+    result = expect_tensor(result, call, what)
     if result.shape != like.shape:
         grew = result.dim() > like.dim()
         why = (
@@ -314,3 +380,89 @@ def require(condition: bool, message: str) -> None:
     """Fail with `message` alone (no assertion introspection) unless `condition` holds."""
     if not condition:
         pytest.fail(message, pytrace=False)
+
+
+def fail(message: str) -> NoReturn:
+    """Fail the test with `message` alone: no traceback, no assertion introspection."""
+    __tracebackhide__ = True
+    pytest.fail(message, pytrace=False)
+
+
+def torch_said(error: BaseException) -> str:
+    """The first sentence of an error's message, without its trailing period or its
+    parenthesised aside: what a message quotes of torch's own words."""
+    return str(error).split(" (", 1)[0].split(". ", 1)[0].rstrip(".")
+
+
+Explanation = str | Callable[[BaseException], str]
+
+
+def _explanation(
+    explain: dict[str, Explanation] | Callable[[BaseException], str | None], error: BaseException
+) -> str | None:
+    if callable(explain):
+        return explain(error)
+    text = str(error)
+    said = next((why for known, why in explain.items() if known in text), None)
+    return said(error) if callable(said) else said
+
+
+@contextlib.contextmanager
+def explained(
+    explain: dict[str, Explanation] | Callable[[BaseException], str | None],
+    errors: type[BaseException] | tuple[type[BaseException], ...] = RuntimeError,
+):
+    """Fail with the kata's explanation when the block raises an error it knows.
+
+    `explain` maps a piece of an error's text to the message that explains it (a string, or
+    a function of the error), or is a function `error -> message or None`. An error of type
+    `errors` that it explains fails the test with that message alone (torch's traceback,
+    chained or not, is not shown); every other error, and NotImplementedError always (a
+    stub's "not written yet"), goes on unchanged. For example::
+
+        with explained({"a leaf Variable that requires grad": f"Called {call}. ..."}):
+            result = kata.fresh_leaf(t)
+    """
+    __tracebackhide__ = True
+    try:
+        yield
+    except errors as error:
+        if isinstance(error, NotImplementedError):
+            raise
+        message = _explanation(explain, error)
+        if message is None:
+            raise
+    else:
+        return
+    raise pytest.fail.Exception(message, pytrace=False) from None
+
+
+@dataclass
+class Caught:
+    """What `caught` caught: the error, or None when the block raised none."""
+
+    error: BaseException | None = None
+
+
+@contextlib.contextmanager
+def caught(
+    errors: type[BaseException] | tuple[type[BaseException], ...] = RuntimeError,
+    saying: str | None = None,
+):
+    """Catch an error that the test expects or judges afterwards; `.error` holds it.
+
+    Only errors of type `errors` whose text holds `saying` (when given) are caught; every
+    other error, and NotImplementedError always, goes on unchanged. For example::
+
+        with caught(saying="modified by an inplace operation") as edit:
+            y.sum().backward()
+        require(edit.error is not None, "...")
+    """
+    __tracebackhide__ = True
+    found = Caught()
+    try:
+        yield found
+    except errors as error:
+        if isinstance(error, NotImplementedError) or (saying and saying not in str(error)):
+            raise
+        found.error = error
