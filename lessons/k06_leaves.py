@@ -179,4 +179,5 @@ LESSON = Lesson(
     hints=HINTS,
     quiz=QUIZ,
     graph=graph_views,
+    returns_gradients=("hidden_grads",),
 )

@@ -142,4 +142,5 @@ LESSON = Lesson(
     hints=HINTS,
     quiz=QUIZ,
     graph=graph_views,
+    returns_gradients=("hessian_vector_product",),
 )

@@ -1,6 +1,16 @@
 """Kata 15's teaching unit: grad modes and freezing."""
 
-from coach.core.lesson import YES_NO, Lesson, Question, Quiz, code
+from coach.core.lesson import (
+    GRAD,
+    NEW_GRAD,
+    REQUIRES_GRAD,
+    VALUES,
+    YES_NO,
+    Lesson,
+    Question,
+    Quiz,
+    code,
+)
 
 HINTS = (
     """
@@ -159,6 +169,9 @@ LESSON = Lesson(
     source="PyTorch docs, Autograd mechanics: Locally disabling gradient computation",
     hints=HINTS,
     quiz=QUIZ,
-    changes_inputs={"fine_tune_head": ("model",)},
+    changes_inputs={
+        # the head trains, the body is frozen; the training flag stays as it was
+        "fine_tune_head": {"model": (VALUES, GRAD, NEW_GRAD, REQUIRES_GRAD)},
+    },
     graph=graph_views,
 )

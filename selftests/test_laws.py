@@ -106,8 +106,16 @@ def test_a_change_the_lesson_allows_is_no_failure(impl):
     assert "changed its argument `X`" in message
 
 
-def test_a_function_that_raises_is_reported_as_raising_not_as_changing(impl):
+def test_a_function_that_raises_after_a_change_is_reported_with_both(impl):
     replace_function(impl, K1, "def polynomial(x):\n    x.add_(1)\n    raise ValueError('no')\n")
+    message = failure_of(lambda: loader.load_kata(K1).polynomial(torch.tensor(1.0)))
+    assert message.startswith("polynomial() raised ValueError: no\n    at ")
+    assert "raise ValueError('no')" in message
+    assert "On its way out it changed its argument `x`" in message
+
+
+def test_a_function_that_raises_and_changes_nothing_raises_as_it_would(impl):
+    replace_function(impl, K1, "def polynomial(x):\n    raise ValueError('no')\n")
     with pytest.raises(ValueError):
         loader.load_kata(K1).polynomial(torch.tensor(1.0))
 
