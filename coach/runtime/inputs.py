@@ -243,7 +243,7 @@ def _grad_change(seen: Seen) -> Change | None:
                     if _same(seen.grad_values, _copy(grad))
                     else f"the values {fmt(grad)}"
                 ),
-                WHY[".grad replaced"],
+                WHY[".grad replaced" if GRAD in allowed else ".grad"],
             )
     if GRAD not in allowed and NEW_GRAD not in allowed and grad is not None:
         if not _same(seen.grad_values, _copy(grad)):
@@ -260,12 +260,19 @@ def _grad_change(seen: Seen) -> Change | None:
     return None
 
 
+HOOK_KINDS = {
+    "_backward_hooks": "backward hooks (register_hook)",
+    "_post_accumulate_grad_hooks": "post-accumulate-grad hooks",
+    "_forward_pre_hooks": "forward pre-hooks",
+    "_forward_hooks": "forward hooks",
+    "_backward_pre_hooks": "backward pre-hooks",
+}
+
+
 def _hooks_change(where: str, name: str, ids: tuple, now_ids: tuple) -> Change:
-    added = len(set(now_ids) - set(ids))
-    removed = len(set(ids) - set(now_ids))
-    kind = name.strip("_").replace("_", " ")
-    now = f"{added} more" if added else f"{removed} fewer"
-    return Change(where, f"{where}'s {kind}", f"{len(ids)} registered", f"{now}", WHY["hooks"])
+    kind = HOOK_KINDS.get(name, name.strip("_").replace("_", " "))
+    field = f"the number of {kind} on {where}"
+    return Change(where, field, str(len(ids)), str(len(now_ids)), WHY["hooks"])
 
 
 def _container_change(seen: SeenContainer) -> Change | None:
