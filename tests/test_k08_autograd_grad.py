@@ -376,3 +376,40 @@ def test_unused_parameters_leaves_the_callers_grads_alone(rng):
     for param in model.params:
         with_collected_grad(rng, param)
     model.check()
+
+
+# --- contracts the stub states (issue 16) -----------------------------------------------------
+
+
+def test_a_parameter_that_does_not_require_grad_is_unused(rng):
+    n = rng.randint(1, 4)
+    w = torch.randn(n, requires_grad=True)
+    frozen = torch.randn(n)  # used by the loss, but it does not require grad
+    loss = (w * frozen).sum() ** 2
+    call = f"unused_parameters(loss, [w, frozen]) with loss = ((w * frozen).sum())**2, n = {n}"
+    result = kata.unused_parameters(loss, [w, frozen])
+    check_value(
+        result,
+        [False, True],
+        call=call,
+        what="The result",
+        wrong=[
+            Wrong(
+                [False, False],
+                "frozen does not require grad: no gradient ever reaches it, however the loss "
+                "uses it. Ask autograd only about the parameters that require grad.",
+            )
+        ],
+    )
+    loss.backward()  # the caller's walk still works
+    require(w.grad is not None, f"Called {call}; the caller's loss.backward() reached no w.")
+
+
+def test_no_parameters_give_an_empty_list():
+    loss = (torch.randn(3, requires_grad=True) ** 2).sum()
+    result = kata.unused_parameters(loss, [])
+    require(
+        result == [],
+        f"Called unused_parameters(loss, []). It returned {result!r}, expected []: one bool "
+        f"per parameter, and there are none (torch.autograd.grad refuses an empty list).",
+    )

@@ -502,3 +502,20 @@ def test_scaled_product_saves_its_tensors_with_save_for_backward(rng):
         f"ScaledProduct.forward saved {count} tensor(s) with ctx.save_for_backward, yet "
         f"backward needs both a and b: {KEPT_AS_ATTRIBUTE}\nCalled {call}.",
     )
+
+
+# --- contracts the stub states (issue 16) -----------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_softplus_forward_far_from_zero(dtype, rng):
+    # The stub's range: -20 to 20, to 1e-5 absolute or relative; every accepted form passes.
+    numbers = [-20.0, round(rng.uniform(-15, -8), 2), round(rng.uniform(8, 15), 2), 20.0]
+    x = torch.tensor(numbers, dtype=dtype, requires_grad=True)
+    call = f"Softplus.apply(x) with x = {fmt(x)} ({dtype})"
+    y = run("Softplus", call, lambda: kata.Softplus.apply(x))
+    check_shape_like(y, x, call=call, what="y")
+    expected = torch.tensor([math.log1p(math.exp(v)) for v in numbers], dtype=torch.float64)
+    check_value(y, expected, call=call, what="y")
+    backward("Softplus", call, y)
+    check_value(x.grad, sigmoid(x), call=call + ", then y.sum().backward()", what="x.grad")

@@ -419,3 +419,33 @@ def test_gradient_penalty_trains_the_critic_through_the_gradient(rng):
         rel=1e-4,
         abs_=1e-6,
     )
+
+
+# --- contracts the stub states (issue 16) -----------------------------------------------------
+
+
+def test_second_derivative_of_a_linear_f_is_zero(rng):
+    slope, offset = round(rng.uniform(0.5, 3.0), 2), round(rng.uniform(-2.0, 2.0), 2)
+    x0 = round(rng.uniform(-1.5, 1.5), 3)
+    source = f"lambda x: {slope} * x + {offset}"
+    call = f"second_derivative({source}, {x0!r})"
+    result, _ = run(call, lambda: kata.second_derivative(lambda x: slope * x + offset, x0))
+    got = expect_float(result, call, "f''(x0)")
+    check_value(
+        got,
+        0.0,
+        call=call,
+        what="The result",
+        wrong=[Wrong(slope, FIRST_ONLY)],
+    )
+
+
+def test_hessian_vector_product_in_float32(rng):
+    a = vector(rng, 3)
+    source, f, _, hessian = quartic_plus_square(a.float())
+    x, v = vector(rng, 3).float(), vector(rng, 3).float()
+    call = f"hessian_vector_product({source}, x, v) with float32 x = {fmt(x)}, v = {fmt(v)}"
+    result, _ = run(call, lambda: kata.hessian_vector_product(f, x, v))
+    check_shape_like(result, x, call=call)
+    expected = hessian(x.double()).double() @ v.double()
+    check_value(result, expected, call=call, what="H v", rel=1e-4, abs_=1e-5)

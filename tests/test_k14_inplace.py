@@ -353,3 +353,39 @@ def test_softmax_keeps_the_shape_and_dtype(rng):
         x = random_logits(rng).detach().to(dtype).requires_grad_(True)
         call, result = call_softmax(x)
         check_shape_like(result, x, call=call)
+
+
+# --- contracts the stub states (issue 16) -----------------------------------------------------
+
+
+def test_the_experiment_leaves_the_leaves_op_uses_alone(rng):
+    x = random_input(rng)
+    weight = torch.tensor([round(rng.uniform(0.5, 2.0), 2) for _ in x], requires_grad=True)
+    call = (
+        f"edit_breaks_backward(op, {fmt(x)}, 'output') with op = lambda t: t * weight, "
+        f"weight a leaf"
+    )
+    got = kata.edit_breaks_backward(lambda t: t * weight, x, "output")
+    check_value(got, False, call=call, what="The answer")
+    require(
+        weight.grad is None,
+        f"Called {call}. weight.grad is {fmt(weight.grad)} afterwards, expected None: "
+        f"out.sum().backward() writes the .grad of every leaf op uses, the caller's weight "
+        f"too. Walk back with torch.autograd.grad(out.sum(), a), which writes no .grad.",
+    )
+
+
+def test_an_edit_other_than_input_or_output_raises_value_error(rng):
+    x = random_input(rng)
+    edit = rng.choice(["both", "Output", "weight"])
+    call = f"edit_breaks_backward(torch.exp, {fmt(x)}, {edit!r})"
+    try:
+        got = kata.edit_breaks_backward(torch.exp, x, edit)
+    except ValueError:
+        return
+    pytest.fail(
+        f"Called {call}. It returned {got!r}, expected ValueError: edit is 'input' or "
+        f"'output', and any other value is a mistake of the caller's, not an experiment "
+        f"(treating everything else as 'output' answers a question nobody asked).",
+        pytrace=False,
+    )

@@ -1,5 +1,7 @@
 """Kata 15: no_grad, inference_mode and requires_grad_(False) stop autograd; eval() does not."""
 
+import copy
+
 import pytest
 import torch
 from torch import nn
@@ -239,3 +241,35 @@ def test_one_backward_per_step(rng):
         f"Called {call}. Autograd ran {passes} backward pass(es), expected {steps}: one "
         f"backward() per training step.",
     )
+
+
+# --- contracts the stub states (issue 16) -----------------------------------------------------
+
+
+def test_a_stale_head_gradient_does_not_join_the_first_step(rng):
+    model, x, y, shown = random_model(rng)
+    head = model[2]
+    for parameter in head.parameters():
+        parameter.grad = torch.randn_like(parameter)  # left from elsewhere
+    reference = copy.deepcopy(model)  # the test's own step, from a fresh gradient
+    loss = ((reference(x) - y) ** 2).mean()
+    grads = torch.autograd.grad(loss, list(reference[2].parameters()))
+    lr = round(rng.uniform(0.05, 0.2), 3)
+    expected = [p.detach() - lr * g for p, g in zip(reference[2].parameters(), grads)]
+    call = (
+        f"fine_tune_head(model, x, y, {lr}, 1) with model = {shown}, its head holding stale .grad"
+    )
+    kata.fine_tune_head(model, x, y, lr, 1)
+    check_value(
+        [p.detach() for p in head.parameters()],
+        expected,
+        call=call,
+        what="The head's parameters after the step",
+    )
+
+
+def test_a_model_in_eval_mode_stays_in_eval_mode(rng):
+    model, x, y, _ = random_model(rng)
+    model.eval()
+    kata.fine_tune_head(model, x, y, 0.1, 2)  # the inputs law checks the training flag
+    kata.frozen_features(model, x)

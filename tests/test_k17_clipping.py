@@ -491,3 +491,62 @@ def test_step_starts_from_fresh_gradients(rng):
             ),
         ),
     )
+
+
+# --- contracts the stub states (issue 16) -----------------------------------------------------
+
+
+def test_gradients_exactly_at_the_limit_are_left_exactly_alone(rng):
+    k = 2.0 ** rng.randint(-3, 3)  # a power of two: [3k] and [4k] have the norm 5k exactly
+    grads = [torch.tensor([3.0 * k]), torch.tensor([-4.0 * k])]
+    call, norm, after = clip_norm(grads, 5.0 * k)
+    require(
+        all(torch.equal(a, g) for a, g in zip(after, grads)),
+        f"Called {call}. The gradients are {fmt(after)} afterwards, expected them exactly as "
+        f"they were: the total norm equals max_norm, which is not above it, so nothing is "
+        f"scaled (multiplying by max_norm / (total + 1e-6) would shrink them a little).",
+    )
+    check_value(norm, 5.0 * k, call=call, what="The returned norm")
+
+
+def test_a_small_total_norm_above_the_limit_with_or_without_torchs_1e_6(rng):
+    # 1e-6 / total is more than 1e-5 here: both forms the stub allows must pass, and no other.
+    grads = [gradient((3,), rng.uniform(0.01, 0.03)), gradient((2,), rng.uniform(0.01, 0.03))]
+    total = total_norm(grads)
+    max_norm = round(total * rng.uniform(0.3, 0.6), 5)
+    call, _, after = clip_norm(grads, max_norm)
+    tolerance = 2e-6 / total  # between max_norm / total and max_norm / (total + 1e-6)
+    check_value(
+        after,
+        scaled(grads, max_norm / total),
+        call=call,
+        what=GRADS_AFTER,
+        wrong=clipping_wrongs(grads, max_norm),
+        rel=tolerance,
+        abs_=0.0,
+    )
+
+
+def test_step_skips_a_parameter_the_loss_does_not_use(rng):
+    used = torch.randn(3).requires_grad_()
+    unused = torch.randn(2).requires_grad_()
+    start = unused.detach().clone()
+    target = torch.randn(3)
+    lr = rng.choice([0.05, 0.1])
+    call = (
+        f"clipped_sgd_step([used, unused], loss_fn, max_norm=100.0, lr={lr}) with "
+        f"loss_fn = lambda: ((used - target) ** 2).sum(), which never uses `unused`"
+    )
+    expected = used.detach() - lr * 2 * (used.detach() - target)
+
+    def loss_fn():
+        return ((used - target) ** 2).sum()
+
+    kata.clipped_sgd_step([used, unused], loss_fn, 100.0, lr)
+    check_value(used.detach(), expected, call=call, what="used after the step")
+    require(
+        torch.equal(unused.detach(), start) and unused.grad is None,
+        f"Called {call}. unused is {fmt(unused.detach())} with .grad {fmt(unused.grad)}, "
+        f"expected it unchanged with .grad None: a parameter the loss does not use gets no "
+        f"gradient; skip it (if p.grad is not None), as torch's optimizers do.",
+    )

@@ -459,3 +459,54 @@ def test_nan_source_is_none_when_no_backward_function_returns_nan(source, specia
             ),
         ),
     )
+
+
+# --- contracts the stub states (issue 16) -----------------------------------------------------
+
+
+def test_safe_norm_of_a_row_holding_nan_is_nan(rng):
+    d = rng.randint(2, 4)
+    row = [round(rng.uniform(-2, 2), 3) for _ in range(d)]
+    nan_row = list(row)
+    nan_row[rng.randrange(d)] = math.nan
+    v = torch.tensor([nan_row, row, [0.0] * d])
+    call = f"safe_norm({fmt(v)})"
+    result = kata.safe_norm(v)
+    expected = torch.tensor([math.nan, math.sqrt(sum(r * r for r in row)), 0.0])
+    check_value(
+        result,
+        expected,
+        call=call,
+        what="The result",
+        wrong=[
+            Wrong(
+                lambda got: isinstance(got, torch.Tensor) and got.numel() == 3 and got[0] == 0,
+                "the row holding nan came out as 0: `squares > 0` is False for nan, so the "
+                "nan was taken for an all-zero row and hidden. A nan must stay nan, as in "
+                "torch.linalg.vector_norm: pick the zero rows with `squares == 0`.",
+            )
+        ],
+    )
+
+
+@pytest.mark.parametrize("error", [RuntimeError, ValueError])
+def test_nan_source_lets_other_errors_through(error, rng):
+    x = torch.tensor([round(rng.uniform(0.5, 3.0), 3) for _ in range(3)])
+
+    def loss_fn(t):
+        raise error("a bug in loss_fn (raised by the test)")
+
+    call = f"nan_source(loss_fn, {fmt(x)}) with a loss_fn that raises {error.__name__}"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            got = kata.nan_source(loss_fn, x)
+        except error as raised:
+            if "raised by the test" in str(raised):
+                return
+            raise
+    pytest.fail(
+        f"Called {call}. It returned {got!r}, expected the {error.__name__} to come out: only "
+        f"anomaly mode's 'returned nan values' error is an answer. Re-raise anything else.",
+        pytrace=False,
+    )
