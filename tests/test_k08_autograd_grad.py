@@ -413,3 +413,29 @@ def test_no_parameters_give_an_empty_list():
         f"Called unused_parameters(loss, []). It returned {result!r}, expected []: one bool "
         f"per parameter, and there are none (torch.autograd.grad refuses an empty list).",
     )
+
+
+# --- the input policy (docs/INPUT_POLICY.md) --------------------------------------------------
+
+
+class MixingForward(Forward):
+    """forward(x) = cumsum(x) * sin(x): h_i depends on x_0..x_i, so J is not diagonal."""
+
+    def __init__(self):
+        self.formula = "torch.cumsum(x, 0) * torch.sin(x)"
+        self.function = lambda x: torch.cumsum(x, 0) * torch.sin(x)
+        self.outputs = []
+
+    def expected(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x64 = x.detach().double().requires_grad_()
+        h = self.function(x64)
+        grad_a = torch.autograd.grad(h.sum(), x64, retain_graph=True)[0]
+        grad_b = torch.autograd.grad((h**2).sum(), x64)[0]
+        return grad_a, grad_b
+
+
+def test_each_loss_gets_its_own_gradient_through_a_forward_that_mixes(rng):
+    for dtype in (torch.float32, torch.float64):
+        x = random_leaf(rng, (rng.randint(2, 4),), dtype)
+        check_two_gradients(MixingForward(), x)
+        check_two_gradients(MixingForward(), x)  # a second call on the same x

@@ -519,3 +519,54 @@ def test_softplus_forward_far_from_zero(dtype, rng):
     check_value(y, expected, call=call, what="y")
     backward("Softplus", call, y)
     check_value(x.grad, sigmoid(x), call=call + ", then y.sum().backward()", what="x.grad")
+
+
+# --- the input policy (docs/INPUT_POLICY.md) --------------------------------------------------
+
+
+def test_two_applies_before_either_backward_keep_their_own_state(rng):
+    # State kept on the class (ScaledProduct.scale = scale) instead of ctx shows only here.
+    first, second = random_scale(rng), random_scale(rng) + 1.0
+    a1, b1 = tensor(values(rng, 3), requires_grad=True), tensor(values(rng, 3))
+    a2, b2 = tensor(values(rng, 3), requires_grad=True), tensor(values(rng, 3))
+    call = (
+        f"y1 = ScaledProduct.apply(a1, b1, {first}), then y2 = ScaledProduct.apply(a2, b2, "
+        f"{second}), then y1.sum().backward() and y2.sum().backward()"
+    )
+    y1 = run("ScaledProduct", call, lambda: kata.ScaledProduct.apply(a1, b1, first))
+    y2 = run("ScaledProduct", call, lambda: kata.ScaledProduct.apply(a2, b2, second))
+    backward("ScaledProduct", call, y1)
+    backward("ScaledProduct", call, y2)
+    check_value(
+        (a1.grad, a2.grad),
+        (first * b1, second * b2),
+        call=call,
+        what="(a1.grad, a2.grad)",
+        wrong=[
+            Wrong(
+                (second * b1, second * b2),
+                "y1's backward used the second call's scale: it was kept where both calls "
+                "share it (on the class, or in a global), and the second forward overwrote "
+                "it. Keep per-call state on ctx: ctx.scale = scale.",
+            )
+        ],
+    )
+    x1, x2 = tensor(values(rng, 2), requires_grad=True), tensor(values(rng, 2), requires_grad=True)
+    call = "y1 = Softplus.apply(x1), y2 = Softplus.apply(x2), then both backward()"
+    z1 = run("Softplus", call, lambda: kata.Softplus.apply(x1))
+    z2 = run("Softplus", call, lambda: kata.Softplus.apply(x2))
+    backward("Softplus", call, z1)
+    backward("Softplus", call, z2)
+    check_value(
+        (x1.grad, x2.grad),
+        (sigmoid(x1), sigmoid(x2)),
+        call=call,
+        what="(x1.grad, x2.grad)",
+        wrong=[
+            Wrong(
+                (sigmoid(x2), sigmoid(x2)),
+                "x1's gradient was taken at x2: the saved x was kept where both calls share it "
+                "(on the class, or in a global). Save it on ctx: ctx.save_for_backward(x).",
+            )
+        ],
+    )

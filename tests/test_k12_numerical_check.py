@@ -541,3 +541,58 @@ def test_check_gradient_leaves_the_leaves_f_uses_alone(rng):
 def test_check_gradient_of_a_non_contiguous_x(rng):
     x = random_x(rng, 6).reshape(3, 2).T
     check_verdict(CubicMix(c=0.5), x, True)
+
+
+# --- the input policy (docs/INPUT_POLICY.md) --------------------------------------------------
+
+
+def test_gradients_match_scales_rtol_by_the_numerical_gradient_only(rng):
+    numerical = random_x(rng, 3, low=1.0, high=2.0)
+    analytic = numerical * 1.9  # within 0.5 * |analytic|, not within 0.5 * |numerical|
+    check_match(
+        analytic,
+        numerical,
+        False,
+        rtol=0.5,
+        atol=0.0,
+        wrong=[
+            Wrong(
+                True,
+                "the tolerance was scaled by |analytic| (or the larger of the two): the rule is "
+                "asymmetric, atol + rtol * |numerical|, with the numerical gradient as the "
+                "reference.",
+            )
+        ],
+    )
+
+
+def test_check_gradient_passes_its_options_on(rng):
+    x = random_x(rng, 3)
+    f = CubeWithBackwardOff(1.05)  # backward off by 5%: rejected at rtol 1e-3, accepted at rtol 0.1
+    call = f"check_gradient(f, {shown(x)}, eps=1e-4, rtol=0.1, atol=1e-3) with {f!r}"
+    got = kata.check_gradient(f, x, eps=1e-4, rtol=0.1, atol=1e-3)
+    check_value(
+        got,
+        True,
+        call=call,
+        what="The verdict",
+        wrong=[
+            Wrong(
+                False,
+                "the rtol (or eps, atol) passed to check_gradient did not reach the helpers: "
+                "pass them on, numerical_grad(f, x, eps) and gradients_match(analytic, "
+                "numerical, rtol, atol).",
+            )
+        ],
+    )
+    check_verdict(f, x, False)  # the defaults reject it
+    right = CubeWithBackwardOff(1.0)
+    call = f"check_gradient(f, {shown(x)}, eps=0.5) with {right!r}"
+    got = kata.check_gradient(right, x, eps=0.5)  # a central difference off by w * 0.25
+    check_value(
+        got,
+        False,
+        call=call,
+        what="The verdict",
+        wrong=[Wrong(True, "eps=0.5 did not reach numerical_grad: pass it on.")],
+    )

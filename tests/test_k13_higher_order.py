@@ -449,3 +449,17 @@ def test_hessian_vector_product_in_float32(rng):
     check_shape_like(result, x, call=call)
     expected = hessian(x.double()).double() @ v.double()
     check_value(result, expected, call=call, what="H v", rel=1e-4, abs_=1e-5)
+
+
+# --- the input policy (docs/INPUT_POLICY.md) --------------------------------------------------
+
+
+def test_gradient_penalty_of_a_caller_x_that_requires_grad_and_a_critic_with_grads(rng):
+    critic, w, b, X, call = critic_and_batch(rng, n=rng.choice([1, 3]))
+    x = X.clone().requires_grad_()
+    for parameter in critic.parameters():  # the caller is collecting gradients there
+        parameter.grad = torch.ones_like(parameter)
+    # The inputs law checks x and the critic's .grad around each call.
+    for _ in range(2):  # a second call on the same caller's tensors gives the same penalty
+        got = expect_float(kata.gradient_penalty(critic, x).item(), call, "the penalty")
+        check_value(got, penalty_value(w, b, X), call=call, what="The penalty")

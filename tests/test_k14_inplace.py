@@ -389,3 +389,24 @@ def test_an_edit_other_than_input_or_output_raises_value_error(rng):
         f"(treating everything else as 'output' answers a question nobody asked).",
         pytrace=False,
     )
+
+
+# --- the input policy (docs/INPUT_POLICY.md) --------------------------------------------------
+
+
+def test_softmax_of_one_element_and_a_second_call(rng):
+    for dtype in (torch.float32, torch.float64):
+        x = torch.tensor([round(rng.uniform(-3, 3), 2)], dtype=dtype, requires_grad=True)
+        for _ in range(2):
+            call, result = call_softmax(x)
+            check_value(result.detach(), torch.ones(1), call=call, what="The result")
+            (grad,) = torch.autograd.grad(result.sum(), x)
+            check_value(grad, torch.zeros(1), call=call + ", then backward()", what="x.grad")
+
+
+def test_the_experiment_on_a_float64_x_that_requires_grad(rng):
+    x = random_input(rng).double().requires_grad_()
+    x.grad = torch.ones_like(x)  # the caller's: the inputs law checks it stays
+    call = f"edit_breaks_backward(torch.exp, {fmt(x.detach())} (float64, requires grad), 'output')"
+    check_value(kata.edit_breaks_backward(torch.exp, x, "output"), True, call=call, what="It")
+    check_value(kata.edit_breaks_backward(torch.exp, x, "input"), False, call=call, what="It")

@@ -273,3 +273,26 @@ def test_a_model_in_eval_mode_stays_in_eval_mode(rng):
     model.eval()
     kata.fine_tune_head(model, x, y, 0.1, 2)  # the inputs law checks the training flag
     kata.frozen_features(model, x)
+
+
+def test_features_of_a_float64_model_for_one_sample(rng):
+    model, x, _, shown = random_model(rng)
+    model = model.double()
+    x = x[:1].double().requires_grad_()  # the caller's x requires grad: the law checks it
+    call = f"frozen_features(model, x) with model = {shown} in float64 and one sample"
+    result = kata.frozen_features(model, x)
+    require(
+        isinstance(result, torch.Tensor) and result.dtype == torch.float64,
+        f"Called {call}. It returned {getattr(result, 'dtype', type(result))}, expected a "
+        f"float64 tensor: the model's own dtype.",
+    )
+    head = model[2]
+    features = body_features(x, model[0].weight, model[0].bias)
+    expected = features @ head.weight.detach().T + head.bias.detach()
+    check_value(result.detach(), expected.detach(), call=call, what="The result")
+    require(
+        result.grad_fn is None and not result.requires_grad,
+        f"Called {call}. The result has grad_fn {type(result.grad_fn).__name__} and "
+        f"requires_grad={result.requires_grad}: with a caller's x that requires grad the "
+        f"graph reaches x too. Run the forward pass under torch.no_grad().",
+    )

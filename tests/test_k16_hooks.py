@@ -450,3 +450,22 @@ def test_the_hooks_go_when_the_loss_raises(rng):
         f"Called {call}, then a plain backward(): w moved, so a hook stayed registered. "
         f"Remove the hooks in a `finally:`, so that they go even when something raises.",
     )
+
+
+# --- the input policy (docs/INPUT_POLICY.md) --------------------------------------------------
+
+
+def test_the_reversal_in_float64_for_one_element_and_a_second_call(rng):
+    x = random_x(rng, (1,)).detach().double().requires_grad_()
+    for scale in (random_scale(rng), 1.0):
+        v = torch.tensor([rng.uniform(0.5, 2.0)], dtype=torch.float64)
+        call, result = call_reverse(x, scale)
+        check_shape_like(result, x, call=call)
+        got = backward_through(call, (v * result).sum(), x)
+        check_value(
+            got,
+            -scale * v,
+            call=f"{call}, then backward() from (v * result).sum() with v = {fmt(v)}",
+            what="x's gradient",
+            wrong=sign_and_scale_wrongs(v, scale, torch.zeros_like(v), result),
+        )

@@ -550,3 +550,35 @@ def test_step_skips_a_parameter_the_loss_does_not_use(rng):
         f"expected it unchanged with .grad None: a parameter the loss does not use gets no "
         f"gradient; skip it (if p.grad is not None), as torch's optimizers do.",
     )
+
+
+# --- the input policy (docs/INPUT_POLICY.md) --------------------------------------------------
+
+
+def test_float64_gradients_of_one_element_clipped_twice(rng):
+    grads = [gradient((1,), rng.uniform(2, 3)).double(), gradient((3,), rng.uniform(2, 3)).double()]
+    max_norm = round(rng.uniform(0.5, 1.5), 3)
+    params = [torch.randn(g.shape, dtype=torch.float64).requires_grad_() for g in grads]
+    for param, grad in zip(params, grads):
+        param.grad = grad.clone()
+    call = clip_call(grads, max_norm)
+    first = expect_float(kata.clip_grad_norm(params, max_norm), call, "the total norm")
+    after = [p.grad.clone() for p in params]
+    check_value(after, scaled(grads, max_norm / total_norm(grads)), call=call, what=GRADS_AFTER)
+    require(
+        all(p.grad.dtype == torch.float64 for p in params),
+        f"Called {call} on float64 gradients; they came back as "
+        f"{[p.grad.dtype for p in params]}: scale them in place, in their own dtype.",
+    )
+    second = expect_float(kata.clip_grad_norm(params, max_norm), call + " again", "the norm")
+    check_value(first, total_norm(grads), call=call, what="The returned norm")
+    check_value(second, max_norm, call=call + ", then once more", what="The second norm", rel=1e-5)
+
+
+def test_clip_by_value_of_float64_gradients_with_an_infinity(rng):
+    clip = round(rng.uniform(0.5, 1.5), 2)
+    p = torch.zeros(3, dtype=torch.float64, requires_grad=True)
+    p.grad = torch.tensor([float("inf"), -float("inf"), 0.25], dtype=torch.float64)
+    call = f"clip_grad_value([p], {clip}) with p.grad = tensor([inf, -inf, 0.25]) in float64"
+    kata.clip_grad_value([p], clip)
+    check_value(p.grad, torch.tensor([clip, -clip, 0.25]), call=call, what="p.grad")

@@ -510,3 +510,35 @@ def test_nan_source_lets_other_errors_through(error, rng):
         f"anomaly mode's 'returned nan values' error is an answer. Re-raise anything else.",
         pytrace=False,
     )
+
+
+# --- the input policy (docs/INPUT_POLICY.md) --------------------------------------------------
+
+
+def test_safe_log_and_safe_norm_at_infinity(rng):
+    for dtype in (torch.float32, torch.float64):
+        x = torch.tensor(
+            [math.inf, round(rng.uniform(0.5, 2), 3), -math.inf], dtype=dtype, requires_grad=True
+        )
+        call = f"safe_log({fmt(x.detach())}) in {dtype}"
+        y = kata.safe_log(x)
+        check_value(
+            y.detach(),
+            torch.tensor([math.inf, math.log(x[1].item()), 0.0]),
+            call=call,
+            what="The result",
+        )
+        (grad,) = torch.autograd.grad(y.sum(), x)
+        check_value(
+            grad,
+            torch.tensor([0.0, 1 / x[1].item(), 0.0]),
+            call=call + ", backward()",
+            what="x.grad",
+        )
+        v = torch.tensor([[math.inf, 1.0], [3.0, 4.0]], dtype=dtype)
+        check_value(
+            kata.safe_norm(v),
+            torch.tensor([math.inf, 5.0]),
+            call=f"safe_norm({fmt(v)})",
+            what="The result",
+        )

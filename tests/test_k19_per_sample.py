@@ -306,3 +306,21 @@ def test_vmap_runs_no_python_loop_over_the_samples(rng):
         f"vmap(grad(sample_loss), in_dims=(None, 0, 0))(params, X, y), with no loop.",
     )
     check_per_sample(result, batch, "per_sample_grads")
+
+
+# --- the input policy (docs/INPUT_POLICY.md) --------------------------------------------------
+
+
+def test_a_float64_model_and_a_batch_of_one(rng):
+    batch = Batch(rng)
+    batch.model = batch.model.double()
+    batch.X, batch.y = batch.X[:1].double(), batch.y[:1].double()
+    batch.size = 1
+    for function, call in (("per_sample_grads_loop", call_loop), ("per_sample_grads", call_vmap)):
+        result = call(batch)
+        check_per_sample(result, batch, function)
+        require(
+            all(grads.dtype == torch.float64 for grads in result.values()),
+            f"Called {batch.call(function)} with a float64 model; the gradients came back as "
+            f"{[g.dtype for g in result.values()]}, expected float64.",
+        )
