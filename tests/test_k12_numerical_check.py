@@ -540,7 +540,20 @@ def test_check_gradient_leaves_the_leaves_f_uses_alone(rng):
 
 def test_check_gradient_of_a_non_contiguous_x(rng):
     x = random_x(rng, 6).reshape(3, 2).T
-    check_verdict(CubicMix(c=0.5), x, True)
+    check_verdict(
+        CubicMix(c=0.5),
+        x,
+        True,
+        wrong=[
+            Wrong(
+                False,
+                "a right gradient was rejected at a non-contiguous x (a transposed x.T): "
+                "numerical_grad moved the elements of a copy that f never saw (.reshape(-1) of "
+                "a non-contiguous clone is another copy). Make the point contiguous "
+                "(clone(memory_format=torch.contiguous_format)).",
+            )
+        ],
+    )
 
 
 # --- the input policy (docs/INPUT_POLICY.md) --------------------------------------------------

@@ -256,6 +256,7 @@ def test_a_stale_head_gradient_does_not_join_the_first_step(rng):
     grads = torch.autograd.grad(loss, list(reference[2].parameters()))
     lr = round(rng.uniform(0.05, 0.2), 3)
     expected = [p.detach() - lr * g for p, g in zip(reference[2].parameters(), grads)]
+    stale = [p.detach() - lr * (g + p.grad) for p, g in zip(head.parameters(), grads)]
     call = (
         f"fine_tune_head(model, x, y, {lr}, 1) with model = {shown}, its head holding stale .grad"
     )
@@ -265,6 +266,14 @@ def test_a_stale_head_gradient_does_not_join_the_first_step(rng):
         expected,
         call=call,
         what="The head's parameters after the step",
+        wrong=[
+            Wrong(
+                stale,
+                "the first step used the stale gradient plus its own: backward() adds into "
+                "whatever .grad holds. Clear the head's gradients before each backward(), the "
+                "first included.",
+            )
+        ],
     )
 
 
