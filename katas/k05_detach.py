@@ -62,7 +62,9 @@ def straight_through_round(x: Tensor) -> Tensor:
     then round(x) (halves go to the even neighbour, like torch.round), and the backward
     pass sees only `x`, the identity, whose derivative is 1.
 
-    Works elementwise on a tensor of any shape.
+    Works elementwise on a tensor of any shape, of finite numbers of any size (1e6 rounds to
+    itself). At +-inf the correction inf - inf is nan, so the result is nan there; the tests
+    pass finite x only.
     """
     # TODO: one line: x plus a detached correction.
     raise NotImplementedError("value of torch.round(x), gradient of x: detach() the difference")

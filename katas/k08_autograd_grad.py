@@ -36,7 +36,8 @@ def cube_sum_grad(x: Tensor) -> Tensor:
     hold gradients the caller is collecting: it must come out exactly as it went in (the same
     tensor, or still None). So ask torch.autograd.grad, not backward().
 
-    The result has x's shape and dtype: 3 * x ** 2, elementwise, found by autograd.
+    The result has x's shape and dtype: 3 * x ** 2, elementwise, found by autograd. It is a
+    plain tensor, as every gradient a kata function returns: no grad_fn, requires_grad False.
     """
     # TODO: one autograd.grad call; it returns a tuple.
     raise NotImplementedError("ask torch.autograd.grad for the gradient; it returns a tuple")
@@ -72,6 +73,10 @@ def unused_parameters(loss: Tensor, params: list[Tensor]) -> list[bool]:
 
     The caller will call loss.backward() afterwards, so the graph must still be whole when this
     function returns, and every parameter's .grad must be as it was.
+
+    A parameter that does not require grad gets no gradient from any loss: True. An empty
+    params gives []. (torch.autograd.grad refuses both a tensor that does not require grad
+    and an empty list of inputs: ask it only about the parameters that require grad.)
     """
     # TODO: one autograd.grad call that tolerates unused inputs; keep the graph for the caller.
     raise NotImplementedError("autograd.grad with allow_unused=True: None means not reached")

@@ -40,6 +40,9 @@ def sum_to_shape(grad: Tensor, shape: tuple[int, ...]) -> Tensor:
     A grad that already has the shape comes back unchanged. (Careful: `t.sum(dim=())` sums
     over every dimension, not over none.) Keep grad's dtype.
 
+    grad is floating point (float16, float32 or float64), as gradients are; summing keeps
+    that dtype. (An integer grad would come back as int64: sum promotes integers.)
+
     Example: a grad of shape (5, 4) for a b of shape (4,) gives grad.sum(dim=0), shape (4,).
     torch has this built in as Tensor.sum_to_size; write it yourself from sum(dim, keepdim).
     """

@@ -53,6 +53,10 @@ def numerical_grad(f, x: Tensor, eps: float = 1e-6) -> Tensor:
       itself when x is float64 already, and x.detach() shares x's memory, so changing
       their elements in place changes x. `.clone()` makes a real copy.
     - Put each element back before you move the next one: only one element moves at a time.
+    - x may be non-contiguous (a transposed x.T, a slice). A clone keeps that layout, so
+      .view(-1) of it raises, and .reshape(-1) of it is a copy whose edits never reach the
+      point you evaluate f at. x.detach().clone(memory_format=torch.contiguous_format) is
+      contiguous.
     """
     # TODO: a float64 copy; for each element: +eps, f, -eps, f, restore; the slope into grad.
     raise NotImplementedError("central differences on a float64 copy, one element at a time")
@@ -66,6 +70,11 @@ def gradients_match(
     True when EVERY element satisfies |analytic - numerical| <= atol + rtol * |numerical|,
     else False. Return a Python bool.
 
+    This is torch.allclose(analytic, numerical, rtol, atol) exactly, at its edges too: an
+    element where both are the same infinity agrees (inf - inf is nan, so test equality
+    first); opposite infinities and a nan never agree. The two may differ in dtype (a
+    float32 analytic, a float64 numerical): compare in float64.
+
     rtol scales with the gradient's size, so the check is as strict at 10000 as at 1;
     atol is a floor for gradients near zero, where a relative error means nothing (a true 0
     comes out of central differences as something like 1e-11).
@@ -77,9 +86,11 @@ def gradients_match(
 def check_gradient(f, x: Tensor, eps: float = 1e-6, rtol: float = 1e-3, atol: float = 1e-5) -> bool:
     """A small gradcheck of your own: does autograd's gradient of f at x match the numbers?
 
-    1. The analytic gradient: f at a float64 copy of x that requires grad, then autograd
-       (backward(), or torch.autograd.grad). This runs whatever backward f's operations
-       have, including a custom one that may be wrong: that is what is being checked.
+    1. The analytic gradient: f at a float64 copy of x that requires grad, then
+       torch.autograd.grad with respect to that copy. This runs whatever backward f's
+       operations have, including a custom one that may be wrong: that is what is being
+       checked. f may use leaves of its own (a model's weights), whose .grad must stay as
+       it was: backward() would write into it, torch.autograd.grad does not.
     2. The numerical gradient: numerical_grad(f, x, eps).
     3. gradients_match(analytic, numerical, rtol, atol).
 

@@ -42,6 +42,11 @@ def second_derivative(f: Callable[[Tensor], Tensor], x0: float) -> float:
     tensor that requires grad, take the first derivative with torch.autograd.grad and
     create_graph=True, so that it keeps a graph of its own, then differentiate that.
 
+    A linear f (lambda x: 3 * x + 1) has a constant first derivative with no graph of its
+    own (first.requires_grad is False), and autograd.grad refuses to differentiate it:
+    return 0.0 then, its second derivative. x may be float32 or float64: the tests allow
+    float32's round-off (a relative 1e-4).
+
     Predict first: for f = lambda x: x**3 and x0 = 1, what would you get if the first
     gradient were taken without create_graph?
     """
@@ -59,7 +64,8 @@ def hessian_vector_product(f: Callable[[Tensor], Tensor], x: Tensor, v: Tensor) 
     afford.
 
     Leave the caller's x as it is: differentiate with respect to your own copy,
-    x.detach().requires_grad_().
+    x.detach().requires_grad_(). x and v are float32 or float64; H v has x's dtype and is a
+    plain tensor (no grad_fn): the second pass needs no create_graph.
     """
     # TODO: your own x; gradient with create_graph=True; return the gradient of (gradient . v).
     raise NotImplementedError("gradient with create_graph=True, then grad of (gradient * v).sum()")

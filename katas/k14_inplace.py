@@ -41,11 +41,14 @@ def edit_breaks_backward(op: Callable[[Tensor], Tensor], x: Tensor, edit: str) -
       be edited in place at all;
     - compute `out = op(inp)`;
     - edit in place with add_(1): `inp` when edit == "input", `out` when edit == "output";
-    - call out.sum().backward().
+    - walk back from out.sum() to a: torch.autograd.grad(out.sum(), a). op may use leaves
+      of its own (a weight it closes over), whose .grad must stay as it was; a backward()
+      would write into it.
 
-    Return True if backward() raised the "modified by an inplace operation" RuntimeError,
+    Return True if that walk raised the "modified by an inplace operation" RuntimeError,
     False if it ran. Let any other error through: re-raise it, since it is a bug somewhere,
-    not an answer about the edit.
+    not an answer about the edit. edit is "input" or "output"; any other value raises
+    ValueError.
 
     Example: edit_breaks_backward(torch.exp, torch.tensor([1.0, 2.0]), "output") is True,
     and with "input" it is False: exp saved its output, not its input.

@@ -39,7 +39,9 @@ def frozen_features(model: nn.Module, x: Tensor) -> Tensor:
     ordinary tensors, not inference tensors.
 
     Leave the model as it was: its parameters keep requires_grad, and their .grad stays as
-    it is. Switching the model to eval() does not do this job.
+    it is. Switching the model to eval() does not do this job. (model(x).detach() gives the
+    same features; it records the graph first and drops it, so it costs memory, not
+    correctness. Both pass.)
     """
     # TODO: one forward pass that autograd does not record.
     raise NotImplementedError("run the model with gradient recording switched off")
@@ -61,7 +63,11 @@ def fine_tune_head(
     each step's loss, measured before its update, as floats: loss.item() gives one (float(loss)
     does too, but warns that the loss still requires grad).
 
+    The model may arrive with gradients left in the head's .grad from elsewhere: clear them
+    before each backward(), the first included, so every step uses its own loss's gradient.
+
     This function changes the model in place: the head's weights move, the body's are frozen.
+    Its training flag stays as it was.
     """
     # TODO: freeze model[0]; then steps x (forward, loss, backward, update, clear).
     raise NotImplementedError("model[0].requires_grad_(False), then a training loop for the head")

@@ -56,6 +56,10 @@ def step_in_backward(params: list[Tensor], loss_fn: Callable[[], Tensor], lr: fl
     Each parameter ends up updated in place, with its .grad None. The caller calls this
     once per training step on the same parameters: hooks left registered by one call would
     update the parameters again at the next call's backward().
+
+    A parameter may arrive with a stale .grad from elsewhere: set it to None before
+    backward(), so that the step uses this loss's gradient alone. If loss_fn() or backward()
+    raises, remove the hooks all the same (try/finally) and let the error through.
     """
     # TODO: register a hook per parameter, keep the handles, backward(), remove them.
     raise NotImplementedError("p.register_post_accumulate_grad_hook(...) per p; handle.remove()")

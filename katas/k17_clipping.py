@@ -35,7 +35,8 @@ def clip_grad_norm(parameters: list[Tensor], max_norm: float) -> float:
     every element squared, over every parameter. Parameters whose .grad is None are skipped
     (when none has a gradient, the total norm is 0.0). If the total norm is above max_norm,
     multiply every gradient in place by max_norm / total_norm (torch adds 1e-6 to the
-    denominator; either is fine). Otherwise leave the gradients exactly as they are.
+    denominator; either is fine). Otherwise leave the gradients exactly as they are: a total
+    norm equal to max_norm is not above it.
 
     Return the total norm measured BEFORE clipping, as a float: that is the number worth
     logging (how large did the gradients get?). clip_grad_norm_ returns the same number, as a
@@ -73,7 +74,8 @@ def clipped_sgd_step(
     `loss_fn()` builds the loss from the parameters. Clear the old gradients, compute the new
     ones with backward(), clip them with your clip_grad_norm (or torch's clip_grad_norm_), then
     update each parameter in place under torch.no_grad(): p.sub_(lr * p.grad) (or
-    p -= lr * p.grad). Return the total norm before clipping, as a float.
+    p -= lr * p.grad). Return the total norm before clipping, as a float. A parameter the
+    loss does not use has no .grad after backward(): skip it, as torch's optimizers do.
 
     Predict first: what does clipping do if it runs before backward()?
     """

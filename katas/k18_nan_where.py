@@ -52,7 +52,8 @@ def safe_norm(v: Tensor) -> Tensor:
     The norm is sqrt(sum of squares). At v = 0 its value is exactly 0, but sqrt's derivative
     there is 1 / (2 * sqrt(0)) = inf, and the chain rule then multiplies that inf by 2 * v = 0:
     nan. Away from 0 the gradient is v / norm; at v = 0 return the gradient 0. A v of shape
-    (n, d) gives n norms; a v of shape (d,) gives a 0-d norm; the dtype is v's.
+    (n, d) gives n norms; a v of shape (d,) gives a 0-d norm; the dtype is v's. A row
+    holding nan has the norm nan, as in vector_norm: a nan must not be hidden as a 0.
 
     Build it from sqrt and sum yourself. (torch.linalg.vector_norm treats 0 specially and gives
     the gradient 0 there: the tests compare with it.)
@@ -72,6 +73,7 @@ def nan_source(loss_fn: Callable[[Tensor], Tensor], x: Tensor) -> str | None:
     function returns, and the first nan makes backward() raise a RuntimeError such as
     "Function 'LogBackward0' returned nan values in its 0th output." Catch it and return the
     name between the quotes, "LogBackward0". Return None when backward() finishes cleanly.
+    Any other error, from loss_fn or from backward(), is no answer: let it through.
 
     Anomaly mode slows everything down and warns that it is on: use it while hunting a nan,
     then take it out.

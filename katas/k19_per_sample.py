@@ -40,9 +40,9 @@ def per_sample_grads_loop(model: nn.Module, X: Tensor, y: Tensor) -> dict[str, T
     a dict keyed like model.named_parameters(), each value the sample gradients stacked along a
     new first dimension: shape (len(X), *parameter.shape).
 
-    torch.autograd.grad(loss, params) returns the gradients and leaves model's .grad alone.
-    backward() works too (this function may overwrite model's .grad), but then mind what
-    .grad does between samples.
+    torch.autograd.grad(loss, params) returns the gradients and leaves model's .grad alone,
+    as this function must: the caller may be collecting gradients there. (backward() would
+    write into model's .grad, and zero_grad() would wipe what the caller had.)
 
     Predict first: what goes wrong if each loss.backward() adds into the same .grad?
     """

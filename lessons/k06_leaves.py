@@ -239,5 +239,6 @@ LESSON = Lesson(
     hints=HINTS,
     quiz=QUIZ,
     graph=graph_views,
+    returns_gradients=("hidden_grads",),
     facts=FACTS,
 )

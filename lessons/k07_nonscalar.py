@@ -145,4 +145,5 @@ LESSON = Lesson(
     hints=HINTS,
     quiz=QUIZ,
     graph=graph_views,
+    returns_gradients=("vjp", "jacobian", "jacobian_diagonal"),
 )

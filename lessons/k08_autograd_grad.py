@@ -174,4 +174,5 @@ LESSON = Lesson(
     hints=HINTS,
     quiz=QUIZ,
     graph=graph_views,
+    returns_gradients=("cube_sum_grad", "two_losses_one_forward"),
 )

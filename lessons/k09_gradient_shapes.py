@@ -151,5 +151,7 @@ LESSON = Lesson(
     hints=HINTS,
     quiz=QUIZ,
     graph=graph_views,
+    # by hand, by formula: with inputs that require grad the gradients are differentiable too
+    keeps_graph=("sum_to_shape", "linear_backward", "layer_twice_backward"),
     facts=FACTS,
 )

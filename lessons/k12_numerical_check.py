@@ -194,5 +194,6 @@ LESSON = Lesson(
     source="torch.autograd.gradcheck docs; minitorch's central difference; CS231n gradient checks",
     hints=HINTS,
     quiz=QUIZ,
+    returns_gradients=("numerical_grad",),
     facts=FACTS,
 )

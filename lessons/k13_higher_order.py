@@ -217,5 +217,6 @@ LESSON = Lesson(
     hints=HINTS,
     quiz=QUIZ,
     graph=graph_views,
+    returns_gradients=("hessian_vector_product",),
     facts=FACTS,
 )

@@ -1,6 +1,17 @@
 """Kata 15's teaching unit: grad modes and freezing."""
 
-from coach.core.lesson import YES_NO, Fact, Lesson, Question, Quiz, code
+from coach.core.lesson import (
+    GRAD,
+    NEW_GRAD,
+    REQUIRES_GRAD,
+    VALUES,
+    YES_NO,
+    Fact,
+    Lesson,
+    Question,
+    Quiz,
+    code,
+)
 
 HINTS = (
     """
@@ -188,7 +199,10 @@ LESSON = Lesson(
     source="PyTorch docs, Autograd mechanics: Locally disabling gradient computation",
     hints=HINTS,
     quiz=QUIZ,
-    changes_inputs={"fine_tune_head": ("model",)},
+    changes_inputs={
+        # the head trains, the body is frozen; the training flag stays as it was
+        "fine_tune_head": {"model": (VALUES, GRAD, NEW_GRAD, REQUIRES_GRAD)},
+    },
     graph=graph_views,
     facts=FACTS,
 )

@@ -1,6 +1,6 @@
 """Kata 17's teaching unit: gradient clipping."""
 
-from coach.core.lesson import YES_NO, Fact, Lesson, Question, Quiz, code
+from coach.core.lesson import GRAD, YES_NO, Fact, Lesson, Question, Quiz, code
 
 HINTS = (
     """
@@ -122,8 +122,9 @@ LESSON = Lesson(
     hints=HINTS,
     quiz=QUIZ,
     changes_inputs={
-        "clip_grad_norm": ("parameters",),
-        "clip_grad_value": ("parameters",),
+        # in place: the same .grad tensors, their values scaled or clamped
+        "clip_grad_norm": {"parameters": (GRAD,)},
+        "clip_grad_value": {"parameters": (GRAD,)},
         "clipped_sgd_step": ("parameters",),
     },
     facts=FACTS,

@@ -144,6 +144,6 @@ LESSON = Lesson(
     source='torch.func docs and the "Per-sample gradients" tutorial',
     hints=HINTS,
     quiz=QUIZ,
-    changes_inputs={"per_sample_grads_loop": ("model",)},
+    returns_gradients=("per_sample_grads_loop", "per_sample_grads", "batch_grad"),
     facts=FACTS,
 )

@@ -106,10 +106,240 @@ def test_a_change_the_lesson_allows_is_no_failure(impl):
     assert "changed its argument `X`" in message
 
 
-def test_a_function_that_raises_is_reported_as_raising_not_as_changing(impl):
+def test_a_function_that_raises_after_a_change_is_reported_with_both(impl):
     replace_function(impl, K1, "def polynomial(x):\n    x.add_(1)\n    raise ValueError('no')\n")
+    message = failure_of(lambda: loader.load_kata(K1).polynomial(torch.tensor(1.0)))
+    assert message.startswith("polynomial() raised ValueError: no\n    at ")
+    assert "raise ValueError('no')" in message
+    assert "On its way out it changed its argument `x`" in message
+
+
+def test_a_function_that_raises_and_changes_nothing_raises_as_it_would(impl):
+    replace_function(impl, K1, "def polynomial(x):\n    raise ValueError('no')\n")
     with pytest.raises(ValueError):
         loader.load_kata(K1).polynomial(torch.tensor(1.0))
+
+
+# --- what the caller owns, beyond values: versions, .grad, entries, modules, hooks ----------
+
+K8, K12, K15, K16, K17, K19 = (
+    "k08_autograd_grad",
+    "k12_numerical_check",
+    "k15_grad_modes",
+    "k16_hooks",
+    "k17_clipping",
+    "k19_per_sample",
+)
+
+
+def test_an_edit_that_restores_the_values_still_fails_by_the_version_counter(impl):
+    replace_function(
+        impl,
+        K12,
+        "def numerical_grad(f, x, eps=1e-6):\n"
+        "    point = x.detach()\n"
+        "    grad = torch.zeros_like(point)\n"
+        "    for i in range(point.numel()):\n"
+        "        point.view(-1)[i] += eps\n"
+        "        above = float(f(point))\n"
+        "        point.view(-1)[i] -= 2 * eps\n"
+        "        below = float(f(point))\n"
+        "        point.view(-1)[i] += eps\n"
+        "        grad.view(-1)[i] = (above - below) / (2 * eps)\n"
+        "    return grad\n",
+    )
+    x = torch.tensor([0.5, 2.0], dtype=torch.float64)  # +eps-2eps+eps is exact for these
+    message = failure_of(lambda: loader.load_kata(K12).numerical_grad(lambda t: t.sum(), x))
+    assert "numerical_grad() changed its argument `x`: x._version was 0" in message
+    assert "modified by an inplace operation" in message
+
+
+def test_a_rebound_grad_fails_where_the_stub_promises_an_in_place_change(impl):
+    replace_function(
+        impl,
+        K17,
+        "def clip_grad_value(parameters, clip_value):\n"
+        "    for p in parameters:\n"
+        "        p.grad = p.grad.clamp(-clip_value, clip_value)\n",
+    )
+    p = torch.zeros(2, requires_grad=True)
+    p.grad = torch.tensor([3.0, -0.5])
+    message = failure_of(lambda: loader.load_kata(K17).clip_grad_value([p], 1.0))
+    assert "parameters[0].grad was one tensor before the call" in message
+    assert "in place (p.grad.clamp_(...)" in message
+
+
+def test_an_in_place_clamp_the_lesson_allows_passes(impl):
+    p = torch.zeros(2, requires_grad=True)
+    p.grad = torch.tensor([3.0, -0.5])
+    grad = p.grad
+    loader.load_kata(K17).clip_grad_value([p], 1.0)
+    assert p.grad is grad and p.grad.tolist() == [1.0, -0.5]
+
+
+def test_an_untouched_grad_whose_version_moved_fails(impl):
+    replace_function(
+        impl,
+        K8,
+        "def cube_sum_grad(x):\n"
+        "    if x.grad is not None:\n"
+        "        x.grad.mul_(1.0)\n"
+        "    return (3 * x.detach() ** 2)\n",
+    )
+    x = torch.tensor([1.0, 2.0], requires_grad=True)
+    x.grad = torch.ones(2)
+    message = failure_of(lambda: loader.load_kata(K8).cube_sum_grad(x))
+    assert "x.grad._version was 0 before the call and is 1 after it" in message
+
+
+def test_zero_grad_wiping_the_callers_gradients_fails(impl):
+    replace_function(
+        impl,
+        K19,
+        "def per_sample_grads_loop(model, X, y):\n"
+        "    rows = {name: [] for name, _ in model.named_parameters()}\n"
+        "    for x_i, y_i in zip(X, y):\n"
+        "        model.zero_grad()\n"
+        "        ((model(x_i) - y_i) ** 2).mean().backward()\n"
+        "        for name, p in model.named_parameters():\n"
+        "            rows[name].append(p.grad.clone())\n"
+        "    return {name: torch.stack(g) for name, g in rows.items()}\n",
+    )
+    model = torch.nn.Linear(2, 1)
+    model(torch.ones(1, 2)).sum().backward()  # the caller's own gradients
+    message = failure_of(
+        lambda: loader.load_kata(K19).per_sample_grads_loop(
+            model, torch.ones(3, 2), torch.ones(3, 1)
+        )
+    )
+    assert "changed its argument `model.weight`: model.weight.grad was one tensor" in message
+    assert "zero_grad()" in message
+
+
+def test_a_dict_reused_for_the_result_fails_naming_the_entry(impl):
+    replace_function(
+        impl,
+        K19,
+        "def batch_grad(per_sample):\n"
+        "    for name in per_sample:\n"
+        "        per_sample[name] = per_sample[name].mean(dim=0)\n"
+        "    return per_sample\n",
+    )
+    per_sample = {"weight": torch.ones(3, 2), "bias": torch.ones(3)}
+    message = failure_of(lambda: loader.load_kata(K19).batch_grad(per_sample))
+    assert "batch_grad() changed its argument `per_sample`: per_sample['weight'] was" in message
+    assert "build a new one for your result" in message
+
+
+def test_a_module_left_in_eval_mode_fails(impl):
+    replace_function(
+        impl,
+        K15,
+        "def frozen_features(model, x):\n    model.eval()\n    return model(x).detach()\n",
+    )
+    model = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Dropout(0.5))
+    message = failure_of(lambda: loader.load_kata(K15).frozen_features(model, torch.ones(1, 2)))
+    assert "model.training was True before the call and is False after it" in message
+    assert "dropout and batch norm" in message
+
+
+def test_a_changed_buffer_fails(impl):
+    replace_function(
+        impl,
+        K15,
+        "def frozen_features(model, x):\n    with torch.no_grad():\n        return model(x)\n",
+    )
+    model = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.BatchNorm1d(2))
+    message = failure_of(lambda: loader.load_kata(K15).frozen_features(model, torch.randn(4, 2)))
+    assert "changed its argument `model.1.running_mean`: model.1.running_mean was" in message
+
+
+def test_a_module_hook_left_registered_fails(impl):
+    replace_function(
+        impl,
+        K15,
+        "def frozen_features(model, x):\n"
+        "    model.register_forward_hook(lambda m, i, o: o.detach())\n"
+        "    return model(x)\n",
+    )
+    model = torch.nn.Linear(2, 2)
+    message = failure_of(lambda: loader.load_kata(K15).frozen_features(model, torch.ones(1, 2)))
+    assert "the number of forward hooks on model was 0 before the call and is 1 after it" in message
+
+
+def test_hooks_left_on_the_error_path_fail_with_the_error(impl):
+    replace_function(
+        impl,
+        K16,
+        "def step_in_backward(params, loss_fn, lr):\n"
+        "    for p in params:\n"
+        "        p.register_post_accumulate_grad_hook(lambda q: None)\n"
+        "    loss = loss_fn()\n"
+        "    loss.backward()\n"
+        "    return loss.item()\n",
+    )
+    p = torch.ones(2, requires_grad=True)
+
+    def broken_loss():
+        raise ValueError("the data loader broke")
+
+    message = failure_of(lambda: loader.load_kata(K16).step_in_backward([p], broken_loss, 0.1))
+    assert message.startswith("step_in_backward() raised ValueError: the data loader broke")
+    assert "post-accumulate-grad hooks on params[0] was 0 before the call and is 1" in message
+    assert "in a `finally:`" in message
+
+
+def test_a_tensor_hook_left_on_the_callers_tensor_fails(impl):
+    replace_function(
+        impl,
+        K16,
+        "def reverse_gradient(x, scale):\n"
+        "    x.register_hook(lambda g: -scale * g)\n"
+        "    return x.clone()\n",
+    )
+    x = torch.ones(2, requires_grad=True)
+    message = failure_of(lambda: loader.load_kata(K16).reverse_gradient(x, 1.0))
+    assert "backward hooks (register_hook) on x was 0 before the call and is 1 after" in message
+
+
+# --- gradients come back plain ----------------------------------------------------------------
+
+
+def test_a_gradient_returned_with_a_graph_fails(impl):
+    assert "cube_sum_grad" in registry.BY_NAME[K8].lesson.returns_gradients
+    replace_function(
+        impl,
+        K8,
+        "def cube_sum_grad(x):\n"
+        "    (g,) = torch.autograd.grad((x**3).sum(), x, create_graph=True)\n"
+        "    return g\n",
+    )
+    x = torch.tensor([1.0, 2.0], requires_grad=True)
+    message = failure_of(lambda: loader.load_kata(K8).cube_sum_grad(x))
+    assert message.startswith("cube_sum_grad() returned a gradient still attached to a graph")
+    assert "the result has requires_grad=True and grad_fn=MulBackward0" in message
+    assert "create_graph=True" in message
+
+
+def test_a_gradient_by_formula_from_live_tensors_fails_inside_a_dict(impl):
+    replace_function(
+        impl,
+        K19,
+        "def batch_grad(per_sample):\n"
+        "    return {name: g.mean(dim=0) for name, g in per_sample.items()}\n",
+    )
+    per_sample = {"weight": torch.ones(3, 2, requires_grad=True)}
+    message = failure_of(lambda: loader.load_kata(K19).batch_grad(per_sample))
+    assert "the result['weight'] has requires_grad=True and grad_fn=MeanBackward1" in message
+
+
+def test_a_function_that_keeps_a_graph_by_its_stub_is_exempt(impl):
+    assert "linear_backward" in registry.BY_NAME["k09_gradient_shapes"].lesson.keeps_graph
+    W = torch.ones(2, 3, requires_grad=True)
+    grads = loader.load_kata("k09_gradient_shapes").linear_backward(
+        torch.ones(4, 3), W, torch.zeros(2), torch.ones(4, 2)
+    )
+    assert grads[0].requires_grad  # grad_x = grad_out @ W: differentiable, as promised
 
 
 # --- shape and dtype as promised --------------------------------------------------------------

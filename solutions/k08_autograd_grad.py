@@ -22,6 +22,9 @@ def two_losses_one_forward(forward: Callable[[Tensor], Tensor], x: Tensor) -> tu
 
 
 def unused_parameters(loss: Tensor, params: list[Tensor]) -> list[bool]:
+    asked = [p for p in params if p.requires_grad]  # autograd.grad refuses the others
+    if not asked:
+        return [True] * len(params)
     # The caller's loss.backward() walks this graph again: keep it.
-    grads = torch.autograd.grad(loss, params, retain_graph=True, allow_unused=True)
-    return [grad is None for grad in grads]
+    grads = iter(torch.autograd.grad(loss, asked, retain_graph=True, allow_unused=True))
+    return [next(grads) is None if p.requires_grad else True for p in params]

@@ -11,6 +11,8 @@ def second_derivative(f: Callable[[Tensor], Tensor], x0: float) -> float:
     # create_graph=True records how the first derivative is computed, so it can be
     # differentiated in turn.
     (first,) = torch.autograd.grad(f(x), x, create_graph=True)
+    if not first.requires_grad:  # a linear f: its derivative is a constant, with no graph
+        return 0.0
     (second,) = torch.autograd.grad(first, x)
     return second.item()
 

@@ -17,6 +17,8 @@ def fine_tune_head(
     head = list(model[2].parameters())
     losses = []
     for _ in range(steps):
+        for parameter in head:
+            parameter.grad = None  # nothing left from before: this step's gradient alone
         loss = ((model(x) - y) ** 2).mean()
         loss.backward()
         with torch.no_grad():

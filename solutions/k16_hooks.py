@@ -18,6 +18,8 @@ def step_in_backward(params: list[Tensor], loss_fn: Callable[[], Tensor], lr: fl
             param -= lr * param.grad
         param.grad = None
 
+    for param in params:
+        param.grad = None  # a stale gradient must not join this step's
     handles = [param.register_post_accumulate_grad_hook(update) for param in params]
     try:
         loss = loss_fn()

@@ -35,5 +35,6 @@ def clipped_sgd_step(
     total_norm = clip_grad_norm(parameters, max_norm)  # after backward(): now there are grads
     with torch.no_grad():
         for p in parameters:
-            p.sub_(lr * p.grad)
+            if p.grad is not None:  # a parameter the loss does not use: skipped, as in torch
+                p.sub_(lr * p.grad)
     return total_norm

@@ -16,7 +16,7 @@ def safe_log(x: Tensor) -> Tensor:
 
 def safe_norm(v: Tensor) -> Tensor:
     squares = (v**2).sum(dim=-1)
-    nonzero = squares > 0
+    nonzero = squares != 0  # not `> 0`: a nan row must give nan, not a hidden 0
     safe_squares = torch.where(nonzero, squares, 1.0)
     return torch.where(nonzero, torch.sqrt(safe_squares), 0.0)
 

@@ -116,3 +116,31 @@ def test_value_and_grad_gets_the_gradient_from_autograd(rng):
         f"point of this kata is to let autograd find it: call y.backward() (or "
         f"torch.autograd.grad(y, x)) and read the result.\nCalled value_and_grad({fmt(x0)}).",
     )
+
+
+# --- the input policy (docs/INPUT_POLICY.md) --------------------------------------------------
+
+
+def test_polynomial_of_a_float64_x_that_requires_grad_stays_float64():
+    x = torch.tensor([0.5, -1.25, 2.0], dtype=torch.float64, requires_grad=True)
+    call = f"polynomial(x) with x = {fmt(x.detach())} (float64, requires grad)"
+    y = kata.polynomial(x)
+    check_shape_like(y, x, call=call)
+    expected = [y_of(v) for v in x.tolist()]
+    require(
+        all(close(got, want, rel=1e-12, abs_=1e-12) for got, want in zip(y.tolist(), expected)),
+        f"Called {call}. It returned {fmt(y.detach())}, expected {fmt(expected)} to float64 "
+        f"precision: compute in x's own dtype.",
+    )
+
+
+def test_value_and_grad_called_twice_gives_the_same_answer(rng):
+    x0 = round(rng.uniform(-2.0, 2.0), 3)
+    first = checked_value_and_grad(x0)
+    second = checked_value_and_grad(x0)
+    require(
+        first[1:] == second[1:],
+        f"Called {first[0]} twice: it returned {first[1:]} and then {second[1:]}. The second "
+        f"call must start afresh: a tensor kept between calls (at module level) keeps its "
+        f".grad, and backward() adds into it.",
+    )

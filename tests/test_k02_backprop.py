@@ -435,3 +435,32 @@ def test_manual_chain_rule_matches_autograd_at_random_points(rng):
                     f"{fmt(closed_forms(*point)[name])}: autograd does the same chain rule you "
                     f"do by hand.\nAt (x, w1, w2, b) = ({', '.join(map(fmt, point))})."
                 )
+
+
+# --- the input policy (docs/INPUT_POLICY.md) --------------------------------------------------
+
+
+def test_autograd_grads_called_twice_gives_the_same_answer():
+    point = (1.5, -0.5, 2.0, 0.25)
+    _, first = checked_grads("autograd_grads", point)
+    _, second = checked_grads("autograd_grads", point)
+    if first != second:
+        fail(
+            f"Called autograd_grads(1.5, -0.5, 2.0, 0.25) twice: it returned {first} and then "
+            f"{second}. Each call must build fresh leaves: leaves kept between calls keep their "
+            f".grad, and backward() adds into it."
+        )
+
+
+def test_forward_of_float64_tensors_that_require_grad_stays_float64():
+    inputs = {
+        name: torch.tensor(value, dtype=torch.float64, requires_grad=True)
+        for name, value in {"x": 1.5, "w1": -0.5, "w2": 2.0, "b": 0.25}.items()
+    }
+    h, h_act, y = kata.forward(**inputs)
+    dtypes = [t.dtype for t in (h, h_act, y)]
+    if dtypes != [torch.float64] * 3:
+        fail(
+            f"Called forward(x, w1, w2, b) with float64 tensors. (h, h_act, y) have the dtypes "
+            f"{dtypes}, expected float64 for all three: compute with the tensors as given."
+        )

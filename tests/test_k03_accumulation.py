@@ -373,3 +373,34 @@ def test_one_backward_per_micro_batch(rng):
             f"Autograd ran {engine.passes} backward pass(es), expected {chunks}, one per "
             f"micro-batch. {why}\nCalled {batch.call(chunks)}."
         )
+
+
+# --- the input policy (docs/INPUT_POLICY.md) --------------------------------------------------
+
+
+def test_a_second_call_starts_afresh(rng):
+    x0, n = random_x0(rng), 3
+    for function in ("grads_without_zeroing", "grads_with_zeroing"):
+        first = getattr(kata, function)(x0, n)
+        second = getattr(kata, function)(x0, n)
+        require(
+            first == second,
+            f"Called {function}({fmt(x0)}, {n}) twice: it returned {first} and then {second}. "
+            f"Each call makes its own x: an x kept between calls keeps its .grad, and the "
+            f"second call's backward() adds into it.",
+        )
+
+
+def test_accumulated_batch_grad_of_float64_data_in_chunks_of_one(rng):
+    size = rng.randint(3, 5)
+    X = torch.tensor([round(rng.uniform(-2, 2), 3) for _ in range(size)], dtype=torch.float64)
+    y = torch.tensor([round(rng.uniform(-2, 2), 3) for _ in range(size)], dtype=torch.float64)
+    w0 = round(rng.uniform(-1, 1), 3)
+    expected = sum(2 * (w0 * a - b) * a for a, b in zip(X.tolist(), y.tolist())) / size
+    call = f"accumulated_batch_grad({fmt(w0)}, X, y, {size}) with float64 X = {fmt(X)}"
+    got = expect_float(kata.accumulated_batch_grad(w0, X, y, size), call, "the gradient")
+    require(
+        close(got, expected, rel=1e-5, abs_=1e-5),
+        f"Called {call}. It returned {fmt(got)}, expected {fmt(expected)}: one sample per "
+        f"micro-batch, each weighted by 1 / len(X).",
+    )

@@ -602,3 +602,23 @@ def test_train_on_the_notebook_data_lands_near_the_least_squares_line():
             f"w = {fmt(best_w)}, b = {fmt(best_b)}.\nCalled train(X, y) on the notebook's "
             f"data. It returned w = {fmt(w.item())}, b = {fmt(b.item())}, {fmt(error)} away."
         )
+
+
+# --- the input policy (docs/INPUT_POLICY.md) --------------------------------------------------
+
+
+def test_train_step_in_float64_keeps_float64_leaves():
+    w = torch.tensor(0.5, dtype=torch.float64, requires_grad=True)
+    b = torch.tensor(-0.25, dtype=torch.float64, requires_grad=True)
+    X = torch.tensor([-1.0, 0.5, 2.0], dtype=torch.float64)
+    y = torch.tensor([0.0, 1.5, 3.0], dtype=torch.float64)
+    residual = [0.5 * a - 0.25 - t for a, t in zip(X.tolist(), y.tolist())]
+    grad_w = sum(2 * r * a for r, a in zip(residual, X.tolist())) / 3
+    call = "train_step(w, b, X, y, 0.1) with float64 w = 0.5, b = -0.25, X and y"
+    kata.train_step(w, b, X, y, 0.1)
+    if not (w.dtype == torch.float64 and w.is_leaf and close(w.item(), 0.5 - 0.1 * grad_w)):
+        pytest.fail(
+            f"Called {call}. w is {fmt(w.detach())} ({w.dtype}, leaf: {w.is_leaf}), expected "
+            f"the float64 leaf {fmt(0.5 - 0.1 * grad_w)}: update w in place, in its own dtype.",
+            pytrace=False,
+        )

@@ -463,3 +463,26 @@ def test_straight_through_round_passes_any_upstream_gradient_unchanged(rng):
             f"(straight_through_round(x) * w).sum().backward(), x.grad is "
             f"{None if x.grad is None else shown(x.grad)}, expected w = {shown(weights)}."
         )
+
+
+# --- contracts the stub states (issue 16) -----------------------------------------------------
+
+
+def test_straight_through_round_of_large_finite_numbers(rng):
+    # Finite x of any size: halves far from 0 still go to the even neighbour.
+    numbers = [1048576.5, -2.5e7, rng.choice([1048577.5, 3e6]), 0.5]
+    x = torch.tensor(numbers, requires_grad=True)
+    call = f"straight_through_round(x) with x = {numbers} (float32)"
+    result = kata.straight_through_round(x)
+    expected = [float(round(value)) for value in numbers]  # Python rounds halves to even too
+    require(
+        result.detach().tolist() == expected,
+        f"Called {call}. It returned {result.detach().tolist()}, expected {expected}: x plus a "
+        f"detached (round(x) - x) is round(x) exactly, at any finite size.",
+    )
+    (grad,) = torch.autograd.grad(result.sum(), x)
+    require(
+        grad.tolist() == [1.0] * len(numbers),
+        f"Called {call}, then backward() from the sum: x.grad is {grad.tolist()}, expected all "
+        f"ones: the estimator's backward is the identity's.",
+    )

@@ -366,3 +366,30 @@ def test_hidden_grads_come_from_a_backward_pass(rng):
         f"Called {call}. Autograd never ran a backward pass, so the gradients came from a "
         f"formula. Call y.backward() and read them from .grad.",
     )
+
+
+# --- the input policy (docs/INPUT_POLICY.md) --------------------------------------------------
+
+
+def test_hidden_grads_called_twice_gives_the_same_answer(rng):
+    x0 = round(rng.uniform(-2.0, 2.0), 3)
+    first = [g.item() for g in kata.hidden_grads(x0)]
+    second = [g.item() for g in kata.hidden_grads(x0)]
+    require(
+        first == second,
+        f"Called hidden_grads({fmt(x0)}) twice: it returned {first} and then {second}. Each "
+        f"call builds its own x: an x kept between calls keeps its .grad, and backward() adds "
+        f"into it.",
+    )
+
+
+def test_fresh_leaf_of_a_float64_non_leaf_of_one_element(rng):
+    root = torch.tensor([rng.uniform(-2.0, 2.0)], dtype=torch.float64, requires_grad=True)
+    call, result = checked_fresh_leaf(
+        "a float64 non-leaf of one element, t = a * 2 + 1", root * 2 + 1
+    )
+    require(
+        result.is_leaf and result.requires_grad,
+        f"Called {call}. It returned a tensor with is_leaf={result.is_leaf} and "
+        f"requires_grad={result.requires_grad}; expected a leaf that requires grad.",
+    )

@@ -327,3 +327,23 @@ def test_jacobian_diagonal_sums_to_the_divergence(rng):
             )
         ],
     )
+
+
+# --- the input policy (docs/INPUT_POLICY.md) --------------------------------------------------
+
+
+def test_one_input_and_a_caller_x_that_requires_grad_with_a_stale_grad(rng):
+    for dtype in (torch.float32, torch.float64):
+        x = random_vector(rng, 1, dtype).requires_grad_()
+        x.grad = torch.full_like(x, 7.0)  # the caller's, from elsewhere: the law checks it
+        v = random_vector(rng, 1, dtype)
+        check_vjp(SIN, x, v)
+        check_jacobian(SOFTMAX, x)
+        check_diagonal(TIMES_SUM, x)
+
+
+def test_a_second_call_with_other_inputs_gives_their_own_answer(rng):
+    n = small_size(rng)
+    for f in MIXING:
+        check_jacobian(f, random_vector(rng, n, torch.float64))
+        check_jacobian(f, random_vector(rng, n + 1, torch.float64))

@@ -348,3 +348,95 @@ def test_unused_parameters_leaves_the_callers_grads_alone(rng):
     for param in model.params:
         with_collected_grad(rng, param)
     model.check()
+
+
+# --- contracts the stub states (issue 16) -----------------------------------------------------
+
+
+def test_a_parameter_that_does_not_require_grad_is_unused(rng):
+    n = rng.randint(1, 4)
+    w = torch.randn(n, requires_grad=True)
+    frozen = torch.randn(n)  # used by the loss, but it does not require grad
+    loss = (w * frozen).sum() ** 2
+    call = f"unused_parameters(loss, [w, frozen]) with loss = ((w * frozen).sum())**2, n = {n}"
+    try:
+        result = kata.unused_parameters(loss, [w, frozen])
+    except RuntimeError as error:
+        if "does not require grad" not in str(error):
+            raise
+        result = None
+    if result is None:
+        fail(
+            f"Called {call}. torch.autograd.grad raised 'One of the differentiated Tensors "
+            f"does not require grad': it refuses a tensor that does not require grad. Such a "
+            f"parameter gets no gradient from any loss, so it is unused (True); ask autograd "
+            f"only about the parameters that require grad."
+        )
+    check_value(
+        result,
+        [False, True],
+        call=call,
+        what="The result",
+        wrong=[
+            Wrong(
+                [False, False],
+                "frozen does not require grad: no gradient ever reaches it, however the loss "
+                "uses it. Ask autograd only about the parameters that require grad.",
+            )
+        ],
+    )
+    loss.backward()  # the caller's walk still works
+    require(w.grad is not None, f"Called {call}; the caller's loss.backward() reached no w.")
+
+
+def test_no_parameters_give_an_empty_list():
+    loss = (torch.randn(3, requires_grad=True) ** 2).sum()
+    result = kata.unused_parameters(loss, [])
+    require(
+        result == [],
+        f"Called unused_parameters(loss, []). It returned {result!r}, expected []: one bool "
+        f"per parameter, and there are none (torch.autograd.grad refuses an empty list).",
+    )
+
+
+# --- the input policy (docs/INPUT_POLICY.md) --------------------------------------------------
+
+
+class MixingForward(Forward):
+    """forward(x) = cumsum(x) * sin(x): h_i depends on x_0..x_i, so J is not diagonal."""
+
+    def __init__(self):
+        self.formula = "torch.cumsum(x, 0) * torch.sin(x)"
+        self.function = lambda x: torch.cumsum(x, 0) * torch.sin(x)
+        self.outputs = []
+
+    def expected(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x64 = x.detach().double().requires_grad_()
+        h = self.function(x64)
+        grad_a = torch.autograd.grad(h.sum(), x64, retain_graph=True)[0]
+        grad_b = torch.autograd.grad((h**2).sum(), x64)[0]
+        return grad_a, grad_b
+
+
+def test_each_loss_gets_its_own_gradient_through_a_forward_that_mixes(rng):
+    for dtype in (torch.float32, torch.float64):
+        x = random_leaf(rng, (rng.randint(2, 4),), dtype)
+        forward = MixingForward()
+        call, got = call_two_losses(forward, x)
+        grad_a, grad_b = forward.expected(x)
+        h = forward.function(x.detach().double())
+        check_value(
+            tuple(got) if isinstance(got, (tuple, list)) else got,
+            (grad_a, grad_b),
+            call=call,
+            what="(grad_a, grad_b)",
+            wrong=[
+                Wrong(
+                    (grad_a, 2 * h * grad_a),
+                    "grad_b is 2 * h * grad_a, the chain rule for an elementwise forward. This "
+                    "forward mixes elements (h_i depends on x_0..x_i), so d(h**2).sum()/dx is "
+                    "J^T (2h), not 2h times J^T 1: ask autograd for loss_b's gradient too.",
+                )
+            ],
+        )
+        check_two_gradients(MixingForward(), x)  # a second call on the same x

@@ -452,3 +452,22 @@ class TwiceApplied:
 def test_a_layer_used_twice_sums_both_contributions(rng):
     for _ in range(4):
         TwiceApplied(rng).check()
+
+
+# --- contracts the stub states (issue 16) -----------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.float32, torch.float64])
+def test_sum_to_shape_keeps_every_floating_dtype(dtype, rng):
+    lead = rng.randint(1, 3)
+    grad = torch.randint(-3, 4, (lead, 3, 4)).to(dtype)  # whole numbers: every sum is exact
+    shape = (3, 1)
+    expected = grad.double().sum(dim=0).sum(dim=1, keepdim=True)
+    call = f"sum_to_shape(grad, {shape}) with grad of shape {tuple(grad.shape)} in {dtype}"
+    result = kata.sum_to_shape(grad, shape)
+    require(
+        isinstance(result, torch.Tensor) and result.dtype == dtype,
+        f"Called {call}. The result's dtype is {getattr(result, 'dtype', type(result))}, "
+        f"expected {dtype}: sum keeps a floating dtype; do not convert the gradient.",
+    )
+    check_value(result, expected, call=call, what="The result")

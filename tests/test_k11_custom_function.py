@@ -3,6 +3,7 @@
 import math
 import re
 
+import pytest
 import torch
 
 from coach.runtime.testing import (
@@ -497,4 +498,72 @@ def test_scaled_product_saves_its_tensors_with_save_for_backward(rng):
         count >= 2,
         f"ScaledProduct.forward saved {count} tensor(s) with ctx.save_for_backward, yet "
         f"backward needs both a and b: {KEPT_AS_ATTRIBUTE}\nCalled {call}.",
+    )
+
+
+# --- contracts the stub states (issue 16) -----------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_softplus_forward_far_from_zero(dtype, rng):
+    # The stub's range: -20 to 20, to 1e-5 absolute or relative; every accepted form passes.
+    numbers = [-20.0, round(rng.uniform(-15, -8), 2), round(rng.uniform(8, 15), 2), 20.0]
+    x = torch.tensor(numbers, dtype=dtype, requires_grad=True)
+    call = f"Softplus.apply(x) with x = {fmt(x)} ({dtype})"
+    y = run("Softplus", call, lambda: kata.Softplus.apply(x))
+    check_shape_like(y, x, call=call, what="y")
+    expected = torch.tensor([math.log1p(math.exp(v)) for v in numbers], dtype=torch.float64)
+    check_value(y, expected, call=call, what="y")
+    backward("Softplus", call, y)
+    check_value(x.grad, sigmoid(x), call=call + ", then y.sum().backward()", what="x.grad")
+
+
+# --- the input policy (docs/INPUT_POLICY.md) --------------------------------------------------
+
+
+def test_two_applies_before_either_backward_keep_their_own_state(rng):
+    # State kept on the class (ScaledProduct.scale = scale) instead of ctx shows only here.
+    first, second = random_scale(rng), random_scale(rng) + 1.0
+    a1, b1 = tensor(values(rng, 3), requires_grad=True), tensor(values(rng, 3))
+    a2, b2 = tensor(values(rng, 3), requires_grad=True), tensor(values(rng, 3))
+    call = (
+        f"y1 = ScaledProduct.apply(a1, b1, {first}), then y2 = ScaledProduct.apply(a2, b2, "
+        f"{second}), then y1.sum().backward() and y2.sum().backward()"
+    )
+    y1 = run("ScaledProduct", call, lambda: kata.ScaledProduct.apply(a1, b1, first))
+    y2 = run("ScaledProduct", call, lambda: kata.ScaledProduct.apply(a2, b2, second))
+    backward("ScaledProduct", call, y1)
+    backward("ScaledProduct", call, y2)
+    check_value(
+        (a1.grad, a2.grad),
+        (first * b1, second * b2),
+        call=call,
+        what="(a1.grad, a2.grad)",
+        wrong=[
+            Wrong(
+                (second * b1, second * b2),
+                "y1's backward used the second call's scale: it was kept where both calls "
+                "share it (on the class, or in a global), and the second forward overwrote "
+                "it. Keep per-call state on ctx: ctx.scale = scale.",
+            )
+        ],
+    )
+    x1, x2 = tensor(values(rng, 2), requires_grad=True), tensor(values(rng, 2), requires_grad=True)
+    call = "y1 = Softplus.apply(x1), y2 = Softplus.apply(x2), then both backward()"
+    z1 = run("Softplus", call, lambda: kata.Softplus.apply(x1))
+    z2 = run("Softplus", call, lambda: kata.Softplus.apply(x2))
+    backward("Softplus", call, z1)
+    backward("Softplus", call, z2)
+    check_value(
+        (x1.grad, x2.grad),
+        (sigmoid(x1), sigmoid(x2)),
+        call=call,
+        what="(x1.grad, x2.grad)",
+        wrong=[
+            Wrong(
+                (sigmoid(x2), sigmoid(x2)),
+                "x1's gradient was taken at x2: the saved x was kept where both calls share it "
+                "(on the class, or in a global). Save it on ctx: ctx.save_for_backward(x).",
+            )
+        ],
     )

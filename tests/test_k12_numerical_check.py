@@ -460,3 +460,152 @@ def test_check_gradient_asks_autograd_for_the_analytic_gradient(rng):
         f"gradient comes from autograd: f at a float64 copy that requires grad, then "
         f"backward() or torch.autograd.grad.\nCalled check_gradient(f, {shown(x)}).",
     )
+
+
+# --- contracts the stub states (issue 16) -----------------------------------------------------
+
+
+def test_numerical_grad_of_a_non_contiguous_x(rng):
+    rows, cols = rng.randint(2, 3), rng.randint(3, 4)
+    x = random_x(rng, rows * cols).reshape(cols, rows).T  # a transposed view: non-contiguous
+    f = CubicMix(c=round(rng.uniform(0.5, 1.5), 2))
+    call = f"numerical_grad(f, x) with {f!r} and x = a non-contiguous x.T of shape {(rows, cols)}"
+    got = kata.numerical_grad(f, x)
+    check_value(
+        got,
+        f.central(x, 1e-6),
+        call=call,
+        what="The result",
+        wrong=[
+            Wrong(
+                lambda g: isinstance(g, torch.Tensor) and bool((g == 0).all()),
+                "every element is 0: f never saw a moved element. A clone of a non-contiguous "
+                "x is non-contiguous too, and .reshape(-1) of it is a copy, so the edits "
+                "went into that copy. Make a contiguous copy "
+                "(clone(memory_format=torch.contiguous_format)).",
+            )
+        ],
+    )
+
+
+def test_gradients_match_follows_allclose_at_infinity_and_nan():
+    inf, nan = float("inf"), float("nan")
+    for analytic, numerical, expected in [
+        ([inf, 1.0], [inf, 1.0], True),
+        ([-inf, 1.0], [-inf, 1.0], True),
+        ([inf, 1.0], [-inf, 1.0], False),
+        ([nan, 1.0], [nan, 1.0], False),
+        ([1.0, 2.0], [nan, 2.0], False),
+    ]:
+        wrong = [
+            Wrong(
+                not expected,
+                "torch.allclose counts the same infinity on both sides as agreeing (inf - inf "
+                "is nan, so compare for equality first) and a nan as never agreeing.",
+            )
+        ]
+        check_match(
+            torch.tensor(analytic, dtype=F64),
+            torch.tensor(numerical, dtype=F64),
+            expected,
+            wrong=wrong,
+        )
+
+
+def test_gradients_match_compares_a_float32_analytic_with_a_float64_numerical(rng):
+    numerical = random_x(rng, 3)
+    close_enough = (numerical * (1 + 2e-4)).float()
+    check_match(close_enough, numerical, True)
+    check_match((numerical * 1.01).float(), numerical, False)
+
+
+def test_check_gradient_leaves_the_leaves_f_uses_alone(rng):
+    weight = random_x(rng, 3).requires_grad_()
+    x = random_x(rng, 3)
+
+    def f(t):
+        return (weight * t**3).sum()
+
+    call = "check_gradient(f, x) with f(t) = (weight * t**3).sum(), weight a leaf"
+    got = kata.check_gradient(f, x)
+    check_value(got, True, call=call, what="The verdict")
+    require(
+        weight.grad is None,
+        f"Called {call}. weight.grad is {fmt(weight.grad)} afterwards, expected None: a "
+        f"backward() writes the .grad of every leaf f uses, the model's weights included. "
+        f"Take the analytic gradient with torch.autograd.grad(f(copy), copy), which writes "
+        f"no .grad.",
+    )
+
+
+def test_check_gradient_of_a_non_contiguous_x(rng):
+    x = random_x(rng, 6).reshape(3, 2).T
+    check_verdict(
+        CubicMix(c=0.5),
+        x,
+        True,
+        wrong=[
+            Wrong(
+                False,
+                "a right gradient was rejected at a non-contiguous x (a transposed x.T): "
+                "numerical_grad moved the elements of a copy that f never saw (.reshape(-1) of "
+                "a non-contiguous clone is another copy). Make the point contiguous "
+                "(clone(memory_format=torch.contiguous_format)).",
+            )
+        ],
+    )
+
+
+# --- the input policy (docs/INPUT_POLICY.md) --------------------------------------------------
+
+
+def test_gradients_match_scales_rtol_by_the_numerical_gradient_only(rng):
+    numerical = random_x(rng, 3, low=1.0, high=2.0)
+    analytic = numerical * 1.9  # within 0.5 * |analytic|, not within 0.5 * |numerical|
+    check_match(
+        analytic,
+        numerical,
+        False,
+        rtol=0.5,
+        atol=0.0,
+        wrong=[
+            Wrong(
+                True,
+                "the tolerance was scaled by |analytic| (or the larger of the two): the rule is "
+                "asymmetric, atol + rtol * |numerical|, with the numerical gradient as the "
+                "reference.",
+            )
+        ],
+    )
+
+
+def test_check_gradient_passes_its_options_on(rng):
+    x = random_x(rng, 3)
+    f = CubeWithBackwardOff(1.05)  # backward off by 5%: rejected at rtol 1e-3, accepted at rtol 0.1
+    call = f"check_gradient(f, {shown(x)}, eps=1e-4, rtol=0.1, atol=1e-3) with {f!r}"
+    got = kata.check_gradient(f, x, eps=1e-4, rtol=0.1, atol=1e-3)
+    check_value(
+        got,
+        True,
+        call=call,
+        what="The verdict",
+        wrong=[
+            Wrong(
+                False,
+                "the rtol (or eps, atol) passed to check_gradient did not reach the helpers: "
+                "pass them on, numerical_grad(f, x, eps) and gradients_match(analytic, "
+                "numerical, rtol, atol).",
+            )
+        ],
+    )
+    check_verdict(f, x, False)  # the defaults reject it
+    right = CubeWithBackwardOff(1.0)
+    call = f"check_gradient(f, {shown(x)}, eps=0.5) with {right!r}"
+    got = kata.check_gradient(right, x, eps=0.5)  # a central difference off by w * 0.25
+    check_value(
+        got,
+        False,
+        call=call,
+        what="The verdict",
+        wrong=[Wrong(True, "eps=0.5 did not reach numerical_grad: pass it on.")],
+    )

@@ -11,6 +11,7 @@ from coach.runtime.testing import (
     check_value,
     expect_float,
     explained,
+    fail,
     fmt,
     load_kata,
     require,
@@ -402,3 +403,60 @@ def test_gradient_penalty_trains_the_critic_through_the_gradient(rng):
         rel=1e-4,
         abs_=1e-6,
     )
+
+
+# --- contracts the stub states (issue 16) -----------------------------------------------------
+
+
+def test_second_derivative_of_a_linear_f_is_zero(rng):
+    slope, offset = round(rng.uniform(0.5, 3.0), 2), round(rng.uniform(-2.0, 2.0), 2)
+    x0 = round(rng.uniform(-1.5, 1.5), 3)
+    source = f"lambda x: {slope} * x + {offset}"
+    call = f"second_derivative({source}, {x0!r})"
+    try:
+        result = kata.second_derivative(lambda x: slope * x + offset, x0)
+    except RuntimeError as error:
+        if "does not require grad" not in str(error):
+            raise
+        result = None
+    if result is None:
+        fail(
+            f"Called {call}. It raised RuntimeError (element 0 of tensors does not require "
+            f"grad): f is linear, so its first derivative is the constant {slope}, which "
+            f"autograd computed without a graph (first.requires_grad is False), and a second "
+            f"autograd.grad of it refuses to run. Its second derivative is 0: return 0.0 when "
+            f"first.requires_grad is False."
+        )
+    got = expect_float(result, call, "f''(x0)")
+    check_value(
+        got,
+        0.0,
+        call=call,
+        what="The result",
+        wrong=[Wrong(slope, FIRST_ONLY)],
+    )
+
+
+def test_hessian_vector_product_in_float32(rng):
+    a = vector(rng, 3)
+    source, f, _, hessian = quartic_plus_square(a.float())
+    x, v = vector(rng, 3).float(), vector(rng, 3).float()
+    call = f"hessian_vector_product({source}, x, v) with float32 x = {fmt(x)}, v = {fmt(v)}"
+    result, _ = run(call, lambda: kata.hessian_vector_product(f, x, v))
+    check_shape_like(result, x, call=call)
+    expected = hessian(x.double()).double() @ v.double()
+    check_value(result, expected, call=call, what="H v", rel=1e-4, abs_=1e-5)
+
+
+# --- the input policy (docs/INPUT_POLICY.md) --------------------------------------------------
+
+
+def test_gradient_penalty_of_a_caller_x_that_requires_grad_and_a_critic_with_grads(rng):
+    critic, w, b, X, call = critic_and_batch(rng, n=rng.choice([1, 3]))
+    x = X.clone().requires_grad_()
+    for parameter in critic.parameters():  # the caller is collecting gradients there
+        parameter.grad = torch.ones_like(parameter)
+    # The inputs law checks x and the critic's .grad around each call.
+    for _ in range(2):  # a second call on the same caller's tensors gives the same penalty
+        got = expect_float(kata.gradient_penalty(critic, x).item(), call, "the penalty")
+        check_value(got, penalty_value(w, b, X), call=call, what="The penalty")

@@ -322,3 +322,59 @@ def test_softmax_keeps_the_shape_and_dtype(rng):
         x = random_logits(rng).detach().to(dtype).requires_grad_(True)
         call, result = call_softmax(x)
         check_shape_like(result, x, call=call)
+
+
+# --- contracts the stub states (issue 16) -----------------------------------------------------
+
+
+def test_the_experiment_leaves_the_leaves_op_uses_alone(rng):
+    x = random_input(rng)
+    weight = torch.tensor([round(rng.uniform(0.5, 2.0), 2) for _ in x], requires_grad=True)
+    call = (
+        f"edit_breaks_backward(op, {fmt(x)}, 'output') with op = lambda t: t * weight, "
+        f"weight a leaf"
+    )
+    got = kata.edit_breaks_backward(lambda t: t * weight, x, "output")
+    check_value(got, False, call=call, what="The answer")
+    require(
+        weight.grad is None,
+        f"Called {call}. weight.grad is {fmt(weight.grad)} afterwards, expected None: "
+        f"out.sum().backward() writes the .grad of every leaf op uses, the caller's weight "
+        f"too. Walk back with torch.autograd.grad(out.sum(), a), which writes no .grad.",
+    )
+
+
+def test_an_edit_other_than_input_or_output_raises_value_error(rng):
+    x = random_input(rng)
+    edit = rng.choice(["both", "Output", "weight"])
+    call = f"edit_breaks_backward(torch.exp, {fmt(x)}, {edit!r})"
+    try:
+        got = kata.edit_breaks_backward(torch.exp, x, edit)
+    except ValueError:
+        return
+    fail(
+        f"Called {call}. It returned {got!r}, expected ValueError: edit is 'input' or "
+        f"'output', and any other value is a mistake of the caller's, not an experiment "
+        f"(treating everything else as 'output' answers a question nobody asked)."
+    )
+
+
+# --- the input policy (docs/INPUT_POLICY.md) --------------------------------------------------
+
+
+def test_softmax_of_one_element_and_a_second_call(rng):
+    for dtype in (torch.float32, torch.float64):
+        x = torch.tensor([round(rng.uniform(-3, 3), 2)], dtype=dtype, requires_grad=True)
+        for _ in range(2):
+            call, result = call_softmax(x)
+            check_value(result.detach(), torch.ones(1), call=call, what="The result")
+            (grad,) = torch.autograd.grad(result.sum(), x)
+            check_value(grad, torch.zeros(1), call=call + ", then backward()", what="x.grad")
+
+
+def test_the_experiment_on_a_float64_x_that_requires_grad(rng):
+    x = random_input(rng).double().requires_grad_()
+    x.grad = torch.ones_like(x)  # the caller's: the inputs law checks it stays
+    call = f"edit_breaks_backward(torch.exp, {fmt(x.detach())} (float64, requires grad), 'output')"
+    check_value(kata.edit_breaks_backward(torch.exp, x, "output"), True, call=call, what="It")
+    check_value(kata.edit_breaks_backward(torch.exp, x, "input"), False, call=call, what="It")

@@ -1,5 +1,7 @@
 """Kata 15: no_grad, inference_mode and requires_grad_(False) stop autograd; eval() does not."""
 
+import copy
+
 import torch
 from torch import nn
 
@@ -241,4 +243,68 @@ def test_one_backward_per_step(rng):
         passes == steps,
         f"Called {call}. Autograd ran {passes} backward pass(es), expected {steps}: one "
         f"backward() per training step.",
+    )
+
+
+# --- contracts the stub states (issue 16) -----------------------------------------------------
+
+
+def test_a_stale_head_gradient_does_not_join_the_first_step(rng):
+    model, x, y, shown = random_model(rng)
+    head = model[2]
+    for parameter in head.parameters():
+        parameter.grad = torch.randn_like(parameter)  # left from elsewhere
+    reference = copy.deepcopy(model)  # the test's own step, from a fresh gradient
+    loss = ((reference(x) - y) ** 2).mean()
+    grads = torch.autograd.grad(loss, list(reference[2].parameters()))
+    lr = round(rng.uniform(0.05, 0.2), 3)
+    expected = [p.detach() - lr * g for p, g in zip(reference[2].parameters(), grads)]
+    stale = [p.detach() - lr * (g + p.grad) for p, g in zip(head.parameters(), grads)]
+    call = (
+        f"fine_tune_head(model, x, y, {lr}, 1) with model = {shown}, its head holding stale .grad"
+    )
+    kata.fine_tune_head(model, x, y, lr, 1)
+    check_value(
+        [p.detach() for p in head.parameters()],
+        expected,
+        call=call,
+        what="The head's parameters after the step",
+        wrong=[
+            Wrong(
+                stale,
+                "the first step used the stale gradient plus its own: backward() adds into "
+                "whatever .grad holds. Clear the head's gradients before each backward(), the "
+                "first included.",
+            )
+        ],
+    )
+
+
+def test_a_model_in_eval_mode_stays_in_eval_mode(rng):
+    model, x, y, _ = random_model(rng)
+    model.eval()
+    kata.fine_tune_head(model, x, y, 0.1, 2)  # the inputs law checks the training flag
+    kata.frozen_features(model, x)
+
+
+def test_features_of_a_float64_model_for_one_sample(rng):
+    model, x, _, shown = random_model(rng)
+    model = model.double()
+    x = x[:1].double().requires_grad_()  # the caller's x requires grad: the law checks it
+    call = f"frozen_features(model, x) with model = {shown} in float64 and one sample"
+    result = kata.frozen_features(model, x)
+    require(
+        isinstance(result, torch.Tensor) and result.dtype == torch.float64,
+        f"Called {call}. It returned {getattr(result, 'dtype', type(result))}, expected a "
+        f"float64 tensor: the model's own dtype.",
+    )
+    head = model[2]
+    features = body_features(x, model[0].weight, model[0].bias)
+    expected = features @ head.weight.detach().T + head.bias.detach()
+    check_value(result.detach(), expected.detach(), call=call, what="The result")
+    require(
+        result.grad_fn is None and not result.requires_grad,
+        f"Called {call}. The result has grad_fn {type(result.grad_fn).__name__} and "
+        f"requires_grad={result.requires_grad}: with a caller's x that requires grad the "
+        f"graph reaches x too. Run the forward pass under torch.no_grad().",
     )

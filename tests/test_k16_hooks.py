@@ -11,6 +11,7 @@ from coach.runtime.testing import (
     check_value,
     expect_tensor,
     explained,
+    fail,
     fmt,
     load_kata,
     require,
@@ -380,3 +381,73 @@ def test_the_step_happens_inside_one_backward_pass(rng):
         f"Called {call}. Autograd ran {passes} backward pass(es), expected 1: a single "
         f"loss.backward(), with the update done by the hooks inside it.",
     )
+
+
+# --- contracts the stub states (issue 16) -----------------------------------------------------
+
+
+def test_a_stale_gradient_on_entry_does_not_join_the_step(rng):
+    problem = Regression(rng)
+    problem.w.grad = torch.randn_like(problem.w)  # left from elsewhere
+    problem.b.grad = torch.randn_like(problem.b)
+    call, _, expected, _ = problem.step()
+    w, b = expected[1], expected[2]
+    for name, param, new in (("w", problem.w, w), ("b", problem.b, b)):
+        check_value(
+            param.detach(),
+            new,
+            call=call + f", {name} holding a stale .grad on entry",
+            what=f"{name} after the step",
+            wrong=[
+                Wrong(
+                    lambda got, new=new: not torch.allclose(got.double(), new.double()),
+                    "the stale .grad was added to this step's gradient: backward() adds "
+                    "into whatever .grad holds. Set p.grad = None before backward().",
+                )
+            ],
+        )
+
+
+def test_the_hooks_go_when_the_loss_raises(rng):
+    problem = Regression(rng)
+
+    def broken_loss():
+        raise ValueError("the data broke (raised by the test)")
+
+    call = "step_in_backward([w, b], loss_fn, 0.1) with a loss_fn that raises ValueError"
+    try:
+        kata.step_in_backward([problem.w, problem.b], broken_loss, 0.1)
+    except ValueError as error:
+        require(
+            "raised by the test" in str(error),
+            f"Called {call}. It raised another ValueError: {error}",
+        )
+    else:
+        fail(f"Called {call}. It returned; expected the ValueError to come out.")
+    # The inputs law has checked that no hook stayed behind; a plain backward confirms it.
+    before = problem.w.detach().clone()
+    problem.loss().backward()
+    require(
+        torch.equal(problem.w.detach(), before),
+        f"Called {call}, then a plain backward(): w moved, so a hook stayed registered. "
+        f"Remove the hooks in a `finally:`, so that they go even when something raises.",
+    )
+
+
+# --- the input policy (docs/INPUT_POLICY.md) --------------------------------------------------
+
+
+def test_the_reversal_in_float64_for_one_element_and_a_second_call(rng):
+    x = random_x(rng, (1,)).detach().double().requires_grad_()
+    for scale in (random_scale(rng), 1.0):
+        v = torch.tensor([rng.uniform(0.5, 2.0)], dtype=torch.float64)
+        call, result = call_reverse(x, scale)
+        check_shape_like(result, x, call=call)
+        got = backward_through(call, (v * result).sum(), x)
+        check_value(
+            got,
+            -scale * v,
+            call=f"{call}, then backward() from (v * result).sum() with v = {fmt(v)}",
+            what="x's gradient",
+            wrong=sign_and_scale_wrongs(v, scale, torch.zeros_like(v), result),
+        )

@@ -494,3 +494,107 @@ def test_step_starts_from_fresh_gradients(rng):
             ),
         ),
     )
+
+
+# --- contracts the stub states (issue 16) -----------------------------------------------------
+
+
+def test_gradients_exactly_at_the_limit_are_left_exactly_alone(rng):
+    k = 2.0 ** rng.randint(-3, 3)  # a power of two: [3k] and [4k] have the norm 5k exactly
+    grads = [torch.tensor([3.0 * k]), torch.tensor([-4.0 * k])]
+    call, norm, after = clip_norm(grads, 5.0 * k)
+    if not all(torch.equal(a, g) for a, g in zip(after, grads)):
+        factor = (after[0] / grads[0]).item()
+        pytest.fail(
+            f"Called {call}. The gradients were multiplied by {factor!r}, expected them "
+            f"exactly as they were: the total norm equals max_norm, which is not above it, so "
+            f"nothing is scaled (`>=` where `>` belongs, or max_norm / (total + 1e-6) applied "
+            f"at the limit).",
+            pytrace=False,
+        )
+    check_value(norm, 5.0 * k, call=call, what="The returned norm")
+
+
+def test_a_small_total_norm_above_the_limit_with_or_without_torchs_1e_6(rng):
+    # 1e-6 / total is more than 1e-5 here: both forms the stub allows must pass, and no other.
+    grads = [gradient((3,), rng.uniform(0.01, 0.03)), gradient((2,), rng.uniform(0.01, 0.03))]
+    total = total_norm(grads)
+    max_norm = round(total * rng.uniform(0.3, 0.6), 5)
+    call, _, after = clip_norm(grads, max_norm)
+    tolerance = 2e-6 / total  # between max_norm / total and max_norm / (total + 1e-6)
+    check_value(
+        after,
+        scaled(grads, max_norm / total),
+        call=call,
+        what=GRADS_AFTER,
+        wrong=clipping_wrongs(grads, max_norm),
+        rel=tolerance,
+        abs_=0.0,
+    )
+
+
+def test_step_skips_a_parameter_the_loss_does_not_use(rng):
+    used = torch.randn(3).requires_grad_()
+    unused = torch.randn(2).requires_grad_()
+    start = unused.detach().clone()
+    target = torch.randn(3)
+    lr = rng.choice([0.05, 0.1])
+    call = (
+        f"clipped_sgd_step([used, unused], loss_fn, max_norm=100.0, lr={lr}) with "
+        f"loss_fn = lambda: ((used - target) ** 2).sum(), which never uses `unused`"
+    )
+    expected = used.detach() - lr * 2 * (used.detach() - target)
+
+    def loss_fn():
+        return ((used - target) ** 2).sum()
+
+    try:
+        kata.clipped_sgd_step([used, unused], loss_fn, 100.0, lr)
+    except TypeError as error:
+        if "NoneType" not in str(error):
+            raise
+        failure = (
+            f"Called {call}. It raised TypeError ({error}): unused.grad is None after "
+            f"backward(), since the loss never uses it. Skip such a parameter (if p.grad is "
+            f"not None), as torch's optimizers do."
+        )
+        pytest.fail(failure, pytrace=False)
+    check_value(used.detach(), expected, call=call, what="used after the step")
+    require(
+        torch.equal(unused.detach(), start) and unused.grad is None,
+        f"Called {call}. unused is {fmt(unused.detach())} with .grad {fmt(unused.grad)}, "
+        f"expected it unchanged with .grad None: a parameter the loss does not use gets no "
+        f"gradient; skip it (if p.grad is not None), as torch's optimizers do.",
+    )
+
+
+# --- the input policy (docs/INPUT_POLICY.md) --------------------------------------------------
+
+
+def test_float64_gradients_of_one_element_clipped_twice(rng):
+    grads = [gradient((1,), rng.uniform(2, 3)).double(), gradient((3,), rng.uniform(2, 3)).double()]
+    max_norm = round(rng.uniform(0.5, 1.5), 3)
+    params = [torch.randn(g.shape, dtype=torch.float64).requires_grad_() for g in grads]
+    for param, grad in zip(params, grads):
+        param.grad = grad.clone()
+    call = clip_call(grads, max_norm)
+    first = expect_float(kata.clip_grad_norm(params, max_norm), call, "the total norm")
+    after = [p.grad.clone() for p in params]
+    check_value(after, scaled(grads, max_norm / total_norm(grads)), call=call, what=GRADS_AFTER)
+    require(
+        all(p.grad.dtype == torch.float64 for p in params),
+        f"Called {call} on float64 gradients; they came back as "
+        f"{[p.grad.dtype for p in params]}: scale them in place, in their own dtype.",
+    )
+    second = expect_float(kata.clip_grad_norm(params, max_norm), call + " again", "the norm")
+    check_value(first, total_norm(grads), call=call, what="The returned norm")
+    check_value(second, max_norm, call=call + ", then once more", what="The second norm", rel=1e-5)
+
+
+def test_clip_by_value_of_float64_gradients_with_an_infinity(rng):
+    clip = round(rng.uniform(0.5, 1.5), 2)
+    p = torch.zeros(3, dtype=torch.float64, requires_grad=True)
+    p.grad = torch.tensor([float("inf"), -float("inf"), 0.25], dtype=torch.float64)
+    call = f"clip_grad_value([p], {clip}) with p.grad = tensor([inf, -inf, 0.25]) in float64"
+    kata.clip_grad_value([p], clip)
+    check_value(p.grad, torch.tensor([clip, -clip, 0.25]), call=call, what="p.grad")

@@ -454,3 +454,86 @@ def test_nan_source_is_none_when_no_backward_function_returns_nan(source, specia
             ),
         ),
     )
+
+
+# --- contracts the stub states (issue 16) -----------------------------------------------------
+
+
+def test_safe_norm_of_a_row_holding_nan_is_nan(rng):
+    d = rng.randint(2, 4)
+    row = [round(rng.uniform(-2, 2), 3) for _ in range(d)]
+    nan_row = list(row)
+    nan_row[rng.randrange(d)] = math.nan
+    v = torch.tensor([nan_row, row, [0.0] * d])
+    call = f"safe_norm({fmt(v)})"
+    result = kata.safe_norm(v)
+    expected = torch.tensor([math.nan, math.sqrt(sum(r * r for r in row)), 0.0])
+    check_value(
+        result,
+        expected,
+        call=call,
+        what="The result",
+        wrong=[
+            Wrong(
+                lambda got: isinstance(got, torch.Tensor) and got.numel() == 3 and got[0] == 0,
+                "the row holding nan came out as 0: `squares > 0` is False for nan, so the "
+                "nan was taken for an all-zero row and hidden. A nan must stay nan, as in "
+                "torch.linalg.vector_norm: pick the zero rows with `squares == 0`.",
+            )
+        ],
+    )
+
+
+@pytest.mark.parametrize("error", [RuntimeError, ValueError])
+def test_nan_source_lets_other_errors_through(error, rng):
+    x = torch.tensor([round(rng.uniform(0.5, 3.0), 3) for _ in range(3)])
+
+    def loss_fn(t):
+        raise error("a bug in loss_fn (raised by the test)")
+
+    call = f"nan_source(loss_fn, {fmt(x)}) with a loss_fn that raises {error.__name__}"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            got = kata.nan_source(loss_fn, x)
+        except error as raised:
+            if "raised by the test" in str(raised):
+                return
+            raise
+    pytest.fail(
+        f"Called {call}. It returned {got!r}, expected the {error.__name__} to come out: only "
+        f"anomaly mode's 'returned nan values' error is an answer. Re-raise anything else.",
+        pytrace=False,
+    )
+
+
+# --- the input policy (docs/INPUT_POLICY.md) --------------------------------------------------
+
+
+def test_safe_log_and_safe_norm_at_infinity(rng):
+    for dtype in (torch.float32, torch.float64):
+        x = torch.tensor(
+            [math.inf, round(rng.uniform(0.5, 2), 3), -math.inf], dtype=dtype, requires_grad=True
+        )
+        call = f"safe_log({fmt(x.detach())}) in {dtype}"
+        y = kata.safe_log(x)
+        check_value(
+            y.detach(),
+            torch.tensor([math.inf, math.log(x[1].item()), 0.0]),
+            call=call,
+            what="The result",
+        )
+        (grad,) = torch.autograd.grad(y.sum(), x)
+        check_value(
+            grad,
+            torch.tensor([0.0, 1 / x[1].item(), 0.0]),
+            call=call + ", backward()",
+            what="x.grad",
+        )
+        v = torch.tensor([[math.inf, 1.0], [3.0, 4.0]], dtype=dtype)
+        check_value(
+            kata.safe_norm(v),
+            torch.tensor([math.inf, 5.0]),
+            call=f"safe_norm({fmt(v)})",
+            what="The result",
+        )

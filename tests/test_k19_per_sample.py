@@ -232,3 +232,78 @@ def test_batch_grad_is_the_gradient_of_the_batch_loss(rng):
         f"{batch.size} samples"
     )
     check_batch_grad(per_sample, expected, call)
+
+
+# --- contracts and methods the stub states (issue 16) -----------------------------------------
+
+
+class ForwardCalls:
+    """A spy on model's forward calls: how many, and how many numbers each one's input held."""
+
+    def __init__(self, model: nn.Module):
+        self.model, self.sizes = model, []
+
+    def __enter__(self):
+        def seen(module, args):
+            self.sizes.append(args[0].numel() if args and torch.is_tensor(args[0]) else None)
+
+        self.handle = self.model.register_forward_pre_hook(seen)
+        return self
+
+    def __exit__(self, *exc):
+        self.handle.remove()
+
+
+def test_loop_leaves_the_callers_gradients_alone(rng):
+    batch = Batch(rng)
+    ((batch.model(batch.X) - batch.y) ** 2).mean().backward()  # the caller's own gradients
+    # The inputs law checks model's .grad around the call: there, the same tensors, unchanged.
+    check_per_sample(call_loop(batch), batch, "per_sample_grads_loop")
+
+
+def test_loop_runs_a_fresh_forward_pass_per_sample(rng):
+    batch = Batch(rng)
+    with ForwardCalls(batch.model) as spy:
+        result = call_loop(batch)
+    one_sample = batch.X[0].numel()
+    require(
+        len(spy.sizes) == batch.size and all(size == one_sample for size in spy.sizes),
+        f"Called {batch.call('per_sample_grads_loop')}. The model ran {len(spy.sizes)} "
+        f"forward pass(es), on inputs of {spy.sizes} numbers; expected {batch.size}, one per "
+        f"sample, each on one sample ({one_sample} numbers). The stub asks for a fresh "
+        f"forward pass per sample, model(x_i): one batched model(X) shares one graph among "
+        f"all the samples (and a batch norm layer would mix them).",
+    )
+    check_per_sample(result, batch, "per_sample_grads_loop")
+
+
+def test_vmap_runs_no_python_loop_over_the_samples(rng):
+    batch = Batch(rng)
+    with ForwardCalls(batch.model) as spy:
+        result = call_vmap(batch)
+    require(
+        len(spy.sizes) < batch.size,
+        f"Called {batch.call('per_sample_grads')}. The model ran {len(spy.sizes)} forward "
+        f"passes for {batch.size} samples: a Python loop over the samples, each with its own "
+        f"torch.func.grad call. vmap runs sample_loss once for the whole batch: return "
+        f"vmap(grad(sample_loss), in_dims=(None, 0, 0))(params, X, y), with no loop.",
+    )
+    check_per_sample(result, batch, "per_sample_grads")
+
+
+# --- the input policy (docs/INPUT_POLICY.md) --------------------------------------------------
+
+
+def test_a_float64_model_and_a_batch_of_one(rng):
+    batch = Batch(rng)
+    batch.model = batch.model.double()
+    batch.X, batch.y = batch.X[:1].double(), batch.y[:1].double()
+    batch.size = 1
+    for function, call in (("per_sample_grads_loop", call_loop), ("per_sample_grads", call_vmap)):
+        result = call(batch)
+        check_per_sample(result, batch, function)
+        require(
+            all(grads.dtype == torch.float64 for grads in result.values()),
+            f"Called {batch.call(function)} with a float64 model; the gradients came back as "
+            f"{[g.dtype for g in result.values()]}, expected float64.",
+        )

@@ -13,6 +13,7 @@ import re
 from pathlib import Path
 
 from coach.core import registry
+from coach.core.lesson import ASPECTS
 
 MIN_HINTS, MIN_QUESTIONS = 3, 2
 FOLDERS = {"katas": "{}.py", "solutions": "{}.py", "tests": "test_{}.py", "lessons": "{}.py"}
@@ -192,9 +193,18 @@ def check_lesson(kata: registry.Kata) -> list[str]:
     if not (isinstance(lesson.points, int) and lesson.points > 0):
         problems.append(f"{where}: points must be a positive whole number, not {lesson.points!r}")
     functions = registry.functions(kata.name)
-    for function in lesson.changes_inputs:
+    declared = [*lesson.changes_inputs, *lesson.returns_gradients, *lesson.keeps_graph]
+    for function in declared:
         if function not in functions:
-            problems.append(f"{where}: changes_inputs names {function}(), which the stub lacks")
+            problems.append(f"{where}: a declaration names {function}(), which the stub lacks")
+    for function, changes in lesson.changes_inputs.items():
+        for aspects in changes.values() if isinstance(changes, dict) else ():
+            unknown = sorted(set(aspects) - set(ASPECTS))
+            if unknown:
+                problems.append(f"{where}: {function}() may change unknown aspects {unknown}")
+    both = set(lesson.returns_gradients) & set(lesson.keeps_graph)
+    if both:
+        problems.append(f"{where}: {sorted(both)} both return plain gradients and keep a graph")
     return problems
 
 

@@ -50,6 +50,24 @@ class Quiz:
     questions: tuple[Question, ...]
 
 
+# What of an argument a kata function may change (see Lesson.changes_inputs).
+VALUES = "values"  # the tensor's values, in place (its version counter moves with them)
+GRAD = "grad"  # the values of its .grad, in place: the same .grad tensor, still there
+NEW_GRAD = "new grad"  # its .grad written, replaced by another tensor or set to None
+REQUIRES_GRAD = "requires_grad"  # its requires_grad flag (freezing a layer)
+TRAINING = "training"  # a module's train()/eval() flag
+ASPECTS = (VALUES, GRAD, NEW_GRAD, REQUIRES_GRAD, TRAINING)
+TRAINING_STEP = (VALUES, GRAD, NEW_GRAD)  # what a parameter name alone allows
+
+
+def allowed_changes(lesson: Lesson, function: str) -> dict[str, tuple[str, ...]]:
+    """{parameter: aspects it may change} for one function of the lesson's kata."""
+    declared = lesson.changes_inputs.get(function, ())
+    if isinstance(declared, dict):
+        return dict(declared)
+    return {name: TRAINING_STEP for name in declared}
+
+
 @dataclass(frozen=True)
 class Fact:
     """A claim about torch that the kata's stub, lesson or test messages make, with code that
@@ -73,9 +91,21 @@ class Lesson:
     hints: tuple[str, ...]  # weakest first; the last is nearly the code, never all of it
     quiz: Quiz
     points: int = 10  # for graders: full marks for this kata
-    # function name -> parameters it may change in place, as its docstring promises (a
-    # training step updates its weights). Every other argument must come back untouched.
-    changes_inputs: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # function name -> what of its arguments it may change, as its docstring promises (a
+    # training step updates its weights). Either a tuple of parameter names, each of which may
+    # change as a training step changes a tensor (TRAINING_STEP: values in place, .grad written,
+    # replaced or cleared), or {parameter: aspects} naming the ASPECTS that may change. Every
+    # other argument, and every other aspect, must come back as it was, whether the function
+    # returns or raises. Hooks and the entries of lists and dicts are never exempt.
+    changes_inputs: dict[str, tuple[str, ...] | dict[str, tuple[str, ...]]] = field(
+        default_factory=dict
+    )
+    # functions whose result is gradients: every tensor in what they return must be plain (no
+    # grad_fn, requires_grad False), as torch.autograd.grad and .grad give them
+    returns_gradients: tuple[str, ...] = ()
+    # functions that return gradients a formula computes from the caller's tensors, which
+    # carry a graph when those tensors require grad, as their stub says: the law above is off
+    keeps_graph: tuple[str, ...] = ()
     # learner module -> list of coach.runtime.graphs.GraphView: `make graph` prints them and
     # `make plots` draws them
     graph: Callable[[object], list] | None = None

@@ -9,8 +9,12 @@ every other test of that kata. Nothing is raised at collection, so every other k
 The stand-in also keeps two laws for every kata, so that no test has to remember them:
 - it notes which kata functions each test touches (`touched`), so a failing test is charged
   to the function it checks;
-- every call of a kata function must leave the caller's tensors as they were (values, .grad,
-  requires_grad, shape), unless the kata's lesson lists that parameter in `changes_inputs`.
+- every call of a kata function, whether it returns or raises, must leave what the caller
+  passed as it was (coach.runtime.inputs: tensors' values, version, .grad, requires_grad and
+  hooks; lists' and dicts' entries; modules' training flags, buffers and hooks), except what
+  the kata's lesson allows in `changes_inputs`;
+- a function the lesson lists in `returns_gradients` returns plain tensors: no grad_fn,
+  requires_grad False.
 """
 
 from __future__ import annotations
@@ -189,34 +193,52 @@ class KataModule:
 
 
 def _guarded(function, kata_name: str):
-    """`function`, checked after each call for changes to the tensors it was given."""
+    """`function`, checked after each call (returned or raised) against the laws above."""
     from coach.core import registry
+    from coach.core.lesson import allowed_changes
     from coach.runtime import inputs
 
     kata = registry.BY_NAME.get(kata_name)
-    allowed = kata.lesson.changes_inputs.get(function.__name__, ()) if kata else ()
+    name = function.__name__
+    allowed = allowed_changes(kata.lesson, name) if kata else {}
+    plain_gradients = bool(kata) and name in kata.lesson.returns_gradients
 
-    key = (kata_name, function.__name__)
+    key = (kata_name, name)
 
     @functools.wraps(function)
     def call(*args, **kwargs):
         if key in _stuck:
             pytest.fail(
-                f"{AS_ABOVE}{function.__name__}() was not called again: it was still running "
+                f"{AS_ABOVE}{name}() was not called again: it was still running "
                 f"when the time limit struck in {_stuck[key]}, where the report shows the line "
                 f"it was stuck on. Fix that endless loop first.",
                 pytrace=False,
             )
-        before = inputs.snapshot(function, args, kwargs, skip=allowed)
+        before = inputs.snapshot(function, args, kwargs, allowed)
         try:
             result = function(*args, **kwargs)
         except pytest.fail.Exception as error:
             if "Timeout" in str(error):
                 _stuck[key] = current_test or "an earlier test"
             raise
+        except Exception as error:
+            # The error path keeps the laws too: hooks left registered, a module left in
+            # eval(), gradients cleared before the raise. Report the change with the error.
+            change = inputs.first_change(before)
+            if change:
+                path = Path(function.__code__.co_filename)
+                lineno, code = _deepest_frame_in(error.__traceback__, path)
+                at = f"{display_path(path)}:{lineno}: {code}" if lineno else ""
+                message = inputs.describe(name, change, raised=error, at=at)
+                pytest.fail(message, pytrace=False)
+            raise
         change = inputs.first_change(before)
         if change:
-            pytest.fail(inputs.describe(function.__name__, change), pytrace=False)
+            pytest.fail(inputs.describe(name, change), pytrace=False)
+        if plain_gradients:
+            attached = inputs.attached_gradient(result)
+            if attached:
+                pytest.fail(inputs.describe_attached(name, *attached), pytrace=False)
         return result
 
     return call

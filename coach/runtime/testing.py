@@ -316,26 +316,27 @@ def check_value(
         what = what[0].upper() + what[1:]
     shown_got, shown_expected = fmt(got), fmt(expected)
     if shown_got == shown_expected:  # too big, or too close, to tell apart as printed
-        shown_got += _first_difference(got, expected)
+        shown_got += _first_difference(got, expected, rel, abs_)
     message = f"Called {call}. {what} is {shown_got}, expected {shown_expected}"
     why = next((w.why for w in wrong if _is(got, w, rel, abs_)), None)
     _fail(f"{message}: {why}" if why else f"{message}.", pytrace=False)
 
 
-def _first_difference(got, expected) -> str:
+def _first_difference(got, expected, rel: float = 1e-5, abs_: float = 1e-5) -> str:
     """' (at [1, 0]: 0.25 where 0.5 was expected)' for two same-shaped tensors, else ''."""
     if not (isinstance(got, torch.Tensor) and isinstance(expected, torch.Tensor)):
         return ""
     if got.shape != expected.shape:
         return ""
     a, b = got.detach().double(), expected.detach().double()
-    off = ~torch.isclose(a, b, rtol=1e-5, atol=1e-5, equal_nan=True)
+    off = ~torch.isclose(a, b, rtol=rel, atol=abs_, equal_nan=True)
     if not off.any():
         return ""
     index = [int(i) for i in off.nonzero()[0]]
+    here = tuple(index)
     return (
-        f" whose values differ (at {index}: {fmt(a[tuple(index)].item())} where "
-        f"{fmt(b[tuple(index)].item())} was expected)"
+        f" whose values differ (at {index}: {a[here].item()!r} ({got.dtype}) where "
+        f"{b[here].item()!r} was expected, to a relative {rel:g})"
     )
 
 
