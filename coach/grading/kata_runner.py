@@ -377,16 +377,21 @@ def _wait(pid: int, process, limit: float) -> dict:
         if time.monotonic() > deadline:
             status["timed_out"] = True
             _kill_group(pid)
-            if process is not None:
-                process.wait()
-            else:
-                with contextlib.suppress(ChildProcessError):
-                    os.waitpid(pid, 0)
+            _reap(pid, process)
             break
         time.sleep(0.005)
     _kill_group(pid)  # anything the kata started in its group goes with it
     status["seconds"] = round(time.monotonic() - started, 3)
     return status
+
+
+def _reap(pid: int, process) -> None:
+    """Wait for a child that was just killed."""
+    if process is not None:
+        process.wait()
+    else:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
 
 
 def _kill_group(pid: int) -> None:
@@ -433,7 +438,12 @@ def run_all(jobs: list[dict], limit: float, fork: bool, log_path: Path | None = 
             if fork:  # this process must never have imported learner code: it forks them all
                 _refuse_learner_modules(spec["impl"])
             pid, process = _start(spec, report, log, fork)
-            status = _wait(pid, process, limit)
+            try:
+                status = _wait(pid, process, limit)
+            except KeyboardInterrupt:  # Ctrl-C: the child (in a group of its own) goes too
+                _kill_group(pid)
+                _reap(pid, process)
+                raise
             status["strays_stopped"] = reaper.stop_strays()
             listed = (_read_report(collected) or {}).get("collected")
             results.append(
@@ -546,7 +556,10 @@ def main(argv: list[str]) -> int:
     katas = _katas(args.kata)
     started = time.monotonic()
     jobs = grade_jobs(katas, _resolve_impl(args.impl), args.seed)
-    results = run_all(jobs, args.limit, fork, Path(args.log) if args.log else None)
+    try:
+        results = run_all(jobs, args.limit, fork, Path(args.log) if args.log else None)
+    except KeyboardInterrupt:  # Ctrl-C: no run.json; the caller says it stopped
+        return 130
     expected = None
     if args.collect:  # what each child collected, written before any of its tests ran
         expected = {kata.name: [] for kata in katas}

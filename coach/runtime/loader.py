@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from coach.core.paths import display_path
-from coach.runtime import torch_state
+from coach.runtime import interrupt, torch_state
 from coach.runtime.summary import AS_ABOVE
 
 _impl_dir: Path | None = None
@@ -33,7 +33,7 @@ _loaded: dict[str, object] = {}  # module name -> module, or the failure message
 touched: list[str] = []  # kata attributes the current test used, in order (plugin resets it)
 current_test = ""  # the running test's name (the plugin sets it)
 _reported: set[str] = set()  # katas whose load failure has been shown in full once
-_stuck: dict[tuple[str, str], str] = {}  # (kata, function) -> the first test it timed out in
+_stuck: dict[str, str] = {}  # kata -> the test in which its code ran past the time limit
 
 
 def set_impl_dir(path: Path) -> None:
@@ -42,6 +42,16 @@ def set_impl_dir(path: Path) -> None:
     _loaded.clear()
     _reported.clear()
     _stuck.clear()
+
+
+def mark_stuck(kata: str, test: str) -> None:
+    """Kata `kata`'s code was still running when the time limit struck in `test`."""
+    _stuck.setdefault(kata, test)
+
+
+def stuck_in(kata: str) -> str:
+    """The test in which `kata` ran past the time limit, or "" if none has."""
+    return _stuck.get(kata, "")
 
 
 def impl_dir() -> Path:
@@ -108,7 +118,7 @@ def _load(name: str):
             f"    {text.strip()}{caret}\n"
             f"Fix the syntax there; until then none of this kata's tests can run."
         )
-    except pytest.fail.Exception as error:  # pytest-timeout fired during the import
+    except pytest.fail.Exception as error:  # the time limit struck during the import
         lineno, code = _deepest_frame_in(error.__traceback__, path)
         where = f"{shown}:{lineno}" if lineno else shown
         return (
@@ -125,6 +135,8 @@ def _load(name: str):
             f"Code at the top level of the file runs on import; fix it so the file loads."
         )
     except (SystemExit, KeyboardInterrupt, pytest.exit.Exception) as error:
+        if isinstance(error, KeyboardInterrupt) and interrupt.arrived():
+            raise  # the learner pressed Ctrl-C: not the file's doing, nothing to remember
         lineno, code = _deepest_frame_in(error.__traceback__, path)
         return (
             f"Importing {shown} tried to stop the run ({type(error).__name__}) at "
@@ -196,24 +208,10 @@ def _guarded(function, kata_name: str):
     kata = registry.BY_NAME.get(kata_name)
     allowed = kata.lesson.changes_inputs.get(function.__name__, ()) if kata else ()
 
-    key = (kata_name, function.__name__)
-
     @functools.wraps(function)
     def call(*args, **kwargs):
-        if key in _stuck:
-            pytest.fail(
-                f"{AS_ABOVE}{function.__name__}() was not called again: it was still running "
-                f"when the time limit struck in {_stuck[key]}, where the report shows the line "
-                f"it was stuck on. Fix that endless loop first.",
-                pytrace=False,
-            )
         before = inputs.snapshot(function, args, kwargs, skip=allowed)
-        try:
-            result = function(*args, **kwargs)
-        except pytest.fail.Exception as error:
-            if "Timeout" in str(error):
-                _stuck[key] = current_test or "an earlier test"
-            raise
+        result = function(*args, **kwargs)
         change = inputs.first_change(before)
         if change:
             pytest.fail(inputs.describe(function.__name__, change), pytrace=False)
