@@ -51,6 +51,13 @@ def pytest_addoption(parser):
         help="print no failure reports; the summary shows the first failure in full",
     )
     group.addoption(
+        "--coach-failures",
+        default="pytest",
+        choices=("pytest", "screen", "all"),
+        help="how failures are printed: pytest's own reports in run order (pytest), or in the "
+        "summary's order with repeats collapsed, within one screen (screen) or every one (all)",
+    )
+    group.addoption(
         "--coach-summary",
         default="on",
         choices=("on", "off"),
@@ -66,8 +73,8 @@ def resolve_impl(config) -> Path:
 
 
 def pytest_configure(config):
-    if config.getoption("--coach-brief"):
-        config.option.tbstyle = "no"  # the summary shows the one failure that matters now
+    if config.getoption("--coach-brief") or config.getoption("--coach-failures") != "pytest":
+        config.option.tbstyle = "no"  # the summary shows the failures (or the one that matters)
     config.addinivalue_line(
         "markers",
         "checks(function): the kata function this test checks, where the test cannot show it "
@@ -126,8 +133,7 @@ def _stop_if_stuck(item) -> None:
     if earlier:
         pytest.fail(
             f"{report.AS_ABOVE}still running: this kata's code ran past the time limit in "
-            f"{earlier}, where the report shows the line it was on, so its other tests are not "
-            f"run. Fix that endless loop first.",
+            f"{earlier}; its later tests are not run until that loop is fixed.",
             pytrace=False,
         )
 
@@ -376,10 +382,25 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         progress = report.Progress.from_outcomes(_outcomes.items())
         if not progress.ran:
             return
-        terminalreporter.write_line("")
         brief = config.getoption("--coach-brief")
         color = _use_color(config)
-        for line in report.render(progress, impl=loader.impl_dir(), color=color, brief=brief):
+        mode = config.getoption("--coach-failures")
+        shown_above = mode != "pytest" and not brief and progress.next_red() is not None
+        summary = [
+            "",
+            *report.render(
+                progress, impl=loader.impl_dir(), color=color, brief=brief, shown_above=shown_above
+            ),
+        ]
+        if shown_above:
+            width = terminalreporter._tw.fullwidth
+            seed_rows = 2  # the seed line below; and pytest's own last line
+            budget = None
+            if mode == "screen":
+                budget = report.SCREEN_ROWS - 1 - report.rows(summary, width) - seed_rows
+            for line in report.failure_report(progress, width, budget, collapse=mode == "screen"):
+                terminalreporter.write_line(line)
+        for line in summary:
             terminalreporter.write_line(line)
         seed = getattr(config.option, "randomly_seed", None)
         if isinstance(seed, int) and progress.next_red() is not None:
