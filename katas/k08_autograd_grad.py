@@ -39,7 +39,7 @@ def cube_sum_grad(x: Tensor) -> Tensor:
     The result has x's shape and dtype: 3 * x ** 2, elementwise, found by autograd.
     """
     # TODO: one autograd.grad call; it returns a tuple.
-    raise NotImplementedError("ask torch.autograd.grad for the gradient; it returns a tuple")
+    raise NotImplementedError("return the gradient of (x ** 3).sum() and leave x.grad as it was")
 
 
 def two_losses_one_forward(forward: Callable[[Tensor], Tensor], x: Tensor) -> tuple[Tensor, Tensor]:
@@ -58,7 +58,7 @@ def two_losses_one_forward(forward: Callable[[Tensor], Tensor], x: Tensor) -> tu
     left as the caller passed it.
     """
     # TODO: one forward; two autograd.grad calls, and only the first keeps the graph.
-    raise NotImplementedError("h = forward(x) once; retain the graph for the first walk only")
+    raise NotImplementedError("return both losses' gradients for x, from one forward pass")
 
 
 def unused_parameters(loss: Tensor, params: list[Tensor]) -> list[bool]:
@@ -74,4 +74,4 @@ def unused_parameters(loss: Tensor, params: list[Tensor]) -> list[bool]:
     function returns, and every parameter's .grad must be as it was.
     """
     # TODO: one autograd.grad call that tolerates unused inputs; keep the graph for the caller.
-    raise NotImplementedError("autograd.grad with allow_unused=True: None means not reached")
+    raise NotImplementedError("return, per parameter, whether the loss's graph never reaches it")
