@@ -68,4 +68,4 @@ def softmax(x: Tensor) -> Tensor:
     Likewise `x -= x.max()` is an in-place edit of a leaf that requires grad.
     """
     # TODO: shift by the max, exponentiate, normalise, all without editing anything in place.
-    raise NotImplementedError("return softmax(x) along the last dim, editing nothing in place")
+    raise NotImplementedError("return softmax(x), editing nothing in place")

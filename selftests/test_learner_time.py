@@ -266,3 +266,37 @@ def test_a_first_attempt_fits_one_screen_for_every_kata():
         number, *lines = report.rstrip("\n").splitlines()
         assert "Katas (katas)" in report, report
         assert rows(lines) <= SCREEN_ROWS, f"kata {number}: {rows(lines)} rows\n" + report
+
+
+@pytest.mark.parametrize("kata", registry.KATAS, ids=lambda kata: kata.name)
+def test_the_hint_ladder_climbs_from_a_question_to_the_code(kata):
+    """The first hint asks; only the last shows code (an indented block of it)."""
+    import textwrap
+
+    hints = [textwrap.dedent(text).strip() for text in kata.lesson.hints]
+    assert "?" in hints[0], hints[0]
+    for hint in hints[:-1]:
+        assert not any(line.startswith("    ") for line in hint.splitlines()), hint
+    assert any(line.startswith("    ") for line in hints[-1].splitlines()), hints[-1]
+
+
+@pytest.mark.parametrize("kata", registry.KATAS, ids=lambda kata: kata.name)
+def test_a_stubs_first_message_states_the_task_not_the_code(kata):
+    """What a NotImplementedError says is the first message a learner reads: the task in
+    words and maths, no torch call, method call or keyword argument of the answer."""
+    import ast
+    import re
+
+    tree = ast.parse((ROOT / kata.stub_file).read_text(encoding="utf-8"))
+    texts = [
+        node.exc.args[0].value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Raise)
+        and isinstance(node.exc, ast.Call)
+        and getattr(node.exc.func, "id", "") == "NotImplementedError"
+        and node.exc.args
+        and isinstance(node.exc.args[0], ast.Constant)
+    ]
+    assert texts
+    for text in texts:
+        assert not re.search(r"torch\.|\w\.\w+\(|\w=\w|\+=", text), text
