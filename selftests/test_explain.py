@@ -132,6 +132,15 @@ def vmap_over_inputs_of_different_dimensions():
     vmap(lambda x: x, in_dims=1)(torch.ones(3))
 
 
+def a_tuple_for_a_tensor():
+    saved = (torch.ones(2),)  # what ctx.saved_tensors holds for one saved tensor
+    torch.sigmoid(saved)
+
+
+def a_list_for_a_tensor():
+    torch.sigmoid([1.0, 2.0])
+
+
 FIRES = {
     "in-place on a leaf": [in_place_on_leaf, in_place_on_view_of_leaf],
     "saved value changed in place": [saved_value_changed],
@@ -142,6 +151,7 @@ FIRES = {
     "non-scalar backward": [backward_on_a_vector],
     "vmap sizes differ": [vmap_over_a_shared_input],
     "unused input": [grad_of_an_unused_input, grad_of_the_only_input_unused],
+    "tuple for a tensor": [a_tuple_for_a_tensor],
 }
 
 # --- ...and a neighbouring error does not -----------------------------------------------------
@@ -175,6 +185,7 @@ NEIGHBOURS = {
     "non-scalar backward": [backward_with_a_wrongly_shaped_gradient],
     "vmap sizes differ": [vmap_over_inputs_of_different_dimensions],
     "unused input": [backward_without_requires_grad],
+    "tuple for a tensor": [a_list_for_a_tensor],
 }
 
 ENTRY_NAMES = [name for name, _, _ in explain.KNOWN_ERRORS]

@@ -299,6 +299,15 @@ KNOWN_ERRORS: tuple[tuple[str, Matcher, Meaning], ...] = (
         "what to share with in_dims, None for a shared input: vmap(f, in_dims=(None, 0, 0)).",
     ),
     (
+        "tuple for a tensor",
+        # torch.sigmoid(ctx.saved_tensors): "sigmoid(): argument 'input' (position 1) must be
+        # Tensor, not tuple"
+        _contains("must be Tensor, not tuple"),
+        "A tuple arrived where torch expected a tensor. Some calls return a tuple even when "
+        "it holds one tensor: ctx.saved_tensors and torch.autograd.grad(...) do. Unpack it "
+        "first: (x,) = ctx.saved_tensors.",
+    ),
+    (
         "unused input",
         # Python's torch.autograd.grad: "The differentiated Tensor at index 0 appears to not
         # have been used in the graph. Set allow_unused=True ..."
