@@ -137,6 +137,14 @@ def a_tuple_for_a_tensor():
     torch.sigmoid(saved)
 
 
+def allclose_of_float32_and_float64():
+    torch.allclose(torch.ones(2), torch.ones(2, dtype=torch.float64))
+
+
+def allclose_of_float32_and_int64():
+    torch.allclose(torch.ones(2), torch.ones(2, dtype=torch.int64))
+
+
 def a_list_for_a_tensor():
     torch.sigmoid([1.0, 2.0])
 
@@ -152,6 +160,7 @@ FIRES = {
     "vmap sizes differ": [vmap_over_a_shared_input],
     "unused input": [grad_of_an_unused_input, grad_of_the_only_input_unused],
     "tuple for a tensor": [a_tuple_for_a_tensor],
+    "float32 met float64": [allclose_of_float32_and_float64],
 }
 
 # --- ...and a neighbouring error does not -----------------------------------------------------
@@ -186,6 +195,7 @@ NEIGHBOURS = {
     "vmap sizes differ": [vmap_over_inputs_of_different_dimensions],
     "unused input": [backward_without_requires_grad],
     "tuple for a tensor": [a_list_for_a_tensor],
+    "float32 met float64": [allclose_of_float32_and_int64],
 }
 
 ENTRY_NAMES = [name for name, _, _ in explain.KNOWN_ERRORS]
