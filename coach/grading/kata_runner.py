@@ -256,10 +256,24 @@ def run_child(spec: dict) -> dict:
     }
 
 
-def _child_process(spec: dict, report_path: str, log_path: str) -> None:
+def _die_with(parent: int) -> None:
+    """On Linux, this child is killed when `parent` dies (Ctrl-C, or the grader killed it):
+    in a process group of its own, it would otherwise run on, orphaned, to its time limit."""
+    if not sys.platform.startswith("linux"):
+        return
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # the parent died before the line above
+        os._exit(70)
+
+
+def _child_process(spec: dict, report_path: str, log_path: str, parent: int) -> None:
     """The body of a forked child: run, write the report, and never return."""
     code = 70
     try:
+        _die_with(parent)
         os.setpgid(0, 0)  # its own process group: whatever it starts can be stopped with it
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         with open(log_path, "ab") as log, open(os.devnull, "rb") as nothing:
@@ -336,9 +350,10 @@ def _start(spec: dict, report: Path, log: Path, fork: bool):
         import gc
 
         gc.freeze()  # the child's collector leaves the parent's objects (and pages) alone
+        parent = os.getpid()
         pid = os.fork()
         if pid == 0:
-            _child_process(spec, str(report), str(log))
+            _child_process(spec, str(report), str(log), parent)
         return pid, None
     with open(log, "ab") as output:
         process = subprocess.Popen(
@@ -542,6 +557,7 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
 
     if args.action == "child":  # the no-fork route: this process is the kata's child
+        _die_with(os.getppid())
         _write_report(run_child(json.loads(args.spec)), args.report)
         os._exit(0)
     for name in list(os.environ):
