@@ -393,7 +393,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
             ),
         ]
         if shown_above:
-            width = terminalreporter._tw.fullwidth
+            width = config.get_terminal_writer().fullwidth
             seed_rows = 2  # the seed line below; and pytest's own last line
             budget = None
             if mode == "screen":
