@@ -12,6 +12,8 @@ import importlib
 from coach.core import bootstrap
 from coach.core.lesson import BadLesson
 
+STOPPED = 130  # the exit status after Ctrl-C (128 + SIGINT), as coach/runtime/interrupt.py
+
 # name -> (requirements profile, "module:function", one-line help)
 COMMANDS = {
     "test": ("learner", "coach.learner.run:test", "run the katas' tests (all, or one with K)"),
@@ -88,9 +90,9 @@ def main(argv: list[str]) -> int:
         args = build_parser().parse_args(argv)  # prints usage and exits
         command, rest = args.command, args.rest
     profile, target, _ = COMMANDS[command]
-    bootstrap.ensure(profile, argv)
     module_name, function_name = target.split(":")
     try:
+        bootstrap.ensure(profile, argv)
         function = getattr(importlib.import_module(module_name), function_name)
         return function(rest) or 0
     except BadLesson as error:  # the registry reads every unit: one broken unit stops all
@@ -98,6 +100,6 @@ def main(argv: list[str]) -> int:
         return 1
     except BrokenPipeError:  # output piped into `head`: stop quietly
         return 0
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # Ctrl-C, even while torch is still importing: one line
         print("\nStopped.")
-        return 130
+        return STOPPED

@@ -38,4 +38,4 @@ def value_and_grad(x0: float) -> tuple[float, float]:
     Example: value_and_grad(3.0) == (31.0, 34.0)
     """
     # TODO: create x, compute y, backpropagate, return (y, x.grad) as floats.
-    raise NotImplementedError("create x with requires_grad=True, then call backward()")
+    raise NotImplementedError("return p(x0) and dp/dx at x0 as floats, dp/dx from autograd")

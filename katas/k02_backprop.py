@@ -51,7 +51,7 @@ def autograd_grads(x: float, w1: float, w2: float, b: float) -> dict[str, float]
     Predict before you run: at (2, 3, -1, 0.5), what does each .grad hold?
     """
     # TODO: build four leaf tensors, run forward, backpropagate, collect the .grad values.
-    raise NotImplementedError("make the inputs tensors with requires_grad=True, then backward()")
+    raise NotImplementedError("return the four gradients of y, found by autograd")
 
 
 def manual_grads(x: float, w1: float, w2: float, b: float) -> dict[str, float]:
@@ -78,4 +78,4 @@ def manual_grads(x: float, w1: float, w2: float, b: float) -> dict[str, float]:
     forward pass), so compute h and h_act first. Return floats even when given ints.
     """
     # TODO: forward values first, then one chain-rule step per node, from y back to the inputs.
-    raise NotImplementedError("apply the chain rule node by node, starting from dy/dy = 1")
+    raise NotImplementedError("return the same four gradients, worked out by hand")

@@ -36,7 +36,7 @@ def grads_without_zeroing(x0: float, n: int) -> list[float]:
     Predict first: what does the list look like for x0 = 3 and n = 3?
     """
     # TODO: one x; in a loop build y, call backward(), record x.grad as a float.
-    raise NotImplementedError("make x, then n times: y = x**2, y.backward(), record x.grad")
+    raise NotImplementedError("return x.grad after each of n backward() calls, never cleared")
 
 
 def grads_with_zeroing(x0: float, n: int) -> list[float]:
@@ -49,7 +49,7 @@ def grads_with_zeroing(x0: float, n: int) -> list[float]:
     Predict first: what does the list look like for x0 = 3 and n = 3?
     """
     # TODO: like grads_without_zeroing, but clear x.grad before each backward().
-    raise NotImplementedError("clear x.grad before each backward(), then record it")
+    raise NotImplementedError("return x.grad after each of n backward() calls, cleared before each")
 
 
 def accumulated_batch_grad(w0: float, X: Tensor, y: Tensor, chunks: int) -> float:
@@ -75,4 +75,4 @@ def accumulated_batch_grad(w0: float, X: Tensor, y: Tensor, chunks: int) -> floa
     torch.tensor([2.0, 4, 6, 8, 10]), 2) == -44.0, the same as with chunks=1.
     """
     # TODO: make w; for each (X, y) micro-batch: weighted loss, backward(); return w.grad.
-    raise NotImplementedError("split with torch.tensor_split, one weighted backward() per piece")
+    raise NotImplementedError("return the batch's gradient, built up one micro-batch at a time")

@@ -34,7 +34,7 @@ def make_data(n: int = 20, noise: float = 0.3, seed: int = 42) -> tuple[Tensor, 
     global one). Both tensors are float32 with shape (n,).
     """
     # TODO: build X, draw the noise from a seeded generator, build y.
-    raise NotImplementedError("build X with torch.linspace and the noise with a seeded torch.randn")
+    raise NotImplementedError("return X evenly over [-3, 3] and y = 2X + 1 plus seeded noise")
 
 
 def train_step(w: Tensor, b: Tensor, X: Tensor, y: Tensor, lr: float) -> float:
@@ -68,4 +68,4 @@ def train(
     same tensors you started with, updated in place: still leaves that require grad.
     """
     # TODO: create w and b, run the steps, collect the losses.
-    raise NotImplementedError("create w and b with requires_grad=True, then call train_step")
+    raise NotImplementedError("return w, b and every step's loss, training from w = b = 0")

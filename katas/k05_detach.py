@@ -35,7 +35,7 @@ def chain(a0: float, detach: bool) -> tuple[Tensor, Tensor, Tensor]:
     a0 may arrive as an int (chain(2, False)): build a from float(a0).
     """
     # TODO: create a, compute b (detach it when asked), compute c, return all three.
-    raise NotImplementedError("build a, b = a * 3 (b.detach() if detach), c = b ** 2")
+    raise NotImplementedError("return (a, b, c) for c = (3a)**2, cut at b when detach is True")
 
 
 def grad_of_a(a0: float, detach: bool) -> float | None:
@@ -49,7 +49,7 @@ def grad_of_a(a0: float, detach: bool) -> float | None:
     Example: grad_of_a(2.0, detach=False) == 36.0
     """
     # TODO: call chain, backpropagate from c only where that is possible, return a.grad.
-    raise NotImplementedError("call chain(a0, detach), then backward() from c when it can run")
+    raise NotImplementedError("return dc/da as autograd sees it: a float, or None")
 
 
 def straight_through_round(x: Tensor) -> Tensor:
@@ -66,5 +66,5 @@ def straight_through_round(x: Tensor) -> Tensor:
     itself). At +-inf the correction inf - inf is nan, so the result is nan there; the tests
     pass finite x only.
     """
-    # TODO: one line: x plus a detached correction.
-    raise NotImplementedError("value of torch.round(x), gradient of x: detach() the difference")
+    # TODO: one line: round(x)'s values, with x's gradient.
+    raise NotImplementedError("return round(x)'s values, the gradient passing straight to x")

@@ -46,9 +46,8 @@ def make_parameter(
     Example: make_parameter((2, 3), 0.01, torch.float64) is a (2, 3) float64 leaf that
     requires grad, with values of about +-0.01.
     """
-    # TODO: draw the values in dtype (torch.randn(shape, dtype=dtype) draws them in it
-    # directly, no conversion needed), scale them; only then ask for gradients.
-    raise NotImplementedError("randn times scale in dtype; switch requires_grad on at the end")
+    # TODO: the random values, scaled, in dtype; the tensor you return must be a leaf.
+    raise NotImplementedError("return scale times random values, in dtype, as a leaf needing grad")
 
 
 def fresh_leaf(t: Tensor) -> Tensor:
@@ -66,8 +65,8 @@ def fresh_leaf(t: Tensor) -> Tensor:
 
     Predict first: what does `t.requires_grad = True` do when t is a non-leaf?
     """
-    # TODO: one line: cut t's history, copy the values, then ask for gradients.
-    raise NotImplementedError("no flag turns a non-leaf into a leaf: start from t.detach()")
+    # TODO: one line: the new leaf.
+    raise NotImplementedError("return a leaf of t's values that requires grad, apart from t")
 
 
 def hidden_grads(x0: float) -> tuple[Tensor, Tensor]:
@@ -82,5 +81,5 @@ def hidden_grads(x0: float) -> tuple[Tensor, Tensor]:
 
     Example: hidden_grads(2.0) returns (tensor(12.), tensor(36.)).
     """
-    # TODO: build x, h, y; keep h's gradient; backward() from y; return (h.grad, x.grad).
-    raise NotImplementedError("h is no leaf: h.retain_grad() before backward()")
+    # TODO: build x, h and y; backpropagate from y once; return (h.grad, x.grad).
+    raise NotImplementedError("return (dy/dh, dy/dx), both read from .grad after one backward()")

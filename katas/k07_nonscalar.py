@@ -45,7 +45,7 @@ def vjp(f: Callable[[Tensor], Tensor], x: Tensor, v: Tensor) -> Tensor:
     [2 * cos(0), 3 * cos(1)] = tensor([2.0000, 1.6209]).
     """
     # TODO: your own leaf from x; y = f(leaf); backpropagate from y weighted by v; return.
-    raise NotImplementedError("y is a vector: tell backward() the weights, y.backward(v)")
+    raise NotImplementedError("return v^T J, n numbers in x's dtype, from one backward pass")
 
 
 def jacobian(f: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
@@ -62,7 +62,7 @@ def jacobian(f: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
     [[1, 0, 0], [1, 1, 0], [1, 1, 1]].
     """
     # TODO: one leaf, y = f(leaf); for each output i, the VJP with e_i is row i; stack them.
-    raise NotImplementedError("row i is the VJP with the one-hot v = e_i; one graph, m walks")
+    raise NotImplementedError("return the m x n Jacobian of f at x, one backward walk per row")
 
 
 def jacobian_diagonal(f: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
@@ -77,4 +77,4 @@ def jacobian_diagonal(f: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
     this diagonal?
     """
     # TODO: a few lines, or one with what you wrote above.
-    raise NotImplementedError("the diagonal of J is not 1^T J when f mixes elements")
+    raise NotImplementedError("return dy_i/dx_i for every i: the diagonal of the Jacobian")

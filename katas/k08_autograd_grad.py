@@ -40,7 +40,7 @@ def cube_sum_grad(x: Tensor) -> Tensor:
     plain tensor, as every gradient a kata function returns: no grad_fn, requires_grad False.
     """
     # TODO: one autograd.grad call; it returns a tuple.
-    raise NotImplementedError("ask torch.autograd.grad for the gradient; it returns a tuple")
+    raise NotImplementedError("return the gradient of (x ** 3).sum() and leave x.grad as it was")
 
 
 def two_losses_one_forward(forward: Callable[[Tensor], Tensor], x: Tensor) -> tuple[Tensor, Tensor]:
@@ -59,7 +59,7 @@ def two_losses_one_forward(forward: Callable[[Tensor], Tensor], x: Tensor) -> tu
     left as the caller passed it.
     """
     # TODO: one forward; two autograd.grad calls, and only the first keeps the graph.
-    raise NotImplementedError("h = forward(x) once; retain the graph for the first walk only")
+    raise NotImplementedError("return both losses' gradients for x, from one forward pass")
 
 
 def unused_parameters(loss: Tensor, params: list[Tensor]) -> list[bool]:
@@ -79,4 +79,4 @@ def unused_parameters(loss: Tensor, params: list[Tensor]) -> list[bool]:
     and an empty list of inputs: ask it only about the parameters that require grad.)
     """
     # TODO: one autograd.grad call that tolerates unused inputs; keep the graph for the caller.
-    raise NotImplementedError("autograd.grad with allow_unused=True: None means not reached")
+    raise NotImplementedError("return, per parameter, whether the loss's graph never reaches it")

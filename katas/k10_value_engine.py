@@ -55,7 +55,7 @@ class Value:
 
         def _backward():
             # TODO: add out.grad times each local derivative into self.grad and other.grad.
-            raise NotImplementedError("a sum passes out.grad on to both inputs; use +=")
+            raise NotImplementedError("add the sum's share of out.grad into both inputs' .grad")
 
         out._backward = _backward
         return out
@@ -67,7 +67,7 @@ class Value:
 
         def _backward():
             # TODO: the same for a product.
-            raise NotImplementedError("d(out)/d(self) = other.data, d(out)/d(other) = self.data")
+            raise NotImplementedError("add each factor's share of out.grad into its .grad")
 
         out._backward = _backward
         return out
@@ -78,7 +78,7 @@ class Value:
 
         def _backward():
             # TODO: the power rule, times out.grad.
-            raise NotImplementedError("exponent * self.data ** (exponent - 1), times out.grad")
+            raise NotImplementedError("add the power's share of out.grad into self.grad")
 
         out._backward = _backward
         return out
@@ -89,7 +89,7 @@ class Value:
 
         def _backward():
             # TODO: the local derivative of tanh, times out.grad.
-            raise NotImplementedError("(1 - out.data**2) * out.grad")
+            raise NotImplementedError("add tanh's share of out.grad into self.grad")
 
         out._backward = _backward
         return out
@@ -111,7 +111,7 @@ class Value:
            leaves.
         """
         # TODO: topological order without recursion, reset the grads, seed 1.0, walk back.
-        raise NotImplementedError("order the nodes (a stack, not recursion), then walk back")
+        raise NotImplementedError("fill .grad of this Value and of every Value it came from")
 
     # Everything below is built from the four operations above: no new backward to write.
 

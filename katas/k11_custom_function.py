@@ -65,7 +65,7 @@ class Softplus(torch.autograd.Function):
         x that forward saw), at the cost of the copy's memory; so does saving the output y.
         """
         # TODO: save x for backward, then return log(1 + exp(x)).
-        raise NotImplementedError("ctx.save_for_backward(x), then return log(1 + exp(x))")
+        raise NotImplementedError("return softplus(x), keeping on ctx what backward() will need")
 
     @staticmethod
     def backward(ctx, grad_output: Tensor) -> Tensor:
@@ -76,7 +76,7 @@ class Softplus(torch.autograd.Function):
         gradient is right only for the loss y.sum(), whose grad_output is all ones.
         """
         # TODO: get x back from ctx.saved_tensors; return grad_output times the derivative.
-        raise NotImplementedError("(x,) = ctx.saved_tensors, then grad_output * sigmoid(x)")
+        raise NotImplementedError("return the gradient for x: grad_output times softplus'(x)")
 
 
 class ScaledProduct(torch.autograd.Function):
@@ -91,7 +91,7 @@ class ScaledProduct(torch.autograd.Function):
         keep it as a plain attribute on ctx.
         """
         # TODO: save a and b for backward; keep scale on ctx; return the product.
-        raise NotImplementedError("save a and b, keep ctx.scale = scale, return scale * a * b")
+        raise NotImplementedError("return scale * a * b, keeping on ctx what backward() will need")
 
     @staticmethod
     def backward(ctx, grad_output: Tensor) -> tuple[Tensor, Tensor, None]:
@@ -103,4 +103,4 @@ class ScaledProduct(torch.autograd.Function):
         and autograd raises.
         """
         # TODO: a, b from ctx.saved_tensors; return the three entries as a tuple.
-        raise NotImplementedError("return (grad for a, grad for b, None for scale)")
+        raise NotImplementedError("return one gradient per input of forward(), in forward's order")

@@ -59,7 +59,7 @@ def numerical_grad(f, x: Tensor, eps: float = 1e-6) -> Tensor:
       contiguous.
     """
     # TODO: a float64 copy; for each element: +eps, f, -eps, f, restore; the slope into grad.
-    raise NotImplementedError("central differences on a float64 copy, one element at a time")
+    raise NotImplementedError("return f's gradient at x by central differences, in float64")
 
 
 def gradients_match(
@@ -80,7 +80,7 @@ def gradients_match(
     comes out of central differences as something like 1e-11).
     """
     # TODO: compare element by element, relative tolerance plus absolute floor.
-    raise NotImplementedError("|a - n| <= atol + rtol * |n| for every element, as a bool")
+    raise NotImplementedError("return True when every element agrees within the tolerances")
 
 
 def check_gradient(f, x: Tensor, eps: float = 1e-6, rtol: float = 1e-3, atol: float = 1e-5) -> bool:
@@ -97,4 +97,4 @@ def check_gradient(f, x: Tensor, eps: float = 1e-6, rtol: float = 1e-3, atol: fl
     Leave the caller's x as it was: it must not start requiring grad or get a .grad.
     """
     # TODO: analytic gradient on a float64 copy, numerical gradient, compare.
-    raise NotImplementedError("autograd on a float64 copy of x, numerical_grad, then compare")
+    raise NotImplementedError("return whether autograd's gradient of f at x is right")

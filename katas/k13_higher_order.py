@@ -50,8 +50,8 @@ def second_derivative(f: Callable[[Tensor], Tensor], x0: float) -> float:
     Predict first: for f = lambda x: x**3 and x0 = 1, what would you get if the first
     gradient were taken without create_graph?
     """
-    # TODO: x; first = d f/dx with create_graph=True; second = d first/dx; return a float.
-    raise NotImplementedError("autograd.grad(f(x), x, create_graph=True), then grad of that")
+    # TODO: x; first = d f/dx; second = d first/dx; return the second as a float.
+    raise NotImplementedError("return d2f/dx2 at x0 as a float, from autograd")
 
 
 def hessian_vector_product(f: Callable[[Tensor], Tensor], x: Tensor, v: Tensor) -> Tensor:
@@ -67,8 +67,8 @@ def hessian_vector_product(f: Callable[[Tensor], Tensor], x: Tensor, v: Tensor) 
     x.detach().requires_grad_(). x and v are float32 or float64; H v has x's dtype and is a
     plain tensor (no grad_fn): the second pass needs no create_graph.
     """
-    # TODO: your own x; gradient with create_graph=True; return the gradient of (gradient . v).
-    raise NotImplementedError("gradient with create_graph=True, then grad of (gradient * v).sum()")
+    # TODO: your own x; the gradient g of f; return the gradient of (g . v).
+    raise NotImplementedError("return H v, the Hessian of f at x times v, without forming H")
 
 
 def gradient_penalty(critic: torch.nn.Module, x: Tensor) -> Tensor:
@@ -84,6 +84,6 @@ def gradient_penalty(critic: torch.nn.Module, x: Tensor) -> Tensor:
     to train the critic's weights, through the gradient. Leave the critic's .grad and the
     caller's x alone: torch.autograd.grad returns gradients without writing any .grad.
     """
-    # TODO: your own x that requires grad; per-sample gradients with create_graph=True;
+    # TODO: your own x that requires grad; each sample's gradient, kept differentiable;
     # TODO: their norms along dim 1; return the mean of (norm - 1)**2.
-    raise NotImplementedError("grad of critic(x).sum() w.r.t. x, create_graph=True; then norms")
+    raise NotImplementedError("return the mean of (||d critic / d x_i|| - 1)**2 over the batch")

@@ -55,7 +55,7 @@ def edit_breaks_backward(op: Callable[[Tensor], Tensor], x: Tensor, edit: str) -
     """
     # TODO: a, inp, out, the edit, then backward() inside try/except RuntimeError: return
     # True if the error's message says "modified by an inplace operation", else `raise` it.
-    raise NotImplementedError("make a leaf copy, inp = a.clone(), edit, then try backward()")
+    raise NotImplementedError("return whether the edit makes backward() raise, by running it")
 
 
 def softmax(x: Tensor) -> Tensor:
@@ -71,4 +71,4 @@ def softmax(x: Tensor) -> Tensor:
     Likewise `x -= x.max()` is an in-place edit of a leaf that requires grad.
     """
     # TODO: shift by the max, exponentiate, normalise, all without editing anything in place.
-    raise NotImplementedError("exp of the shifted x, divided by its sum: out of place")
+    raise NotImplementedError("return softmax(x), editing nothing in place")

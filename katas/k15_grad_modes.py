@@ -70,4 +70,4 @@ def fine_tune_head(
     Its training flag stays as it was.
     """
     # TODO: freeze model[0]; then steps x (forward, loss, backward, update, clear).
-    raise NotImplementedError("model[0].requires_grad_(False), then a training loop for the head")
+    raise NotImplementedError("train the head only, the body frozen; return each step's loss")

@@ -42,7 +42,7 @@ def reverse_gradient(x: Tensor, scale: float) -> Tensor:
     gradient; it does not edit the one it is given.
     """
     # TODO: a new tensor equal to x, a hook on it that returns the reversed gradient.
-    raise NotImplementedError("y = x.clone(), then y.register_hook(...) returning -scale * grad")
+    raise NotImplementedError("return x's values, with the gradient through them times -scale")
 
 
 def step_in_backward(params: list[Tensor], loss_fn: Callable[[], Tensor], lr: float) -> float:
@@ -62,4 +62,4 @@ def step_in_backward(params: list[Tensor], loss_fn: Callable[[], Tensor], lr: fl
     raises, remove the hooks all the same (try/finally) and let the error through.
     """
     # TODO: register a hook per parameter, keep the handles, backward(), remove them.
-    raise NotImplementedError("p.register_post_accumulate_grad_hook(...) per p; handle.remove()")
+    raise NotImplementedError("take one descent step inside backward(); return the loss as a float")

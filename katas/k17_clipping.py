@@ -49,7 +49,7 @@ def clip_grad_norm(parameters: list[Tensor], max_norm: float) -> float:
     Write it by hand; the tests compare it with torch.nn.utils.clip_grad_norm_.
     """
     # TODO: the total norm over all .grad; raise if not finite; scale down only above max_norm.
-    raise NotImplementedError("one norm for all gradients together, then one common factor")
+    raise NotImplementedError("clip the gradients in place by their global norm; return that norm")
 
 
 def clip_grad_value(parameters: list[Tensor], clip_value: float) -> None:
@@ -80,4 +80,4 @@ def clipped_sgd_step(
     Predict first: what does clipping do if it runs before backward()?
     """
     # TODO: clear, backward, clip, update; return the norm before clipping.
-    raise NotImplementedError("clear, loss_fn().backward(), clip, then update under no_grad")
+    raise NotImplementedError("take one clipped SGD step in place; return the norm before clipping")

@@ -42,8 +42,8 @@ def safe_log(x: Tensor) -> Tensor:
     Predict first: why does torch.where(x > 0, torch.log(x), 0.0) have the right values but
     not the right gradient? And what does torch.log(x) * (x > 0) give at x = 0?
     """
-    # TODO: the double where: a safe input for log first, then pick.
-    raise NotImplementedError("make x safe for log where x <= 0, then where(x > 0, log, 0)")
+    # TODO: log where x > 0, 0 elsewhere, and no nan in the gradient anywhere.
+    raise NotImplementedError("return log(x) where x > 0 and 0 elsewhere, with a finite gradient")
 
 
 def safe_norm(v: Tensor) -> Tensor:
@@ -60,8 +60,8 @@ def safe_norm(v: Tensor) -> Tensor:
 
     Predict first: which tensor must the first where make safe, v or its sum of squares?
     """
-    # TODO: sum of squares; the double where around sqrt.
-    raise NotImplementedError("sum the squares, make the zeros safe for sqrt, then pick")
+    # TODO: the norm, with a gradient of 0 (not nan) where v is all zero.
+    raise NotImplementedError("return the L2 norm over the last dim, with gradient 0 at a zero v")
 
 
 def nan_source(loss_fn: Callable[[Tensor], Tensor], x: Tensor) -> str | None:
@@ -82,4 +82,4 @@ def nan_source(loss_fn: Callable[[Tensor], Tensor], x: Tensor) -> str | None:
     named: SqrtBackward0, PowBackward0 or SumBackward0?
     """
     # TODO: own leaf; backward() under detect_anomaly; the name from the error, or None.
-    raise NotImplementedError("backward() inside detect_anomaly(), catch the RuntimeError")
+    raise NotImplementedError("return the backward function that first made a nan, or None")

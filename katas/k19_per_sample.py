@@ -12,13 +12,14 @@ for big batches. torch.func does the same in one call, by transforming functions
   `params` instead of its own, so the loss becomes a function of params;
 - `grad(f)` is a new function that returns the gradient of f (a scalar) with respect to its
   first argument, with the same structure (a dict of params gives a dict of gradients);
-- `vmap(f, in_dims=(None, 0, 0))` runs f once per row of the 2nd and 3rd arguments, sharing
-  the 1st, and stacks the results along a new first dimension.
+- `vmap(f, in_dims=(0, None))` runs f once per row of its 1st argument, sharing the 2nd, and
+  stacks the results along a new first dimension (one entry of in_dims per argument: the
+  dimension to map over, or None to share it).
 
-So vmap(grad(sample_loss), in_dims=(None, 0, 0))(params, X, y) gives, for every parameter, a
-tensor of shape (batch size, *parameter shape). Their mean over the samples is the batch
-gradient. vmap runs the function on whole batches behind the scenes, so it must be pure: no
-.item(), no writing into tensors from outside.
+So grad of a one-sample loss, mapped by vmap over the rows of X and y with params shared,
+gives, for every parameter, a tensor of shape (batch size, *parameter shape). Their mean over
+the samples is the batch gradient. vmap runs the function on whole batches behind the scenes,
+so it must be pure: no .item(), no writing into tensors from outside.
 
 Every loss here is the mean squared error: for one sample, ((model(x_i) - y_i) ** 2).mean();
 for the batch, ((model(X) - y) ** 2).mean(), the mean of the samples' losses.
@@ -47,7 +48,7 @@ def per_sample_grads_loop(model: nn.Module, X: Tensor, y: Tensor) -> dict[str, T
     Predict first: what goes wrong if each loss.backward() adds into the same .grad?
     """
     # TODO: loop over the samples; one loss and one gradient each; stack per parameter.
-    raise NotImplementedError("per sample: a fresh loss, its gradient; then torch.stack")
+    raise NotImplementedError("return every sample's gradient per parameter, with a loop")
 
 
 def per_sample_grads(model: nn.Module, X: Tensor, y: Tensor) -> dict[str, Tensor]:
@@ -55,14 +56,14 @@ def per_sample_grads(model: nn.Module, X: Tensor, y: Tensor) -> dict[str, Tensor
 
     Take the parameters as a dict, {name: p.detach() for name, p in model.named_parameters()}.
     Write sample_loss(params, x_i, y_i): one sample's loss, with the model run by
-    functional_call(model, params, (x_i,)). Then return
-    vmap(grad(sample_loss), in_dims=(None, 0, 0))(params, X, y).
+    functional_call(model, params, (x_i,)). Then let vmap run grad(sample_loss) over the rows
+    of X and y, with params shared: which in_dims says that?
 
     Predict first: what would grad give if sample_loss called model(x_i) directly, ignoring
     params?
     """
-    # TODO: params dict; a pure one-sample loss via functional_call; vmap(grad(...)).
-    raise NotImplementedError("sample_loss via functional_call, then vmap(grad(sample_loss))")
+    # TODO: params dict; one sample's loss as a function of params; its gradient, batched.
+    raise NotImplementedError("return the same per-sample gradients, in one vectorised call")
 
 
 def batch_grad(per_sample: dict[str, Tensor]) -> dict[str, Tensor]:

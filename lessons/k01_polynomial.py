@@ -14,9 +14,9 @@ HINTS = (
         a float: autograd refuses integer tensors.
     """,
     """
-        value_and_grad in four moves: make x with torch.tensor(..., requires_grad=True),
-        compute y = polynomial(x), call y.backward(), read x.grad. Hand both back as plain
-        floats with .item(). Check yourself: at x = 3, y = 31 and dy/dx = 27 + 12 - 5 = 34.
+        value_and_grad in four moves: make x as a float tensor that requires grad, compute
+        y with polynomial, call backward() on y, read x.grad. Hand both back as plain floats
+        (.item()). Check yourself: at x = 3, y = 31 and dy/dx = 27 + 12 - 5 = 34.
     """,
     """
         Nearly the code of value_and_grad:

@@ -4,15 +4,16 @@ from coach.core.lesson import Lesson, Question, Quiz, code
 
 HINTS = (
     """
-        Walk the three nodes from y back to the inputs. At each node ask one small question:
-        if this input moved a little, how much would this node's output move? Multiply that
-        by the gradient that has come down from above.
+        Walk the three nodes from y back to the inputs. At each node, ask: if this input
+        moved a little, how much would this node's output move? And what do you do with the
+        gradient that has already come down from above?
     """,
     """
-        forward: three lines, each built from the result before it (h from x and w1, h_act
-        from h and b, y from h_act and w2). autograd_grads: four tensors from float(...) with
-        requires_grad=True, run forward, y.backward(), then each .grad.item() into a dict
-        with the keys "x", "w1", "w2" and "b".
+        Each node multiplies the gradient from above by its own local derivative and passes
+        the product down. forward is three lines, each built from the result before it (h
+        from x and w1, h_act from h and b, y from h_act and w2). autograd_grads lets autograd
+        do that walk: the four inputs must be float tensors that require grad, and the four
+        gradients come back as plain floats.
     """,
     """
         The two local rules for manual_grads. A product p = u * v: dp/du = v and dp/dv = u,
@@ -21,7 +22,14 @@ HINTS = (
         first: some local derivatives are forward values.
     """,
     """
-        Nearly the code of manual_grads, one chain-rule step per line:
+        Nearly the code. autograd_grads:
+
+            x = torch.tensor(float(x), requires_grad=True)   # and the same for w1, w2, b
+            _, _, y = forward(x, w1, w2, b)
+            y.backward()
+            return {"x": x.grad.item(), ...}                 # the four gradients as floats
+
+        manual_grads, one chain-rule step per line:
 
             h = x * w1
             h_act = h + b

@@ -4,21 +4,23 @@ from coach.core.lesson import Lesson, Question, Quiz, code
 
 HINTS = (
     """
-        backward() adds into .grad; it never replaces what is there. The three functions are
-        about seeing that happen, stopping it, and then using it on purpose.
+        Does backward() replace what is in .grad, or add to it? The three functions are
+        about seeing what it does, stopping it, and then using it on purpose.
     """,
     """
-        grads_without_zeroing: create x once, before the loop. Inside the loop build a fresh
-        y = x**2 each time (backward() frees the x that y's graph saved), call y.backward() and
-        record x.grad.item(). grads_with_zeroing is the same loop with one more line at the
-        top of each pass: x.grad = None. (x.grad.zero_() fails on the first pass, because
-        x.grad is None until the first backward().)
+        backward() adds into .grad; it never replaces what is there. grads_without_zeroing
+        makes x once, before the loop, and builds a fresh y from it on every pass (a walk
+        frees what y's graph saved). grads_with_zeroing is the same loop, with x's gradient
+        cleared at the top of each pass. accumulated_batch_grad uses the adding on purpose:
+        one backward() per micro-batch, nothing cleared in between, each piece weighted so the
+        sum is the full batch's gradient.
     """,
     """
-        accumulated_batch_grad: torch.tensor_split(X, chunks) and torch.tensor_split(y, chunks)
-        give matching pieces; zip them. A piece's loss is the mean of (w * X_part - y_part)**2.
-        The full-batch mean divides by len(X) but a piece's mean divides by len(X_part), so a
-        piece's share of the full loss is its mean times len(X_part) / len(X).
+        Clearing: setting x.grad to None works on every pass; zero_() on x.grad fails on the
+        first, because x.grad is None until the first backward(). Micro-batches:
+        torch.tensor_split cuts X and y into matching pieces. The full-batch mean divides by
+        len(X) but a piece's mean by len(X_part), so a piece's share of the full loss is its
+        mean times len(X_part) / len(X).
     """,
     """
         Nearly the code of accumulated_batch_grad:
@@ -28,6 +30,9 @@ HINTS = (
                 part_loss = ...                                # this piece's own mean
                 (part_loss * len(X_part) / len(X)).backward()  # no clearing in between
             return w.grad.item()
+
+        The other two: x = torch.tensor(float(x0), requires_grad=True) before the loop; in
+        it, (x**2).backward() and record x.grad.item(); with zeroing, x.grad = None first.
     """,
 )
 

@@ -5,20 +5,23 @@ from coach.core.lesson import CHOICE, YES_NO, Lesson, Question, Quiz, code
 HINTS = (
     """
         A training step is five moves in a fixed order: forward, loss, backward, update,
-        clear. Kata 3 showed you why the last one matters.
+        clear. Which of them must autograd not record, and what did kata 3 show about
+        skipping the last one?
     """,
     """
-        make_data: X = torch.linspace(-3, 3, n). For the noise,
-        torch.Generator().manual_seed(seed) passed as torch.randn(n, generator=...) gives the
-        same draws as torch.manual_seed(seed) without touching the global generator; then
-        y = 2 * X + 1 + noise * draws. train: w and b start as torch.tensor(0.0,
-        requires_grad=True) and go to train_step once per step; collect what it returns.
+        make_data builds X and y without any randomness of its own: the noise comes from a
+        random generator of its own, seeded with `seed`, so the same seed gives the same
+        draws and the global generator is left alone. train_step's update changes w and b in
+        place (they must stay the same leaves) with autograd not recording, then empties
+        their gradients. train starts w and b at 0 as leaves that require grad and calls
+        train_step once per step.
     """,
     """
-        train_step: loss = the mean of (y - (w * X + b)) ** 2, then loss.backward(). The update
-        must change w and b in place (w -= ..., not w = w - ...) and must sit inside
-        `with torch.no_grad():`, because outside it an in-place change to a leaf that requires
-        grad raises RuntimeError. Return the loss as a float.
+        The tools. make_data: torch.linspace for X; a torch.Generator seeded with
+        manual_seed(seed), passed to torch.randn as generator=. train_step: the loss is the
+        mean of (y - (w * X + b)) ** 2; loss.backward(); the update is an in-place -= inside
+        `with torch.no_grad():` (outside it, an in-place change to a leaf that requires grad
+        raises RuntimeError); clear with zero_() on each .grad; return the loss as a float.
     """,
     """
         Nearly the code of train_step, after the loss and loss.backward():
@@ -29,6 +32,8 @@ HINTS = (
             w.grad.zero_()
             ...               # and b's gradient too
             return loss.item()
+
+        make_data's noise: torch.randn(n, generator=torch.Generator().manual_seed(seed)).
     """,
 )
 

@@ -4,22 +4,25 @@ from coach.core.lesson import Lesson, Question, Quiz, code
 
 HINTS = (
     """
-        detach() keeps a tensor's value and drops its history. For each tensor in the chain,
-        ask: does it remember how it was made? .requires_grad and .grad_fn tell you.
+        For each tensor in the chain, ask: does it remember how it was made? What do
+        .requires_grad and .grad_fn say about b after detach(), and about c built from it?
     """,
     """
-        chain: a = torch.tensor(float(a0), requires_grad=True), b = a * 3; when detach is
-        True, replace b by b.detach() before c = b ** 2, and return that b. The values are
-        the same either way; only the history differs.
+        detach() keeps a tensor's value and drops its history. When the chain is cut at b, c
+        has no path back to a: c does not require grad, and backward() from it has nothing to
+        walk. grad_of_a must see that case coming and answer None instead of crashing.
+        straight_through_round wants two faces at once: the value of round(x), the gradient
+        of x itself. A part that autograd cannot see changes the value but not the gradient.
     """,
     """
-        grad_of_a: after detach, c.requires_grad is False and c.backward() raises
-        RuntimeError ("element 0 of tensors does not require grad and does not have a
-        grad_fn"). Call backward() only when c.requires_grad is True. Then a.grad is either a
-        tensor (return its .item()) or still None (return None).
+        chain: a is a 0-d float tensor that requires grad; b = a * 3, replaced by its
+        detach() when asked; c = b ** 2 from that b. grad_of_a: backward() from c only when
+        c.requires_grad is True (after detach it raises RuntimeError, "element 0 of tensors
+        does not require grad"); then a.grad is a tensor (its .item()) or still None.
+        straight_through_round: x plus a detached correction.
     """,
     """
-        straight_through_round, nearly the code: x plus a correction that autograd cannot see.
+        straight_through_round, nearly the code:
 
             return x + (<the rounded x> - x).detach()
 

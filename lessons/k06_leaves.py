@@ -5,22 +5,24 @@ from coach.core.lesson import YES_NO, Fact, Lesson, Question, Quiz, code
 HINTS = (
     """
         Only a leaf that requires grad gets a .grad. For every tensor you return, ask: was it
-        made directly (a leaf), or by an operation on something that requires grad (not a
-        leaf)? t.is_leaf and t.grad_fn tell you.
+        made directly (a leaf), or by an operation on something that requires grad? What do
+        t.is_leaf and t.grad_fn say?
     """,
     """
-        make_parameter: torch.randn(shape, requires_grad=True) * scale is the trap: the
-        `* scale` makes a new tensor, and the leaf is the one randn made. Draw the values in
-        the dtype (torch.randn(shape, dtype=dtype) draws them in it directly) and scale them
-        with requires_grad off; then call requires_grad_() on the finished tensor.
-        `w.requires_grad = True` on a result raises RuntimeError ("you can only change
-        requires_grad flags of leaf variables"), and no flag makes it a leaf.
+        make_parameter: multiplying a tensor that already requires grad makes a new,
+        non-leaf tensor; the leaf is the one before the multiplication. So build the finished
+        values first (drawn in the dtype, scaled) with gradients off, and switch requires_grad
+        on last. No flag turns a result into a leaf. fresh_leaf: cut t's history, copy the
+        values, then ask for gradients. hidden_grads: h already requires grad, inherited from
+        x; what it lacks is a kept gradient, and backward() keeps one only if asked in time.
     """,
     """
-        fresh_leaf: t.detach() is a leaf with t's values, no history and no requires_grad; it
-        shares t's memory. clone() copies it. hidden_grads: h = x * 3 already requires grad,
-        inherited from x; what it lacks is a kept gradient. h.retain_grad() asks backward() to
-        store one in h.grad; call it before y.backward().
+        The tools: torch.randn draws in a dtype directly (dtype=); requires_grad_() switches
+        the flag on in place and returns the tensor. `w.requires_grad = True` on a result
+        raises RuntimeError ("you can only change requires_grad flags of leaf variables").
+        detach() is a leaf with t's values that shares t's memory; clone() copies it.
+        retain_grad() asks backward() to store a non-leaf's gradient in its .grad: call it
+        before backward(), afterwards is too late.
     """,
     """
         Nearly the code:

@@ -4,22 +4,25 @@ from coach.core.lesson import Lesson, Question, Quiz, code
 
 HINTS = (
     """
-        backward() from a vector needs a vector: one weight per output. y.backward(v) leaves
-        v^T J in the leaf's .grad without ever building J. Which v gives which answer is the
-        whole kata.
+        backward() from a vector needs a vector: one weight per output. What does it leave in
+        the leaf's .grad for a given v, and which v would pick out one row of J?
     """,
     """
-        vjp: make your own leaf, leaf = x.detach().requires_grad_() (the caller's x keeps its
-        flag and its .grad), then y = f(leaf) and y.backward(v), and return leaf.grad.
-        torch.autograd.grad(y, leaf, grad_outputs=v) returns the same, in a one-element
+        Backpropagating from y with weights v leaves v^T J in the leaf's .grad, without ever
+        building J. vjp is exactly that, on a leaf of your own (the caller's x keeps its flag
+        and its .grad). A one-hot v (1 at i, 0 elsewhere) gives row i, so jacobian is one such
+        walk per output, the rows stacked. Walking the same graph again needs it kept, and
+        .grad adds up between walks. jacobian_diagonal: summing y first gives the column
+        sums 1^T J, the diagonal only for an elementwise f; the whole Jacobian's diagonal is
+        right for every f.
+    """,
+    """
+        The tools: a leaf of your own is x.detach().requires_grad_(); backward() takes the
+        weights as its first argument; the rows of torch.eye(m) are the one-hot vectors;
+        retain_graph=True keeps the graph for the next walk; setting leaf.grad to None clears
+        it; torch.stack makes the (m, n) matrix; Tensor.diagonal() reads a diagonal.
+        torch.autograd.grad(y, leaf, grad_outputs=v) returns the same VJP, in a one-element
         tuple, without touching .grad.
-    """,
-    """
-        jacobian: row i is the VJP with the one-hot v = e_i, and the rows of torch.eye(m) are
-        exactly those. Walking the same y again needs retain_graph=True, and .grad adds up, so
-        clear it (leaf.grad = None) before each row. torch.stack(rows) makes the (m, n) matrix.
-        jacobian_diagonal: y.sum().backward() gives 1^T J, the column sums, which is the diagonal
-        only for an elementwise f. The diagonal of the whole Jacobian is right for every f.
     """,
     """
         Nearly the code of jacobian:
@@ -33,7 +36,7 @@ HINTS = (
                 rows.append(leaf.grad)
             return ...                     # the rows as one (m, n) tensor
 
-        jacobian_diagonal is then one line: Tensor.diagonal() of what jacobian returns.
+        vjp is the body of that loop once, with v; jacobian_diagonal is one line on jacobian.
     """,
 )
 

@@ -4,24 +4,27 @@ from coach.core.lesson import Lesson, Question, Quiz, code
 
 HINTS = (
     """
-        torch.autograd.grad(output, inputs) walks the graph like backward() does, but it
-        returns the gradients (a tuple, one per input) instead of adding them into .grad. And
-        any walk frees the values the graph saved, unless you say retain_graph=True.
+        backward() writes into .grad. How would you get a gradient without touching .grad at
+        all? And what does any walk of the graph do to the values the graph saved?
     """,
     """
-        cube_sum_grad: one call, torch.autograd.grad((x ** 3).sum(), x), and unpack the tuple
-        it returns. Reading x.grad afterwards gives None (or the caller's old gradients):
-        autograd.grad never writes it.
+        torch.autograd.grad walks the graph like backward() does, but returns the gradients
+        (a tuple, one per input) instead of adding them into .grad. Every walk frees the
+        values the graph saved unless told to keep them, so of two walks over the same graph
+        only the last may free it. A parameter the loss never reaches has no gradient at all:
+        autograd.grad can be told to answer None for it instead of raising.
     """,
     """
-        two_losses_one_forward: h = forward(x) once, then both losses from that h. Both walks
-        pass through forward's part of the graph, so the first autograd.grad call needs
-        retain_graph=True and the second must not have it. unused_parameters: pass the whole
-        list of params to one call with allow_unused=True; the caller walks the graph again
-        afterwards, so keep it (retain_graph=True) here.
+        cube_sum_grad: one autograd.grad call on the sum of x cubed, and unpack the tuple.
+        two_losses_one_forward: forward once, both losses from that h; the first call passes
+        retain_graph=True, the second does not. unused_parameters: one call over the whole
+        list of params with allow_unused=True, and retain_graph=True (the caller walks the
+        graph again afterwards); None marks a parameter not reached.
     """,
     """
         Nearly the code:
+
+            (grad,) = torch.autograd.grad((x ** 3).sum(), x)
 
             (grad_a,) = torch.autograd.grad(loss_a, x, retain_graph=True)
             (grad_b,) = torch.autograd.grad(loss_b, x)          # the last walk frees it

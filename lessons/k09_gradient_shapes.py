@@ -4,21 +4,23 @@ from coach.core.lesson import Fact, Lesson, Question, Quiz, code
 
 HINTS = (
     """
-        A gradient has the shape of its tensor. Where a tensor was used more than once (in two
-        layers, or broadcast over a batch), its gradient is the sum of what each use sends
-        back.
+        What shape does a gradient have? And where a tensor was used more than once (in two
+        layers, or broadcast over a batch), how do the gradients of its uses combine?
     """,
     """
-        sum_to_shape: first sum over the leading dimensions broadcasting put in front (there
-        are grad.dim() - len(shape) of them), then over every dimension where `shape` has a 1
-        but grad does not, with keepdim=True. Skip a sum whose dim tuple would be empty:
-        t.sum(dim=()) sums over every dimension.
+        A gradient has the shape of its tensor, and a tensor used several times gets the sum
+        of what each use sends back. Broadcasting is such a reuse: it added leading
+        dimensions and stretched size-1 ones, so undoing it means summing over exactly those.
+        linear_backward follows from the shapes alone: only one product of the gradient and
+        each operand has the right shape. layer_twice_backward walks back through the second
+        application first; W and b got a share from each application.
     """,
     """
-        linear_backward: write down the shapes. grad_out is (N, out), W is (out, in), x is
-        (N, in). Only one product of grad_out and W gives (N, in), and only one product of
-        grad_out (transposed) and x gives (out, in). grad_b is grad_out summed over the rows.
-        layer_twice_backward: h = x @ W.T + b first; the second application's input is h.
+        sum_to_shape: first sum over the grad.dim() - len(shape) leading dimensions, then over
+        every dimension where `shape` has a 1 but grad does not, with keepdim=True; skip a
+        sum whose dims would be empty (sum(dim=()) sums over everything). linear_backward:
+        grad_out is (N, out), W is (out, in), x is (N, in); grad_b is grad_out summed over the
+        rows. layer_twice_backward: compute h first; the second application's input is h.
     """,
     """
         Nearly the code of layer_twice_backward:
@@ -27,6 +29,8 @@ HINTS = (
             grad_h, grad_W_second, grad_b_second = linear_backward(h, W, b, grad_out)
             _, grad_W_first, grad_b_first = linear_backward(x, W, b, ...)
             return ...   # W and b were used twice: what do their two parts add up to?
+
+        linear_backward: grad_out @ W, grad_out.T @ x, grad_out.sum(dim=0).
     """,
 )
 

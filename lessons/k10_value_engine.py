@@ -5,23 +5,23 @@ from coach.core.lesson import Fact, Lesson, Question, Quiz, code
 HINTS = (
     """
         Each _backward answers one question for its own operation: if an input moved a
-        little, how much would out move? Multiply that local derivative by out.grad (the
-        gradient that has arrived from above) and add it into the input's .grad. backward()
-        then only has to call those functions in the right order.
+        little, how much would out move? What do you do with that number and out.grad, and
+        what if the same Value is an input twice (a + a)?
     """,
     """
-        The four local rules: for + both inputs get out.grad; for * each input gets the
-        other factor times out.grad; for ** the power rule, exponent * self.data **
-        (exponent - 1), times out.grad; for tanh, (1 - out.data**2) times out.grad. Always
-        +=, never =: `a + a` gives a two contributions.
+        Multiply the local derivative by out.grad (the gradient that has arrived from above)
+        and add it into the input's .grad: always add, never assign, so an input used twice
+        gets both contributions. backward() then only has to call every _backward in the
+        right order: a node after every node that was computed from it.
     """,
     """
-        backward() in three steps. (1) A topological order: a list in which every node comes
-        after all the nodes in its _prev. A depth-first walk gives it: append a node after all
-        its children are in the list. (2) Every node's grad = 0.0, then self.grad = 1.0.
-        (3) for node in reversed(order): node._backward(). A recursive walk is the textbook
-        way to do (1), but a chain of thousands of nodes overflows Python's recursion limit:
-        keep the pending work on a list instead.
+        The four local derivatives: a sum passes 1 to each input; a product gives each input
+        the other factor; a power follows the power rule; tanh's derivative can be written
+        with its own output, 1 - tanh**2. backward() in three steps: (1) a topological order,
+        every node after all the nodes in its _prev (a depth-first walk appends a node once
+        its inputs are in); (2) every grad to 0.0, then this one's to 1.0; (3) each node's
+        _backward in reverse order. A recursive walk overflows Python's recursion limit on a
+        chain of thousands of nodes: keep the pending work on a list instead.
     """,
     """
         Nearly the code of step (1), a depth-first walk with an explicit stack. Each stack
@@ -38,7 +38,8 @@ HINTS = (
                     stack.append((node, True))      # comes back after its inputs
                     stack.extend(...)               # each child, not done yet
 
-        Then steps (2) and (3) take four lines.
+        Then steps (2) and (3) take four lines. A local rule, for *: self.grad += other.data
+        * out.grad, and the same for other.
     """,
 )
 

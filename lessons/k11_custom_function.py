@@ -4,28 +4,31 @@ from coach.core.lesson import YES_NO, Fact, Lesson, Question, Quiz, code
 
 HINTS = (
     """
+        forward runs before backward, in a different call. How does backward learn the x
+        that forward saw? And is backward asked for dy/dx, or for something else?
+    """,
+    """
         forward computes the value and leaves notes for backward in ctx; backward turns
-        grad_output (dL/dy) into one gradient per input of forward. Autograd calls both: you
-        only call Softplus.apply(x).
+        grad_output (dL/dy) into one gradient per input of forward, dL/dx = grad_output times
+        dy/dx. Autograd calls both: you only call Softplus.apply(x). Tensors go through
+        ctx's saving mechanism; a plain number (scale) is kept as an attribute on ctx. An
+        input that needs no gradient (scale) still gets an entry: None.
     """,
     """
-        Softplus: forward saves x with ctx.save_for_backward(x) and returns
-        torch.log1p(torch.exp(x)) (or torch.log(1 + torch.exp(x))). backward gets x back with
-        (x,) = ctx.saved_tensors (saved_tensors is a tuple, even for one tensor).
+        The tools: ctx.save_for_backward(...) in forward, ctx.saved_tensors in backward (a
+        tuple, even for one tensor: unpack it). softplus is log(1 + exp(x)) (torch.log1p
+        exists); its derivative is the sigmoid of x. For ScaledProduct each input's gradient
+        holds the OTHER factor: d(scale * a * b)/da = scale * b.
     """,
     """
-        backward returns dL/dx, not dy/dx: multiply the derivative by grad_output. For
-        ScaledProduct, forward does ctx.save_for_backward(a, b) and ctx.scale = scale (a float
-        cannot go through save_for_backward). backward returns three things, one per input of
-        forward: the gradient for a, the one for b, and None for scale.
-    """,
-    """
-        Nearly the code of ScaledProduct.backward:
+        Nearly the code:
 
-            a, b = ctx.saved_tensors
+            ctx.save_for_backward(x)                  # Softplus.forward, then the value
+            (x,) = ctx.saved_tensors                  # Softplus.backward
+            return grad_output * torch.sigmoid(x)
+
+            a, b = ctx.saved_tensors                  # ScaledProduct.backward
             return grad_output * ctx.scale * ..., grad_output * ctx.scale * ..., None
-
-        Each input's gradient holds the OTHER factor: d(scale * a * b)/da = scale * b.
     """,
 )
 

@@ -4,27 +4,25 @@ from coach.core.lesson import YES_NO, Fact, Lesson, Question, Quiz, code
 
 HINTS = (
     """
-        A gradient entry is a slope: how much f moves when one element of x moves a little.
-        Measure it with a step to each side of x, in float64, and compare it with autograd's
-        answer using a tolerance that grows with the size of the numbers.
+        A gradient entry is a slope. How could you measure it without autograd, and how
+        close must two measurements be to count as the same?
     """,
     """
-        numerical_grad: point is a float64 copy of x that you may change:
-
-            point = x.detach().to(torch.float64).clone(memory_format=torch.contiguous_format)
-
-        The memory_format lays the copy out row by row even when x is not: a plain clone()
-        of a transposed W.T keeps its strides, and view(-1) refuses it. Then
-        point.view(-1)[i] reaches element i whatever the shape (0-d included). For each i:
-        remember the element's value, set it to value + eps and evaluate f, set it to
-        value - eps and evaluate f, set it back, and store the slope in the same place of a
-        float64 result (torch.zeros_like(point)).
+        Move one element of x a little each way, evaluate f at both points, and divide the
+        difference by the distance: a central difference, one element at a time, in float64
+        so rounding does not drown the slope. Compare with a tolerance that grows with the
+        size of the numbers (relative) plus a floor for numbers near zero (absolute).
     """,
     """
-        gradients_match is torch.allclose's rule written out: (analytic - numerical).abs()
-        <= atol + rtol * numerical.abs(), for every element (.all()), as a Python bool
-        (bool(...)). check_gradient: a float64 copy of x with requires_grad_(), f of it,
-        torch.autograd.grad(...) for the analytic gradient, then the other two functions.
+        numerical_grad: work on a float64 copy of x that you may change, laid out row by row
+        (clone(memory_format=torch.contiguous_format)): a plain clone() of a transposed W.T
+        keeps its strides, and view(-1) refuses it. Reshaped to one dimension, view(-1)
+        reaches element i whatever the shape, 0-d included. For each i:
+        remember the value, evaluate at value + eps and value - eps, put it back, and store
+        (above - below) / (2 * eps) in a float64 result of the same shape. gradients_match:
+        every element (all()) passes |a - n| <= atol + rtol * |n|, as a Python bool.
+        check_gradient: autograd on a float64 copy of x that requires grad, then the other
+        two functions.
     """,
     """
         Nearly the code of numerical_grad's loop:
@@ -36,6 +34,8 @@ HINTS = (
                 above = float(f(point))
                 ...                                   # the step down, and put it back
                 flat_grad[i] = (above - below) / (2 * eps)
+
+        point = x.detach().to(torch.float64).clone(), grad = torch.zeros_like(point).
     """,
 )
 

@@ -4,19 +4,23 @@ from coach.core.lesson import YES_NO, Fact, Lesson, Question, Quiz, code
 
 HINTS = (
     """
-        A gradient can only be differentiated if autograd recorded how it was computed.
-        create_graph=True asks for exactly that; without it the gradient is a constant.
+        To differentiate a gradient, autograd must have recorded how the gradient itself was
+        computed. Does it do that by default? What does the first gradient's grad_fn say?
     """,
     """
-        second_derivative: x = torch.tensor(float(x0), requires_grad=True), then
-        (first,) = torch.autograd.grad(f(x), x, create_graph=True). first has a grad_fn now:
-        torch.autograd.grad(first, x) gives f''(x0). Return it with .item(), only at the end.
+        By default a gradient comes out as a constant: its computation is not recorded.
+        Asking for the graph of the gradient makes the gradient differentiable, so a second
+        walk from it gives the second derivative. A Hessian-vector product is the gradient of
+        (gradient . v): one scalar, one more walk, and H is never formed. The gradient
+        penalty differentiates the critic's scores with respect to x, keeps that gradient
+        differentiable, and takes each sample's norm.
     """,
     """
-        hessian_vector_product: take your own x = x.detach().requires_grad_(), the gradient g
-        with create_graph=True, then the gradient of the scalar (g * v).sum() with respect to
-        x. gradient_penalty: the same first step on critic(x).sum(); the gradients come out as
-        an (n, d) tensor, one row per sample.
+        The tools: torch.autograd.grad(..., create_graph=True) records the gradient's own
+        graph; a second torch.autograd.grad differentiates it. Work on your own x
+        (x.detach().requires_grad_()). gradient_penalty: the gradient of critic(x).sum() has
+        one row per sample, (n, d); its norm along dim 1; return .item() only where a float
+        is asked for, at the very end.
     """,
     """
         Nearly the code of gradient_penalty:
@@ -24,6 +28,9 @@ HINTS = (
             x = x.detach().requires_grad_()
             (gradients,) = torch.autograd.grad(critic(x).sum(), x, create_graph=True)
             return ((gradients.norm(dim=...) - 1) ** 2)...
+
+        second_derivative: (first,) = torch.autograd.grad(f(x), x, create_graph=True), then
+        torch.autograd.grad(first, x).
     """,
 )
 

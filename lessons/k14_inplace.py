@@ -4,25 +4,36 @@ from coach.core.lesson import Fact, Lesson, Question, Quiz, code
 
 HINTS = (
     """
+        When does an in-place edit break backward()? Ask of each operation: what does its
+        derivative need? Which of exp, sin and x + 1 keeps its input, its output, or nothing?
+    """,
+    """
         An in-place edit breaks backward() only when it overwrites a tensor that some
-        operation saved for its backward. Ask of each operation: what does its derivative
-        need? exp needs its output, sin its input, x + 1 nothing at all.
+        operation saved for its backward: exp needs its output, sin its input, x + 1 nothing
+        at all. Autograd notices through each tensor's version counter and raises when
+        backward() runs. So the experiment: a leaf of your own, a non-leaf input made from it
+        (a leaf that requires grad cannot be edited in place at all), the operation, the
+        edit, then backward().
     """,
     """
-        edit_breaks_backward: a = x.detach().clone().requires_grad_(True) is your leaf. You
-        cannot edit a itself in place (torch refuses at once), so build inp = a.clone() and
-        out = op(inp), then call add_(1) on whichever of the two `edit` names.
+        The tools: x.detach().clone().requires_grad_(True) for the leaf, clone() for the input,
+        add_(1) as the edit on whichever of the two `edit` names. Only backward() goes in the
+        try block: a RuntimeError whose message contains "modified by an inplace operation"
+        means True; anything else should propagate. softmax: shift by the max, exponentiate,
+        divide by the sum, with no in-place step anywhere (no /=, no -=, no .data).
     """,
     """
-        Only backward() belongs in the try block: a RuntimeError whose message contains
-        "modified by an inplace operation" means True; anything else should propagate
-        (re-raise it). If backward() returns normally, the answer is False.
-    """,
-    """
-        softmax, nearly the code: shift, exponentiate, then divide by the sum, with no
-        in-place step anywhere (no /=, no -=, no .data):
+        Nearly the code:
 
-            exps = torch.exp(x - ...)
+            try:
+                out.sum().backward()
+            except RuntimeError as error:
+                if "modified by an inplace operation" in str(error):
+                    return True
+                raise
+            return False
+
+            exps = torch.exp(x - ...)                  # softmax
             return exps / ...
     """,
 )

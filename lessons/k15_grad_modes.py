@@ -15,21 +15,24 @@ from coach.core.lesson import (
 
 HINTS = (
     """
-        Two different jobs: frozen_features wants one forward pass that autograd does not
+        Two different jobs. frozen_features wants a forward pass that autograd does not
         record at all; fine_tune_head wants autograd to record everything except the body's
-        parameters. The first is a grad mode, the second is requires_grad_(False).
+        parameters. Which switch turns recording off for a block of code, and which one for a
+        single tensor?
     """,
     """
-        frozen_features: one forward pass inside a block that switches recording off, or
-        one forward pass whose result you cut from the graph afterwards. Of the two blocks,
-        torch.inference_mode() makes inference tensors, which autograd refuses to save later;
-        the other one does not. model.eval() records everything as usual.
+        The first job is a grad mode: a block of code in which nothing is recorded (or a
+        result cut from the graph afterwards). The second is a per-tensor flag: a parameter
+        that does not require grad gets no gradient and does not move, while everything else
+        is recorded as usual. Switching recording off for the whole forward pass would stop
+        the head from learning too: the loss would have no grad_fn.
     """,
     """
-        fine_tune_head: model[0].requires_grad_(False) freezes every parameter of the body.
-        After backward(), only the head's parameters have a .grad; update those (or skip any
-        parameter whose .grad is None). But do not wrap the forward pass in torch.no_grad():
-        the loss would have no grad_fn, and the head would learn nothing either.
+        The tools: torch.no_grad() (torch.inference_mode() makes inference tensors, which
+        autograd refuses to save later; model.eval() records everything as usual);
+        model[0].requires_grad_(False) freezes every parameter of the body. After backward(),
+        only the head's parameters have a .grad: update those (or skip any parameter whose
+        .grad is None) under no_grad, then clear them.
     """,
     """
         fine_tune_head, nearly the code:

@@ -4,20 +4,25 @@ from coach.core.lesson import Lesson, Question, Quiz, code
 
 HINTS = (
     """
-        A tensor hook gets the gradient and may return a replacement; a post-accumulate-grad
-        hook gets the parameter after its .grad is written. Both return a handle, and a hook
-        stays until that handle's remove() is called.
+        Where in the graph could you change a gradient on its way back, without touching
+        the forward values? And how would you run your own code the moment a parameter's
+        .grad is ready?
     """,
     """
-        reverse_gradient: the hook must sit on a tensor that only the reversed path uses, so
-        make one: x.clone() (or x.view_as(x)) is equal to x and has its own place in the
-        graph. Return it. Its hook gets `grad` and returns the new gradient.
+        A tensor hook gets the gradient arriving at that tensor and may return a replacement;
+        a post-accumulate-grad hook gets the parameter right after its .grad is written.
+        reverse_gradient needs a tensor that only the reversed path uses, equal to x, with
+        its own place in the graph, and a hook on it. step_in_backward moves each parameter
+        inside its hook, unrecorded, and empties its .grad. Every hook stays until its
+        handle's remove() is called.
     """,
     """
-        step_in_backward: the hook receives the parameter itself. Inside it, move the
-        parameter under torch.no_grad() (param -= lr * param.grad), then param.grad = None.
-        Keep every handle register_post_accumulate_grad_hook returns, and remove them all
-        after loss.backward() (a try/finally removes them even if backward() fails).
+        The tools: x.clone() (or x.view_as(x)) is a new tensor equal to x; register_hook on
+        it takes a function of grad that returns the new gradient (a new tensor, never an
+        in-place edit of grad). register_post_accumulate_grad_hook takes a function of the
+        parameter; inside it, the update under torch.no_grad(), then param.grad = None. Keep
+        every handle and remove them all after backward() (a try/finally removes them even
+        if backward() fails).
     """,
     """
         Nearly the code:

@@ -4,20 +4,22 @@ from coach.core.lesson import GRAD, YES_NO, Fact, Lesson, Question, Quiz, code
 
 HINTS = (
     """
-        Clipping by the global norm measures all gradients as ONE vector and shrinks them all
-        by ONE factor. It never looks at a parameter on its own, and it never makes anything
-        bigger.
+        Clipping by the global norm: is each parameter's gradient measured on its own, or
+        all of them together? Can clipping ever make a gradient bigger?
     """,
     """
-        clip_grad_norm: collect the gradients that exist, grads = [p.grad for p in parameters
-        if p.grad is not None]. The total norm is the square root of the sum, over all of them,
-        of grad.pow(2).sum() (math.sqrt of a Python sum gives 0.0 for an empty list). Check
-        math.isfinite(total) before changing anything. Scale in place with grad.mul_(factor).
+        The global norm measures all gradients as ONE vector and shrinks them all by ONE
+        factor, max_norm / total, only when the total is above max_norm; it never looks at a
+        parameter on its own and never makes anything bigger. A total that is inf or nan must
+        stop everything before any gradient changes. Clipping by value caps every element on
+        its own. A clipped step clears, computes the gradients, clips them (they exist only
+        now), then updates.
     """,
     """
-        clip_grad_value is one line per gradient: p.grad.clamp_(-clip_value, clip_value).
-        clipped_sgd_step: p.grad = None for each p; loss_fn().backward(); then clip (the
-        gradients exist only now); then the update under torch.no_grad().
+        The tools: the gradients that exist are the .grad that are not None; the total is
+        the square root of the sum of every grad.pow(2).sum() (math.sqrt of an empty Python
+        sum is 0.0); math.isfinite checks it; mul_ scales in place and clamp_ caps in place.
+        The update goes under torch.no_grad().
     """,
     """
         Nearly the code of clip_grad_norm:
@@ -30,6 +32,8 @@ HINTS = (
                 for grad in grads:
                     ...                      # one factor for all: max_norm / total_norm
             return total_norm
+
+        clip_grad_value: p.grad.clamp_(-clip_value, clip_value) for each gradient.
     """,
 )
 

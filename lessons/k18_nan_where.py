@@ -4,25 +4,30 @@ from coach.core.lesson import CHOICE, YES_NO, Lesson, Question, Quiz, code
 
 HINTS = (
     """
-        torch.where computes both of its branches everywhere, and in backward both branches
-        get a gradient (the untaken one gets zeros). So every branch must be finite, with a
-        finite derivative, at every input: pick afterwards.
+        torch.where picks one branch per element. But which branches does it compute, and
+        which ones get a gradient in backward()? What is 0 times inf?
     """,
     """
-        safe_log: positive = x > 0; safe_x = torch.where(positive, x, 1.0). log(safe_x) is
-        finite everywhere and so is its derivative 1/safe_x. Then pick again with
-        torch.where(positive, ..., 0.0). Masking by multiplication does not work: 0 * -inf
-        is nan.
+        torch.where computes both of its branches everywhere, and in backward both get a
+        gradient (the untaken one gets zeros). 0 * inf is nan, so a branch with an infinite
+        derivative anywhere poisons the gradient even where it is not picked. The fix is a
+        second where, before the dangerous function: give it a safe input where its branch
+        will not be picked, then pick as before. Masking by multiplication does not work.
     """,
     """
-        safe_norm: the danger is sqrt at 0, so the safe value goes into the sum of squares
-        s = (v**2).sum(dim=-1), not into v: torch.where(s > 0, s, 1.0), sqrt, then pick.
-        nan_source: make a leaf with x.detach().clone().requires_grad_(); the backward() must
-        run inside the `with` block; the name is in the message: re.search(r"Function
-        '(\\w+)'", str(error)).
+        safe_log: a safe input is 1.0 where x <= 0; log of it is finite, and so is its
+        derivative. safe_norm: the danger is sqrt at 0, so the safe value goes into the sum
+        of squares, not into v. nan_source: backward() inside torch.autograd.detect_anomaly()
+        raises a RuntimeError whose message names the backward function, "Function
+        'SomethingBackward0' returned nan values"; re.search can pull the name out. Work on
+        your own leaf, x.detach().clone().requires_grad_().
     """,
     """
-        Nearly the code of nan_source:
+        Nearly the code:
+
+            positive = x > 0
+            safe_x = torch.where(positive, x, 1.0)
+            return torch.where(positive, ..., 0.0)         # pick again
 
             leaf = x.detach().clone().requires_grad_()
             try:

@@ -4,21 +4,22 @@ from coach.core.lesson import Fact, Lesson, Question, Quiz, code
 
 HINTS = (
     """
-        A per-sample gradient is the gradient of ONE sample's loss. The loop computes each one
-        in turn; torch.func computes them all in one call; the mean of them all is the batch
-        gradient.
+        A per-sample gradient is the gradient of ONE sample's loss. Why can the batch
+        gradient not be split back into them, and what shape does a stack of them have?
     """,
     """
-        per_sample_grads_loop: names, params = zip(*model.named_parameters()). For each x_i, y_i
-        in zip(X, y): a fresh loss ((model(x_i) - y_i) ** 2).mean(), then
-        torch.autograd.grad(loss, params), one gradient per parameter. Collect them per name
-        and torch.stack each list at the end.
+        The loop computes each sample's loss and its gradient in turn, and stacks them per
+        parameter. torch.func does the same in one call: make the loss a pure function of the
+        parameters (and one sample), take its gradient as a function, and map that function
+        over the samples while sharing the parameters. The mean of all per-sample gradients
+        is the batch gradient.
     """,
     """
-        per_sample_grads: params = {name: p.detach() for name, p in model.named_parameters()}.
-        Inside sample_loss(params, x_i, y_i), the model's output is
-        functional_call(model, params, (x_i,)). in_dims=(None, 0, 0): the params are shared,
-        X and y are split along dim 0. batch_grad: grads.mean(dim=0) for each parameter.
+        The tools: torch.autograd.grad(loss, params) gives one gradient per parameter;
+        torch.stack each parameter's list at the end. functional_call(model, params, (x_i,))
+        runs the model with the weights from the dict params; grad(f) differentiates f with
+        respect to its first argument; vmap's in_dims says, per argument, which dimension to
+        map over, or None to share it. batch_grad: a mean over dim 0, per parameter.
     """,
     """
         Nearly the code of per_sample_grads:

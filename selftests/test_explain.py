@@ -153,6 +153,23 @@ def vmap_over_inputs_of_different_dimensions():
     vmap(lambda x: x, in_dims=1)(torch.ones(3))
 
 
+def a_tuple_for_a_tensor():
+    saved = (torch.ones(2),)  # what ctx.saved_tensors holds for one saved tensor
+    torch.sigmoid(saved)
+
+
+def allclose_of_float32_and_float64():
+    torch.allclose(torch.ones(2), torch.ones(2, dtype=torch.float64))
+
+
+def allclose_of_float32_and_int64():
+    torch.allclose(torch.ones(2), torch.ones(2, dtype=torch.int64))
+
+
+def a_list_for_a_tensor():
+    torch.sigmoid([1.0, 2.0])
+
+
 FIRES = {
     "in-place on a leaf": [in_place_on_leaf, in_place_on_view_of_leaf],
     "saved value changed in place": [saved_value_changed],
@@ -172,6 +189,8 @@ FIRES = {
     "non-scalar backward": [backward_on_a_vector, grad_of_a_vector],
     "vmap sizes differ": [vmap_over_a_shared_input],
     "unused input": [grad_of_an_unused_input, grad_of_the_only_input_unused],
+    "tuple for a tensor": [a_tuple_for_a_tensor],
+    "float32 met float64": [allclose_of_float32_and_float64],
 }
 
 # --- ...and a neighbouring error does not -----------------------------------------------------
@@ -217,6 +236,8 @@ NEIGHBOURS = {
     "non-scalar backward": [backward_with_a_wrongly_shaped_gradient],
     "vmap sizes differ": [vmap_over_inputs_of_different_dimensions],
     "unused input": [backward_without_requires_grad],
+    "tuple for a tensor": [a_list_for_a_tensor],
+    "float32 met float64": [allclose_of_float32_and_int64],
 }
 
 ENTRY_NAMES = [name for name, _, _ in explain.KNOWN_ERRORS]

@@ -180,19 +180,20 @@ def test_a_global_state_change_in_a_call_fails_that_test_and_is_undone(call_fail
         assert "torch.set_default_dtype(torch.float64)" in test["message"], test
 
 
-def test_an_endless_loop_in_a_call_fails_only_the_tests_that_call_it(call_failures):
+def test_an_endless_loop_costs_its_kata_one_time_limit(call_failures):
+    """The first test that reaches the loop waits for the time limit; every later test of
+    that kata fails at once, pointing at it (tests that ran before it keep their outcome)."""
     impl, outcomes = call_failures
     last = len((impl / f"{K3}.py").read_text().splitlines())
     loop_lines = (f"{K3}.py:{last - 1}", f"{K3}.py:{last}")  # `while True:` or its body
     failed = [t for t in outcomes[K3] if t["outcome"] == "failed"]
     assert failed, outcomes[K3]
-    assert len(failed) < len(outcomes[K3]), "tests that never call the loop must still pass"
     timed_out = [t for t in failed if "still running after 2" in t["message"]]
     assert len(timed_out) == 1, "only the first call waits for the time limit"
     assert any(line in timed_out[0]["message"] for line in loop_lines), timed_out
     for test in failed:
         if test is not timed_out[0]:
-            assert test["message"].startswith("(as above) grads_with_zeroing() was not called")
+            assert test["message"].startswith("(as above) still running"), test
             assert timed_out[0]["nodeid"].split("::")[-1] in test["message"]
 
 

@@ -60,7 +60,7 @@ def test_plots_are_valid_pngs_for_green_katas_only(tmp_path, matplotlib_ready):
         timeout=240,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "kata 5 (k05_detach) is not green yet" in result.stdout
+    assert "kata 5 (k05_detach) is not green yet" in result.stdout  # a graph: green only
     assert sorted(p.name for p in out.iterdir()) == [
         "k02_backprop_graph.png",
         "k04_training_step.png",
@@ -80,30 +80,47 @@ def red_progress(kata_name: str) -> Progress:
 
 
 def test_red_katas_are_named_and_nothing_is_installed(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(
-        plots.standing, "collect", lambda katas, impl: red_progress("k04_training_step")
-    )
+    monkeypatch.setattr(plots.standing, "collect", lambda katas, impl: red_progress("k05_detach"))
     monkeypatch.setattr(plots, "ensure_matplotlib", lambda: pytest.fail("must not install"))
     out = tmp_path / "plots"
-    assert plots.main(["4", "--impl", str(ROOT / "solutions"), "--out", str(out)]) == 0
+    assert plots.main(["5", "--impl", str(ROOT / "solutions"), "--out", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert "kata 4 (k04_training_step) is not green yet (1/3 tests pass)" in printed
-    assert "make test K=4" in printed
+    assert "kata 5 (k05_detach) is not green yet (1/3 tests pass)" in printed
+    assert "make test K=5" in printed
     assert not out.exists()
 
 
 def test_a_picture_from_an_earlier_green_run_is_removed_once_red(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(
-        plots.standing, "collect", lambda katas, impl: red_progress("k04_training_step")
-    )
+    monkeypatch.setattr(plots.standing, "collect", lambda katas, impl: red_progress("k05_detach"))
     monkeypatch.setattr(plots, "ensure_matplotlib", lambda: pytest.fail("must not install"))
     out = tmp_path / "plots"
     out.mkdir()
-    old = out / "k04_training_step.png"
+    old = out / "k05_detach_graph.png"
     old.write_bytes(b"an old picture")
-    assert plots.main(["4", "--impl", str(ROOT / "solutions"), "--out", str(out)]) == 0
+    assert plots.main(["5", "--impl", str(ROOT / "solutions"), "--out", str(out)]) == 0
     assert not old.exists()
     assert "removed" in capsys.readouterr().out
+
+
+def test_a_red_katas_own_picture_is_drawn_and_labelled(tmp_path, monkeypatch, capsys):
+    """k04's training curve helps most while red; but never after a test ran out of time."""
+    drawn = []
+    monkeypatch.setattr(plots, "ensure_matplotlib", lambda: True)
+    monkeypatch.setattr(plots, "draw", lambda kata, impl, out: drawn.append(kata.name) or out)
+    red = red_progress("k04_training_step")
+    monkeypatch.setattr(plots.standing, "collect", lambda katas, impl: red)
+    out = tmp_path / "plots"
+    assert plots.main(["4", "--impl", str(ROOT / "solutions"), "--out", str(out)]) == 0
+    assert drawn == ["k04_training_step"]
+    assert "is red (1/3 tests pass): drawing its picture anyway" in capsys.readouterr().out
+    stuck = red_progress("k04_training_step")
+    [result] = [r for r in stuck.results if r.kata.name == "k04_training_step"]
+    result.failures.append((1, "t::test_x", "Your code was still running after 10 s, at ..."))
+    monkeypatch.setattr(plots.standing, "collect", lambda katas, impl: stuck)
+    drawn.clear()
+    assert plots.main(["4", "--impl", str(ROOT / "solutions"), "--out", str(out)]) == 0
+    assert drawn == []
+    assert "is not green yet" in capsys.readouterr().out
 
 
 def test_a_kata_without_plots_is_refused(capsys):

@@ -72,3 +72,12 @@ def test_a_no_at_the_question_changes_nothing(repo, monkeypatch, capsys):
 def test_a_stub_is_a_file_whose_every_function_raises_not_implemented():
     assert reset.is_stub((registry.ROOT / KATA.stub_file).read_text())
     assert not reset.is_stub((registry.ROOT / "solutions" / f"{KATA.name}.py").read_text())
+
+
+def test_a_reset_kata_starts_its_hints_over_and_keeps_the_others(repo, capsys):
+    from coach.learner import state
+
+    other = next(kata for kata in registry.KATAS if kata.name != KATA.name)
+    state.save({"hints": {KATA.name: 4, other.name: 2}})
+    assert reset.main([str(KATA.number), "--yes"]) == 0
+    assert state.load()["hints"] == {other.name: 2}

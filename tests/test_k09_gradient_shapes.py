@@ -105,6 +105,22 @@ def from_the_right(grad: torch.Tensor, shape, expected: torch.Tensor) -> list[Wr
     ]
 
 
+def where_copies(grad: torch.Tensor, shape) -> str:
+    """': the leading dimension 0, and dimension 1 (size 1 in the shape, 4 in grad)'."""
+    leading = grad.dim() - len(shape)
+    parts = []
+    if leading:
+        dims = ", ".join(str(d) for d in range(leading))
+        parts.append(f"the leading dimension{'s' if leading > 1 else ''} {dims}")
+    for d, size in enumerate(shape):
+        if size == 1 and grad.shape[leading + d] != 1:
+            parts.append(
+                f"dimension {leading + d} (size 1 in the shape, {grad.shape[leading + d]} in "
+                f"grad: stretched, so keep it with keepdim=True)"
+            )
+    return ": " + ", and ".join(parts) if parts else ""
+
+
 def sum_to_shape_mistakes(grad: torch.Tensor, shape, expected: torch.Tensor) -> list[Wrong]:
     leading = grad.dim() - len(shape)
     leading_summed = grad.sum(dim=tuple(range(leading))) if leading else grad
@@ -116,7 +132,7 @@ def sum_to_shape_mistakes(grad: torch.Tensor, shape, expected: torch.Tensor) -> 
             grad,
             "that is grad itself, with the broadcast result's shape. A gradient has the "
             "shape of the tensor it belongs to: broadcasting used each element of that tensor "
-            "several times, so sum grad over the copies.",
+            f"several times, so sum grad over the copies{where_copies(grad, shape)}.",
         ),
         Wrong(
             expected / copies,

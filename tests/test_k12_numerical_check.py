@@ -251,9 +251,10 @@ def test_gradients_match_allows_round_off_at_large_magnitudes(rng):
         wrong=[
             Wrong(
                 False,
-                "these differ by less than 0.05%, yet by far more than atol: with only an "
-                "absolute tolerance, large gradients always fail. Allow atol + rtol * "
-                "|numerical|.",
+                "these differ by less than 0.05%, yet by far more than atol: a tolerance "
+                "without its relative part fails every large gradient. Allow atol + rtol * "
+                "|numerical| with the rtol and atol given (torch.allclose's own defaults are "
+                "tighter: pass them on).",
             )
         ],
     )

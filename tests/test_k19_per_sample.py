@@ -86,8 +86,9 @@ def wrongs(expected: torch.Tensor) -> tuple[Wrong, ...]:
         ),
         Wrong(
             torch.zeros_like(expected),
-            "all zero: the loss did not depend on the parameters given to it. With torch.func, "
-            "run the model through functional_call(model, params, (x_i,)), not model(x_i).",
+            "yours is all zero: the loss did not depend on the parameters given to it. With "
+            "torch.func, run the model through functional_call(model, params, (x_i,)), not "
+            "model(x_i).",
         ),
     )
 

@@ -385,17 +385,37 @@ def table(grade: Grade, color: bool = False) -> list[str]:
 
     seed = f", pytest-randomly seed {grade.seed}" if grade.seed is not None else ""
     lines = [paint("Grade", BOLD) + f" for {_shown(grade.impl)}{seed}:"]
-    lines.append(f"  {'kata':<20} {'title':<34} {'tests':^7} {'points':>10}")
+    # Column widths from what they hold, so that a long title never shifts a row.
+    name_width = max([len("kata"), *(len(kata.kata.name) for kata in grade.katas)])
+    title_width = max([len("title"), *(len(kata.kata.title) for kata in grade.katas)])
+    counts = [(kata.passed, kata.total) for kata in grade.katas] + [(grade.passed, grade.total)]
+    count_width = max(len(str(number)) for pair in counts for number in pair)
+    maxima = [kata.max_points for kata in grade.katas] + [grade.max_points]
+    max_width = max(len(str(number)) for number in maxima)
+
+    def cells(name: str, title: str, counts: tuple[int, int], points: float, most) -> str:
+        tests = f"{counts[0]:>{count_width}}/{counts[1]:<{count_width}}"
+        return (
+            f"  {name:<{name_width}}  {title:<{title_width}}  {tests}  "
+            f"{points:>7.2f} / {most:<{max_width}}"
+        ).rstrip()
+
+    tests_width = 2 * count_width + 1
+    points_width = 7 + 3 + max_width
+    lines.append(
+        f"  {'kata':<{name_width}}  {'title':<{title_width}}  {'tests':^{tests_width}}  "
+        f"{'points':^{points_width}}".rstrip()
+    )
     for kata in grade.katas:
-        row = (
-            f"  {kata.kata.name:<20} {kata.kata.title:<34} {kata.passed:>3}/{kata.total:<3} "
-            f"{kata.points:>8.2f} / {kata.max_points}"
+        row = cells(
+            kata.kata.name,
+            kata.kata.title,
+            (kata.passed, kata.total),
+            kata.points,
+            kata.max_points,
         )
         lines.append(paint(row, GREEN if kata.full else RED))
-    lines.append(
-        f"  {'total':<55} {grade.passed:>3}/{grade.total:<3} "
-        f"{grade.points:>8.2f} / {grade.max_points}"
-    )
+    lines.append(cells("total", "", (grade.passed, grade.total), grade.points, grade.max_points))
     full = sum(kata.full for kata in grade.katas)
     lines.append(f"  {full} of {len(grade.katas)} katas earn full points.")
     lines += [f"  {kata.kata.name}: {kata.note}" for kata in grade.katas if kata.note]

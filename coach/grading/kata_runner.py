@@ -279,7 +279,21 @@ def run_child(spec: dict, channel: records.Channel) -> None:
     channel.send("end", exitstatus=exitstatus, crash=crash)
 
 
-def _child_process(spec: dict, fd: int, log_path: str, account, home) -> None:
+def _die_with(parent: int) -> None:
+    """On Linux, this child is killed when `parent` dies (Ctrl-C, or the grader killed it):
+    in a process group of its own, it would otherwise run on, orphaned, to its time limit.
+    Call it after any change of user: Linux clears the parent-death signal on one."""
+    if not sys.platform.startswith("linux"):
+        return
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # the parent died before the line above
+        os._exit(70)
+
+
+def _child_process(spec: dict, fd: int, log_path: str, *, account, home, parent: int) -> None:
     """The body of a forked child: run, report, and never return."""
     code = 70
     try:
@@ -292,13 +306,11 @@ def _child_process(spec: dict, fd: int, log_path: str, account, home) -> None:
         from coach.grading import records, sandbox
 
         sandbox.become(account, home)
+        _die_with(parent)
         run_child(spec, records.Channel(fd))
         code = 0
     finally:
         os._exit(code)
-
-
-# --- the parent: one child per kata ----------------------------------------------------------
 
 
 # --- the parent: one child per kata ----------------------------------------------------------
@@ -322,9 +334,10 @@ def _start(spec: dict, write_fd: int | str, log: Path, fork: bool, *, account, h
         import gc
 
         gc.freeze()  # the child's collector leaves the parent's objects (and pages) alone
+        parent = os.getpid()
         pid = os.fork()
         if pid == 0:
-            _child_process(spec, write_fd, str(log), account, home)
+            _child_process(spec, write_fd, str(log), account=account, home=home, parent=parent)
         return pid, None
     env = clean_env()
     if home:
@@ -396,16 +409,30 @@ def _wait(pid: int, process, limit: float, fd: int | None, report: records.Repor
         if time.monotonic() > deadline:
             status["timed_out"] = True
             _kill_group(pid)
-            if process is not None:
-                process.wait()
-            else:
-                with contextlib.suppress(ChildProcessError):
-                    os.waitpid(pid, 0)
+            _reap(pid, process)
             break
     _kill_group(pid)  # anything the kata started in its group goes with it
     selector.close()
     status["seconds"] = round(time.monotonic() - started, 3)
     return status
+
+
+def _reap(pid: int, process) -> None:
+    """Wait for a child that was just killed."""
+    if process is not None:
+        process.wait()
+    else:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
+
+
+def _reap(pid: int, process) -> None:
+    """Wait for a child that was just killed."""
+    if process is not None:
+        process.wait()
+    else:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
 
 
 def _kill_group(pid: int) -> None:
@@ -442,7 +469,14 @@ def _run_child_process(spec, log, fork, limit, report, *, account, home) -> dict
     finally:
         if read_fd is not None:
             os.close(write_fd)
-    status = _wait(pid, process, limit, read_fd, report)
+    try:
+        status = _wait(pid, process, limit, read_fd, report)
+    except KeyboardInterrupt:  # Ctrl-C: the child (in a group of its own) goes too
+        _kill_group(pid)
+        _reap(pid, process)
+        if account:
+            sandbox.kill_user(account["uid"])
+        raise
     if account:
         status["user_processes_stopped"] = sandbox.kill_user(account["uid"])
     if read_fd is not None:
@@ -612,6 +646,7 @@ def main(argv: list[str]) -> int:
         from coach.grading import records, sandbox
 
         sandbox.become(None, None)  # Popen already made it the kata user, with its HOME
+        _die_with(os.getppid())
         spec = json.loads(args.spec)
         if spec.get("kata_user"):
             sandbox.limit_processes()
@@ -645,7 +680,10 @@ def main(argv: list[str]) -> int:
     account, why = (None, "no katas")
     if jobs:
         account, why = sandbox.choose_sandbox(args.sandbox, impl, ROOT)
-    results = run_all(jobs, args.limit, fork, Path(args.log) if args.log else None, account)
+    try:
+        results = run_all(jobs, args.limit, fork, Path(args.log) if args.log else None, account)
+    except KeyboardInterrupt:  # Ctrl-C: no run.json; the caller says it stopped
+        return 130
     expected = None
     if args.collect:  # what each child collected, written before any of its tests ran
         expected = {kata.name: [] for kata in katas}

@@ -17,6 +17,7 @@ import time
 from coach.core import registry
 from coach.core.bootstrap import ROOT
 from coach.core.paths import display_path
+from coach.learner import state
 from coach.learner.state import state_file
 
 
@@ -81,9 +82,17 @@ def main(rest: list[str]) -> int:
         backups.mkdir(parents=True, exist_ok=True)
         shutil.copy2(path, backup)
     path.write_text(stub, encoding="utf-8")
+    _forget_hints(kata)
     kept = f" Your version is kept as {display_path(backup)}." if current is not None else ""
     print(f"{display_path(path)} is the stub again.{kept} `make test K={kata.number}` is red.")
     return 0
+
+
+def _forget_hints(kata: registry.Kata) -> None:
+    """A kata started over starts its hints over too: `make hint` opens at the first again."""
+    learner = state.load()
+    if learner.get("hints", {}).pop(kata.name, None) is not None:
+        state.save(learner)
 
 
 def _confirm(path, backup) -> bool:

@@ -7,6 +7,7 @@ import tempfile
 from pathlib import Path
 
 from coach.core import registry
+from coach.runtime import interrupt
 from coach.runtime.summary import Progress
 
 
@@ -28,5 +29,6 @@ def collect(katas: list[registry.Kata] | None = None, impl: str | None = None) -
         ]
         if impl:
             args.append(f"--impl={impl}")  # one word: pytest never reads DIR as a test path
-        pytest.main(args)
+        if pytest.main(args) == interrupt.STOPPED_STATUS:
+            raise KeyboardInterrupt  # the learner's Ctrl-C: the command stops with one line
         return Progress.from_json(json.loads(target.read_text(encoding="utf-8")))

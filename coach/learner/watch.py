@@ -392,7 +392,7 @@ class Screen:
     def verdict(self, result: summary.KataResult, seconds: float, explain: bool = True) -> None:
         self.say(self.kata_line(result, seconds))
         if explain and not result.green and result.failures:
-            _, test_id, message = result.failures[0]
+            _, test_id, message = summary.first_failure(result)  # never an "(as above)"
             self.say(f"    First failing test: {test_id.split('::')[-1]}")
             lines = message.strip().splitlines() or ["failed"]
             for text in lines[:MESSAGE_LINES]:

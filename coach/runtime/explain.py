@@ -334,6 +334,25 @@ KNOWN_ERRORS: tuple[tuple[str, Matcher, Meaning], ...] = (
         "what to share with in_dims, None for a shared input: vmap(f, in_dims=(None, 0, 0)).",
     ),
     (
+        "float32 met float64",
+        # torch.allclose / torch.isclose of a float32 and a float64 tensor: "Float did not
+        # match Double" (and "Double did not match Float" the other way round).
+        _matches(r"^RuntimeError: (Float did not match Double|Double did not match Float)"),
+        "A float32 tensor met a float64 one in a call that wants one dtype (torch.allclose "
+        "and torch.isclose refuse to mix them). The call that raised may be fine: look for "
+        "where the float32 one was made, a copy made without .to(torch.float64), say, and "
+        "convert it there.",
+    ),
+    (
+        "tuple for a tensor",
+        # torch.sigmoid(ctx.saved_tensors): "sigmoid(): argument 'input' (position 1) must be
+        # Tensor, not tuple"
+        _contains("must be Tensor, not tuple"),
+        "A tuple arrived where torch expected a tensor. Some calls return a tuple even when "
+        "it holds one tensor: ctx.saved_tensors and torch.autograd.grad(...) do. Unpack it "
+        "first: (x,) = ctx.saved_tensors.",
+    ),
+    (
         "unused input",
         # Python's torch.autograd.grad: "The differentiated Tensor at index 0 appears to not
         # have been used in the graph. Set allow_unused=True ..."

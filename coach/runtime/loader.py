@@ -29,7 +29,7 @@ from pathlib import Path
 import pytest
 
 from coach.core.paths import display_path
-from coach.runtime import torch_state
+from coach.runtime import interrupt, torch_state
 from coach.runtime.summary import AS_ABOVE
 
 _impl_dir: Path | None = None
@@ -37,7 +37,7 @@ _loaded: dict[str, object] = {}  # module name -> module, or the failure message
 touched: list[str] = []  # kata attributes the current test used, in order (plugin resets it)
 current_test = ""  # the running test's name (the plugin sets it)
 _reported: set[str] = set()  # katas whose load failure has been shown in full once
-_stuck: dict[tuple[str, str], str] = {}  # (kata, function) -> the first test it timed out in
+_stuck: dict[str, str] = {}  # kata -> the test in which its code ran past the time limit
 
 
 def set_impl_dir(path: Path) -> None:
@@ -46,6 +46,16 @@ def set_impl_dir(path: Path) -> None:
     _loaded.clear()
     _reported.clear()
     _stuck.clear()
+
+
+def mark_stuck(kata: str, test: str) -> None:
+    """Kata `kata`'s code was still running when the time limit struck in `test`."""
+    _stuck.setdefault(kata, test)
+
+
+def stuck_in(kata: str) -> str:
+    """The test in which `kata` ran past the time limit, or "" if none has."""
+    return _stuck.get(kata, "")
 
 
 def impl_dir() -> Path:
@@ -112,7 +122,7 @@ def _load(name: str):
             f"    {text.strip()}{caret}\n"
             f"Fix the syntax there; until then none of this kata's tests can run."
         )
-    except pytest.fail.Exception as error:  # pytest-timeout fired during the import
+    except pytest.fail.Exception as error:  # the time limit struck during the import
         lineno, code = _deepest_frame_in(error.__traceback__, path)
         where = f"{shown}:{lineno}" if lineno else shown
         return (
@@ -129,6 +139,8 @@ def _load(name: str):
             f"Code at the top level of the file runs on import; fix it so the file loads."
         )
     except (SystemExit, KeyboardInterrupt, pytest.exit.Exception) as error:
+        if isinstance(error, KeyboardInterrupt) and interrupt.arrived():
+            raise  # the learner pressed Ctrl-C: not the file's doing, nothing to remember
         lineno, code = _deepest_frame_in(error.__traceback__, path)
         return (
             f"Importing {shown} tried to stop the run ({type(error).__name__}) at "
@@ -203,24 +215,11 @@ def _guarded(function, kata_name: str):
     allowed = allowed_changes(kata.lesson, name) if kata else {}
     plain_gradients = bool(kata) and name in kata.lesson.returns_gradients
 
-    key = (kata_name, name)
-
     @functools.wraps(function)
     def call(*args, **kwargs):
-        if key in _stuck:
-            pytest.fail(
-                f"{AS_ABOVE}{name}() was not called again: it was still running "
-                f"when the time limit struck in {_stuck[key]}, where the report shows the line "
-                f"it was stuck on. Fix that endless loop first.",
-                pytrace=False,
-            )
         before = inputs.snapshot(function, args, kwargs, allowed)
         try:
             result = function(*args, **kwargs)
-        except pytest.fail.Exception as error:
-            if "Timeout" in str(error):
-                _stuck[key] = current_test or "an earlier test"
-            raise
         except Exception as error:
             # The error path keeps the laws too: hooks left registered, a module left in
             # eval(), gradients cleared before the raise. Report the change with the error.

@@ -6,6 +6,10 @@
 - A test that leaves a global torch setting changed fails, and the setting is put back.
 - A stub that is not written yet, or code that runs out of time, gets a short report that
   names the learner's file and line instead of a long traceback.
+- One endless loop costs one time limit per kata: once a kata's code has run past the limit,
+  every later test of that kata fails at once, pointing at the first report.
+- Ctrl-C stops the run at once with one line and exit status 130, never blamed on the kata;
+  a KeyboardInterrupt that kata code raises itself fails that test (coach/runtime/interrupt.py).
 - `--coach-json FILE` writes every test's outcome for the coach's commands and graders.
 - The run ends with one line per kata and the next thing to do.
 """
@@ -21,13 +25,17 @@ import torch
 
 from coach.core import registry
 from coach.core.paths import ImplFolderMissing, resolve_impl_path
-from coach.runtime import explain, loader, torch_state
+from coach.runtime import explain, interrupt, loader, torch_state
 from coach.runtime import summary as report
 from coach.runtime.torch_noise import PYTEST_FILTER
 
+# The time limit comes with the plugin, so every route has it (the grader loads only this
+# one). Imported by pytest, not here first, so that pytest can register it as a plugin.
+pytest_plugins = ["coach.runtime.timeouts"]
 DEFAULT_SEED = 1234  # used when pytest-randomly is switched off
 # test id -> (kata name, outcome, message, line, the kata function it checks or "")
 _outcomes: dict[str, tuple] = {}
+_config = None  # the running session's config (pytest_keyboard_interrupt is not given it)
 
 
 def pytest_addoption(parser):
@@ -42,6 +50,13 @@ def pytest_addoption(parser):
         "--coach-brief",
         action="store_true",
         help="print no failure reports; the summary shows the first failure in full",
+    )
+    group.addoption(
+        "--coach-failures",
+        default="pytest",
+        choices=("pytest", "screen", "all"),
+        help="how failures are printed: pytest's own reports in run order (pytest), or in the "
+        "summary's order with repeats collapsed, within one screen (screen) or every one (all)",
     )
     group.addoption(
         "--coach-summary",
@@ -59,8 +74,8 @@ def resolve_impl(config) -> Path:
 
 
 def pytest_configure(config):
-    if config.getoption("--coach-brief"):
-        config.option.tbstyle = "no"  # the summary shows the one failure that matters now
+    if config.getoption("--coach-brief") or config.getoption("--coach-failures") != "pytest":
+        config.option.tbstyle = "no"  # the summary shows the failures (or the one that matters)
     config.addinivalue_line(
         "markers",
         "checks(function): the kata function this test checks, where the test cannot show it "
@@ -68,8 +83,15 @@ def pytest_configure(config):
     )
     # torch warns about its own torch.jit.script on the first forward-mode call: see torch_noise
     config.addinivalue_line("filterwarnings", PYTEST_FILTER)
+    global _config
+    _config = config
     loader.set_impl_dir(resolve_impl(config))
     _outcomes.clear()
+    interrupt.install()
+
+
+def pytest_unconfigure(config):
+    interrupt.uninstall()
 
 
 def pytest_report_header(config):
@@ -94,7 +116,6 @@ def _kata_path(item) -> Path | None:
 
 def pytest_runtest_setup(item):
     loader.touched.clear()
-    loader.current_test = item.name
 
 
 def checked_function(kata: registry.Kata | None, touched: list[str]) -> str:
@@ -108,8 +129,21 @@ def checked_function(kata: registry.Kata | None, touched: list[str]) -> str:
     return used[-1] if used else ""
 
 
+def _stop_if_stuck(item) -> None:
+    """Fail at once a test of a kata whose code already ran past the time limit."""
+    kata = registry.kata_of_test_path(str(item.path))
+    earlier = loader.stuck_in(kata.name) if kata else ""
+    if earlier:
+        pytest.fail(
+            f"{report.AS_ABOVE}still running: this kata's code ran past the time limit in "
+            f"{earlier}; its later tests are not run until that loop is fixed.",
+            pytrace=False,
+        )
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item):
+    _stop_if_stuck(item)
     torch.manual_seed(_seed(item.config))
     before = torch_state.snapshot()
     namespaces = torch_state.snapshot_namespaces()
@@ -118,6 +152,16 @@ def pytest_runtest_call(item):
         result = yield
     except BaseException as error:
         failure = error
+    if isinstance(failure, KeyboardInterrupt) and interrupt.arrived():
+        # The learner's Ctrl-C: stop the run and blame no one. A fresh exception, without the
+        # kata's frames, which pytest would otherwise spend time formatting for nothing.
+        raise KeyboardInterrupt from None
+    from coach.runtime import timeouts
+
+    if timeouts.is_timeout(failure):
+        kata = registry.kata_of_test_path(str(item.path))
+        if kata:
+            loader.mark_stuck(kata.name, item.name)
     after = torch_state.snapshot()
     torch_state.restore(before)
     replaced = torch_state.replaced_names(namespaces)
@@ -195,6 +239,8 @@ def pytest_runtest_makereport(item, call):
         rep.coach_function = checked_function(kata, touched)
     if call.excinfo is None or rep.when != "call":
         return rep
+    from coach.runtime import timeouts
+
     frame = _learner_frame(call.excinfo, item)
     if frame is None:
         is_kata_test = registry.kata_of_test_path(str(item.path)) is not None
@@ -208,7 +254,7 @@ def pytest_runtest_makereport(item, call):
         todo = str(call.excinfo.value)
         rep.longrepr = f"{name}() is not written yet ({shown})" + (f": {todo}" if todo else ".")
         rep.coach_not_started = True
-    elif call.excinfo.errisinstance(pytest.fail.Exception) and "Timeout" in str(call.excinfo.value):
+    elif timeouts.is_timeout(call.excinfo.value):
         limit = item.config.getini("timeout") or "the time limit"
         rep.longrepr = (
             f"Your code was still running after {limit} s, at {shown}: {code}\n"
@@ -301,7 +347,22 @@ def pytest_collectreport(report):
         )
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_keyboard_interrupt(excinfo):
+    """After the learner's Ctrl-C: one line instead of pytest's traceback and summary."""
+    if not interrupt.arrived():
+        return  # kata code raised it outside a test's call: pytest reports it as usual
+    config = _config
+    terminal = config.pluginmanager.get_plugin("terminalreporter") if config else None
+    if terminal is not None:
+        terminal.write_line(interrupt.STOPPED_LINE)
+        config.pluginmanager.unregister(terminal)  # no summary, no traceback after it
+
+
+@pytest.hookimpl(tryfirst=True)
 def pytest_sessionfinish(session):
+    if interrupt.arrived():
+        session.exitstatus = interrupt.STOPPED_STATUS
     target = session.config.getoption("--coach-json")
     if target:
         records = [
@@ -324,10 +385,25 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         progress = report.Progress.from_outcomes(_outcomes.items())
         if not progress.ran:
             return
-        terminalreporter.write_line("")
         brief = config.getoption("--coach-brief")
         color = _use_color(config)
-        for line in report.render(progress, impl=loader.impl_dir(), color=color, brief=brief):
+        mode = config.getoption("--coach-failures")
+        shown_above = mode != "pytest" and not brief and progress.next_red() is not None
+        summary = [
+            "",
+            *report.render(
+                progress, impl=loader.impl_dir(), color=color, brief=brief, shown_above=shown_above
+            ),
+        ]
+        if shown_above:
+            width = config.get_terminal_writer().fullwidth
+            seed_rows = 2  # the seed line below; and pytest's own last line
+            budget = None
+            if mode == "screen":
+                budget = report.SCREEN_ROWS - 1 - report.rows(summary, width) - seed_rows
+            for line in report.failure_report(progress, width, budget, collapse=mode == "screen"):
+                terminalreporter.write_line(line)
+        for line in summary:
             terminalreporter.write_line(line)
         seed = getattr(config.option, "randomly_seed", None)
         if isinstance(seed, int) and progress.next_red() is not None:

@@ -23,6 +23,9 @@ ALL_GREEN = (
 
 AS_ABOVE = "(as above) "  # starts the short repeats of a message shown in full once (loader)
 SHOWN_LINES = 4  # of the first failure's message, in the summary
+SCREEN_ROWS = 40  # `make test K=N` prints at most this many rows (at the terminal's width)
+SAME_CAUSE = "(same cause as above)"
+REPEAT_MIN = 30  # a message line at least this long, shown before, is a repeated paragraph
 
 GREEN, RED, DIM, BOLD, RESET = "\033[32m", "\033[31m", "\033[2m", "\033[1m", "\033[0m"
 
@@ -115,6 +118,85 @@ def first_failure(result: KataResult) -> tuple[int, str, str]:
     return (full or result.failures)[0]
 
 
+def rows(lines: list[str], width: int) -> int:
+    """How many terminal rows `lines` fill at `width` columns (long lines wrap)."""
+    return sum(max(1, -(-len(line) // max(width, 1))) for line in lines)
+
+
+@dataclass
+class _Block:
+    test: str
+    lines: list[str]
+    same: list[str] = field(default_factory=list)  # later tests that failed the same way
+
+
+def _blocks(progress: Progress, collapse: bool) -> list[_Block]:
+    """Each failure in the summary's order; with `collapse`, a message seen before becomes one
+    more name under its first report, and a long line seen before in another message becomes
+    one SAME_CAUSE line."""
+    blocks: list[_Block] = []
+    by_message: dict[str, _Block] = {}
+    seen: set[str] = set()
+    for result in progress.ran:
+        if not result.failures:
+            continue
+        first = first_failure(result)  # the full report before its "(as above)" repeats
+        rest = [failure for failure in result.failures if failure is not first]
+        for _, test_id, message in [first, *rest]:
+            name = test_id.split("::")[-1]
+            text = message.strip() or "failed"
+            if collapse and text in by_message:
+                by_message[text].same.append(name)
+                continue
+            lines: list[str] = []
+            for index, line in enumerate(text.splitlines()):
+                repeated = index > 0 and len(line.strip()) >= REPEAT_MIN and line in seen
+                if collapse and repeated:
+                    if not lines or lines[-1] != SAME_CAUSE:
+                        lines.append(SAME_CAUSE)
+                else:
+                    lines.append(line)
+                seen.add(line)
+            block = _Block(name, lines)
+            by_message[text] = block
+            blocks.append(block)
+    return blocks
+
+
+def _block_lines(block: _Block, width: int) -> list[str]:
+    title = f" {block.test} "
+    header = title.center(width, "_") if len(title) < width - 2 else f"__{title}__"
+    lines = [header, *block.lines]
+    if block.same:
+        names = ", ".join(block.same)
+        more = len(block.same)
+        line = f"(and {more} more test{'s' if more > 1 else ''}, same cause: {names})"
+        if len(line) > width:
+            line = line[: width - 2] + "…)"
+        lines.append(line)
+    return lines
+
+
+def failure_report(
+    progress: Progress, width: int = 80, budget: int | None = None, collapse: bool = True
+) -> list[str]:
+    """The failures, in the order of the summary below them (the stub's order, whatever the
+    random seed), each a title line and its message. `budget`: at most that many rows at
+    `width` columns; the first failure is always shown whole."""
+    shown: list[str] = []
+    blocks = _blocks(progress, collapse)
+    for index, block in enumerate(blocks):
+        lines = _block_lines(block, width)
+        if budget is not None and index > 0 and rows(shown + lines, width) > budget - 1:
+            left = sum(1 + len(rest.same) for rest in blocks[index:])
+            red = progress.next_red()
+            again = f"make test K={red.kata.number} ALL=1" if red else "make test ALL=1"
+            shown.append(f"({left} more failing tests not shown: `{again}` shows every one.)")
+            break
+        shown.extend(lines)
+    return shown
+
+
 def _paint(text: str, colour: str, color: bool) -> str:
     return f"{colour}{text}{RESET}" if color else text
 
@@ -124,9 +206,16 @@ def bar(done: int, total: int, width: int = 20) -> str:
     return "[" + "#" * filled + "." * (width - filled) + "]"
 
 
-def render(progress: Progress, impl: Path, color: bool = False, brief: bool = False) -> list[str]:
+def render(
+    progress: Progress,
+    impl: Path,
+    color: bool = False,
+    brief: bool = False,
+    shown_above: bool = False,
+) -> list[str]:
     """The summary: a line per kata that ran, a bar, and the next step. `brief` is for a run
-    whose failures were not printed above it: the first failure is then shown in full."""
+    whose failures were not printed above it: the first failure is then shown in full.
+    `shown_above`: the failures are printed just above, the first one first; not again."""
     ran = progress.ran
     if not ran:
         return []
@@ -146,11 +235,13 @@ def render(progress: Progress, impl: Path, color: bool = False, brief: bool = Fa
         )
     green = sum(result.green for result in ran)
     lines.append(f"  {bar(green, len(ran))} {green}/{len(ran)} katas green")
-    lines.extend(next_step(progress, impl, brief))
+    lines.extend(next_step(progress, impl, brief, shown_above))
     return lines
 
 
-def next_step(progress: Progress, impl: Path, brief: bool = False) -> list[str]:
+def next_step(
+    progress: Progress, impl: Path, brief: bool = False, shown_above: bool = False
+) -> list[str]:
     red = progress.next_red()
     if red is None:
         if len(progress.ran) == len(registry.KATAS):
@@ -158,15 +249,18 @@ def next_step(progress: Progress, impl: Path, brief: bool = False) -> list[str]:
         return after_green(progress.ran[-1].kata)
     _, test_id, message = first_failure(red)
     lines = message.strip().splitlines() or ["failed"]
-    limit = len(lines) if brief else SHOWN_LINES
+    limit = len(lines) if brief else 0 if shown_above else SHOWN_LINES
     shown = [f"  {line}" for line in lines[:limit]]
-    if len(lines) > limit:
+    if shown_above:
+        pass  # the report above starts with this failure
+    elif len(lines) > limit:
         shown.append(f"  ... (the full message is above, under {test_id.split('::')[-1]})")
     number = red.kata.number
     steps = [
         f"Next: {red.kata.name} ({red.kata.title}). Edit {_relative(impl / red.kata.name)}.py,"
         f" then run `make test K={number}`.",
-        f"  First failing test: {test_id.split('::')[-1]}",
+        f"  First failing test: {test_id.split('::')[-1]}"
+        + (" (the first report above)" if shown_above else ""),
         *shown,
     ]
     if brief:

@@ -1,18 +1,26 @@
-"""A test's time limit on every platform (loaded by the root conftest.py).
+"""A test's time limit, the same on every platform and every route (loaded with the plugin).
 
 pyproject.toml asks pytest-timeout for its "signal" method: when a test runs past its limit,
-the test fails with the line the code was on, and the run goes on to the next test. That
-method needs SIGALRM, which Windows lacks; there pytest-timeout would stop with INTERNALERROR
-before any test ran, and its "thread" method ends the whole run (os._exit) at the first
-endless loop. So where SIGALRM is missing this plugin keeps the signal method's behaviour
-with a timer thread instead: when the limit passes, the timer raises the same failure in the
-thread running the test (CPython's PyThreadState_SetAsyncExc, which the interpreter checks
-between two bytecodes, as it checks for signals). Where SIGALRM exists, pytest-timeout runs
-as it always does.
+the test fails with the line the code was on, and the run goes on to the next test. This
+plugin takes that method over, for two reasons:
+- pytest-timeout's own signal handler writes thread stacks through pytest's terminal, which
+  `make progress`, `make next` and the grader switch off (`-p no:terminal`): there its handler
+  failed with an AssertionError that read as the learner's. Ours raises the failure and
+  writes nothing.
+- SIGALRM is missing on Windows; there pytest-timeout would stop with INTERNALERROR before any
+  test ran, and its "thread" method ends the whole run (os._exit) at the first endless loop.
+  Where SIGALRM is missing (or the run is not in the main thread) a timer thread raises the
+  same failure in the thread running the test (CPython's PyThreadState_SetAsyncExc, which the
+  interpreter checks between two bytecodes, as it checks for signals).
+
+The failure is a `TimedOut` (a pytest failure with pytest-timeout's message), so the plugin
+can tell a time limit from any other failure: it then stops the rest of that kata's tests at
+once (one endless loop costs one time limit per kata; see plugin.pytest_runtest_call).
 
 A test stuck inside one long C call (a sleep, a huge torch operation) only sees the failure
-when that call returns. If it has not arrived `GRACE` seconds after the limit, the timer falls
-back to pytest-timeout's thread method: it prints every thread's stack and ends the run.
+when that call returns. On the thread route, if it has not arrived `GRACE` seconds after the
+limit, the timer falls back to pytest-timeout's thread method: it prints every thread's stack
+and ends the run.
 """
 
 from __future__ import annotations
@@ -31,18 +39,52 @@ def have_sigalrm() -> bool:
     return hasattr(signal, "SIGALRM") and hasattr(signal, "setitimer")
 
 
+class TimedOut(pytest.fail.Exception):
+    """A test failed because it ran past its time limit."""
+
+
 def _failure_class(seconds: float) -> type[BaseException]:
-    """pytest's own test failure, with pytest-timeout's message, raisable without arguments
-    (an exception raised in another thread is given as a class)."""
+    """A TimedOut with pytest-timeout's message, raisable without arguments (an exception
+    raised in another thread is given as a class)."""
     import pytest_timeout
 
     message = pytest_timeout.PYTEST_FAILURE_MESSAGE % seconds
 
-    class TimedOut(pytest.fail.Exception):
+    class TimedOutAfter(TimedOut):
         def __init__(self, msg: str = message, pytrace: bool = True):
             super().__init__(msg, pytrace)
 
-    return TimedOut
+    return TimedOutAfter
+
+
+def is_timeout(error: BaseException | None) -> bool:
+    """Whether `error` is a time limit striking (ours, or pytest-timeout's own message)."""
+    if isinstance(error, TimedOut):
+        return True
+    return isinstance(error, pytest.fail.Exception) and str(error).startswith("Timeout")
+
+
+class SignalTimer:
+    """Fails the test running in the main thread after `settings.timeout` seconds (SIGALRM),
+    writing nothing: the plugin's report names the learner's line."""
+
+    def __init__(self, item, settings):
+        self.settings = settings
+
+    def start(self) -> None:
+        signal.signal(signal.SIGALRM, self._fire)
+        signal.setitimer(signal.ITIMER_REAL, self.settings.timeout)
+
+    def _fire(self, signum, frame) -> None:
+        import pytest_timeout
+
+        if not self.settings.disable_debugger_detection and pytest_timeout.is_debugging():
+            return
+        raise _failure_class(self.settings.timeout)()
+
+    def cancel(self) -> None:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, signal.SIG_DFL)
 
 
 def _raise_in_thread(ident: int, exception: type[BaseException] | None) -> int:
@@ -97,10 +139,11 @@ class ThreadTimer:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_timeout_set_timer(item, settings):
-    """Take over pytest-timeout's signal method where the platform has no SIGALRM."""
-    if settings.method != "signal" or have_sigalrm():
+    """Take over pytest-timeout's signal method: SIGALRM where it can, a thread elsewhere."""
+    if settings.method != "signal":
         return None  # pytest-timeout's own timer
-    timer = ThreadTimer(item, settings)
+    main = threading.current_thread() is threading.main_thread()
+    timer = SignalTimer(item, settings) if have_sigalrm() and main else ThreadTimer(item, settings)
     item.cancel_timeout = timer.cancel  # what pytest-timeout's cancel hook calls
     timer.start()
     return True
