@@ -4,7 +4,7 @@
 PYTHON ?= python3
 COACH = $(PYTHON) -m coach
 
-.PHONY: help test progress next hint predict watch solution reset plots graph grade manifest check bench classroom classroom50 student-repo
+.PHONY: help test progress next hint predict watch stop solution reset plots graph grade manifest check bench classroom classroom50 student-repo
 test:     ## run the katas' tests: all (the first failure; ALL=1 every one), or one with K=3
 	@$(COACH) test $(K) $(if $(ALL),--all) $(ARGS)
 help:     ## this list
@@ -19,6 +19,8 @@ predict:  ## predict what torch does, then see it (make predict K=3)
 	@$(COACH) predict $(K)
 watch:    ## re-run the tests on every save (all, or K=3)
 	@$(COACH) watch $(K) $(ARGS)
+stop:     ## stop the coach server that answers make test warm (it also stops after 15 min idle)
+	@$(COACH) stop
 solution: ## the reference next to your code, once kata K is green
 	@$(COACH) solution $(K)
 reset:    ## put kata K's stub back, your file kept in .coach/backups/ (YES=1: no question)

@@ -1,15 +1,14 @@
 """The command line: one sub-command per Makefile target.
 
 Standard library only at the top: the bootstrap must run before torch and pytest exist.
-Each command names the requirements profile it needs and the module that implements it.
+Each command names the requirements profile it needs and the module that implements it. The
+learner's commands that need torch go to the coach server when one runs (coach/learner/server.py:
+the same output, without the seconds of `import torch`), else run here, cold.
 """
 
 from __future__ import annotations
 
-import argparse
-import importlib
-
-from coach.core import bootstrap
+from coach.core import bootstrap, command
 
 # name -> (requirements profile, "module:function", one-line help)
 COMMANDS = {
@@ -37,6 +36,7 @@ COMMANDS = {
     "reset": ("learner", "coach.learner.reset:main", "put a kata's stub back, keeping yours (K=3)"),
     "plots": ("learner", "coach.learner.plots:main", "draw the training curve and backward graphs"),
     "graph": ("learner", "coach.learner.graph:main", "print a kata's backward graph as text (K=2)"),
+    "stop": ("learner", "coach.learner.client:stop", "stop the coach server (see make test)"),
     "grade": (
         "learner",
         "coach.grading.grade:main",
@@ -61,7 +61,9 @@ COMMANDS = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser():
+    import argparse  # only for --help and mistakes: a command's start-up stays short
+
     parser = argparse.ArgumentParser(prog="python -m coach", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (_, _, help_text) in COMMANDS.items():
@@ -72,18 +74,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> int:
     if argv and argv[0] in COMMANDS:  # options after the command belong to the command
-        command, rest = argv[0], argv[1:]
+        name, rest = argv[0], argv[1:]
     else:
         args = build_parser().parse_args(argv)  # prints usage and exits
-        command, rest = args.command, args.rest
-    profile, target, _ = COMMANDS[command]
+        name, rest = args.command, args.rest
+    profile, target, _ = COMMANDS[name]
     bootstrap.ensure(profile, argv)
-    module_name, function_name = target.split(":")
-    function = getattr(importlib.import_module(module_name), function_name)
+    from coach.learner import client  # standard library only: no torch before it is needed
+
+    if not client.wanted(name, rest):
+        return command.call(target, rest)
+    warm = client.Client()
+    served = warm.answer(name, target, rest)  # the coach server's answer, if one is running
+    if served is not None:
+        return served
     try:
-        return function(rest) or 0
-    except BrokenPipeError:  # output piped into `head`: stop quietly
-        return 0
-    except KeyboardInterrupt:
-        print("\nStopped.")
-        return 130
+        return command.call(target, rest)
+    finally:
+        warm.start_if_wanted()  # warm for the next command
