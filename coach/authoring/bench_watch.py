@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import queue
 import re
+import resource
 import shutil
 import signal
 import statistics
@@ -104,6 +105,32 @@ class WatcherProcess:
         self.stop()
 
 
+class RunFailed(Exception):
+    """A measured command failed: what it was and everything it printed."""
+
+    def __init__(self, command: list[str], code: int, output: str):
+        super().__init__(
+            f"This run failed (exit code {code}):\n  {' '.join(command)}\n"
+            f"It printed:\n{output.rstrip()}"
+        )
+
+
+def timed_run(command: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
+    """Run `command` from the project folder: (wall seconds, user+sys CPU seconds of it and
+    its children that were waited for); RunFailed, with its output, when it fails."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    result = subprocess.run(
+        command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=False
+    )
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if result.returncode != 0:
+        raise RunFailed(command, result.returncode, result.stdout.decode(errors="replace"))
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu
+
+
 def scratch_copy_of_solutions(folder: Path) -> Path:
     impl = folder / "impl"
     shutil.copytree(ROOT / "solutions", impl, ignore=shutil.ignore_patterns("__pycache__"))
@@ -112,9 +139,7 @@ def scratch_copy_of_solutions(folder: Path) -> Path:
 
 def cold_pytest_seconds(kata: registry.Kata, impl: Path) -> float:
     command = [sys.executable, "-m", "pytest", kata.test_file, f"--impl={impl}", "-q"]
-    start = time.perf_counter()
-    subprocess.run([*command, "-p", "no:cacheprovider"], cwd=ROOT, capture_output=True, check=True)
-    return time.perf_counter() - start
+    return timed_run([*command, "-p", "no:cacheprovider"])[0]
 
 
 def watch_latency(kata: str = "1", runs: int = 7, poll: bool = False) -> tuple[float, float]:

@@ -326,6 +326,23 @@ def start_server() -> bool:
     return True
 
 
+def ping(timeout: float = CONNECT_WAIT) -> int | None:
+    """The pid of this checkout's server once it answers (torch loaded); None if none does.
+    Waits for one that is starting (just spawned, or importing torch)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with connect(timeout=max(0.1, deadline - time.monotonic())) as sock:
+                send(sock, {"op": "ping"})
+                return (Lines(sock).next() or {}).get("pong")
+        except (OSError, ValueError):
+            if time.monotonic() > deadline:
+                return None
+        time.sleep(0.05)
+
+
 def stop(rest: list[str] | None = None) -> int:
     """`make stop`: stop this checkout's coach server, if one runs."""
     if not supported():

@@ -104,10 +104,18 @@ class Server:
         now = time.monotonic()
         if now - self.last_request > IDLE:
             self.stop(f"idle for {IDLE:g} s")
+        elif not self._socket_in_place():
+            self.stop("its socket was removed (the .coach folder deleted?)")
         elif now - self.last_source_check > CHECK_SOURCES_EVERY:
             self.last_source_check = now
             if client.source_fingerprint() != self.fingerprint:
                 self.stop("coach's source or the requirements changed")
+
+    def _socket_in_place(self) -> bool:
+        try:
+            return os.stat(self.directory / client.SOCKET).st_ino == self.socket_inode
+        except OSError:
+            return False
 
     def stop(self, why: str) -> None:
         """Take no more requests (a new server may start at once); finish the running ones."""
@@ -117,8 +125,8 @@ class Server:
         print(f"stopping: {why}", flush=True)
         with contextlib.suppress(KeyError, ValueError):
             self.selector.unregister(self.listener)
-        with contextlib.suppress(OSError):
-            if os.stat(self.directory / client.SOCKET).st_ino == self.socket_inode:
+        if self._socket_in_place():
+            with contextlib.suppress(OSError):
                 os.unlink(self.directory / client.SOCKET)
         self.listener.close()
         self.lock.close()  # lets the next server start
@@ -148,6 +156,10 @@ class Server:
 
     def _answer(self, conn: socket.socket, request: dict, fds: list[int]) -> None:
         self.last_request = time.monotonic()
+        if request.get("op") == "ping":  # ready: torch is loaded
+            client.send(conn, {"pong": os.getpid()})
+            conn.close()
+            return
         if request.get("op") == "stop":
             client.send(conn, {"stopped": True, "pid": os.getpid()})
             conn.close()
@@ -212,8 +224,9 @@ class Server:
                 os.kill(run.pid, number)
 
     def _child_ended(self, run: Run) -> None:
-        _, status = os.waitpid(run.pid, 0)
-        print(f"pid {run.pid}: exit {os.waitstatus_to_exitcode(status)}", flush=True)
+        _, status, usage = os.wait4(run.pid, 0)
+        cpu = usage.ru_utime + usage.ru_stime
+        print(f"pid {run.pid}: exit {os.waitstatus_to_exitcode(status)} cpu {cpu:.3f}", flush=True)
         self.selector.unregister(run.ended)
         os.close(run.ended)
         del self.runs[run.pid]
