@@ -31,6 +31,8 @@ K1, K2, K3, K4, K5 = registry.KATAS[:5]
 COPIED = ("coach", "lessons", "tests", "solutions", "katas", "requirements")
 SELECTED = ["1", "2", "3", "4", "5", "--randomly-seed=1", "-o", "timeout=1"]
 TIMING = re.compile(r"\d+\.\d+ ?s\b")  # "7 passed in 0.08s", "(0.31 s)"
+INTERRUPT_ARGS = ["--randomly-seed=1", "-o", "timeout=60"]
+LOOP_LINE = re.compile(r":[34] \((while True:|pass)\)")  # where Ctrl-C found the loop
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -226,3 +228,35 @@ def _alive(pid: int) -> bool:
 
 def _previous_logs(project: Path, old: int) -> str:
     return (server_dir(project) / "log.previous").read_text()
+
+
+def test_ctrl_c_stops_a_warm_run_as_it_stops_a_cold_one(project, cold_then_warm, tmp_path):
+    """Ctrl-C while the learner's code loops: the client passes it on; same output, same code."""
+
+    def interrupted(served: bool) -> tuple[int, str]:
+        folder = tmp_path / ("warm" if served else "cold")
+        folder.mkdir()
+        marker = folder / "looping"
+        (folder / f"{K1.name}.py").write_text(
+            f"import pathlib\npathlib.Path({str(marker)!r}).touch()\nwhile True:\n    pass\n"
+        )
+        process = subprocess.Popen(
+            [sys.executable, "-m", "coach", "test", "1", f"--impl={folder}", *INTERRUPT_ARGS],
+            cwd=project,
+            env=environment(project, served),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        deadline = time.monotonic() + 60
+        while not marker.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        process.send_signal(signal.SIGINT)  # what a terminal sends its foreground process
+        output, _ = process.communicate(timeout=60)
+        output = LOOP_LINE.sub("LOOP", output.replace(str(folder), "IMPL"))
+        return process.returncode, same(output)
+
+    before = served_runs(project)
+    cold, warm = interrupted(served=False), interrupted(served=True)
+    assert served_runs(project) == before + 1
+    assert warm == cold
