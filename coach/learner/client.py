@@ -30,6 +30,7 @@ CONNECT_WAIT = 60.0  # seconds to wait for a server still importing torch before
 # Environment variables read when torch, numpy, Python or the locale start: a server started
 # with other values would not behave as a cold run does, so it makes way for a new one.
 IDENTITY_ENV = ("PYTHON", "TORCH", "PYTORCH", "OMP_", "MKL_", "KMP_", "OPENBLAS_", "CUDA")
+NOT_IDENTITY_ENV = ("PYTHON",)  # `make PYTHON=python3.12 test` puts it there; Python ignores it
 IDENTITY_ENV_EXACT = ("LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "LD_PRELOAD", "LD_LIBRARY_PATH")
 # Files the server has in memory: when one changes, the server stops and a new one starts.
 SOURCES = ("coach/**/*.py", "lessons/**/*.py", "conftest.py", "pyproject.toml", "requirements/*")
@@ -80,7 +81,8 @@ def identity() -> dict:
     env = {
         name: value
         for name, value in os.environ.items()
-        if name.startswith(IDENTITY_ENV) or name in IDENTITY_ENV_EXACT
+        if (name.startswith(IDENTITY_ENV) and name not in NOT_IDENTITY_ENV)
+        or name in IDENTITY_ENV_EXACT
     }
     if "PYTHONPATH" in env:
         kept = [p for p in env["PYTHONPATH"].split(os.pathsep) if p and Path(p) != ROOT]
@@ -188,17 +190,17 @@ class Client:
             self.start_wanted = True
             return None
         with sock:
-            request = {
-                "command": command,
-                "target": target,
-                "rest": rest,
-                "argv": sys.argv,
-                "cwd": os.getcwd(),
-                "env": dict(os.environ),
-                "umask": _umask(),
-                "identity": identity(),
-            }
             try:
+                request = {
+                    "command": command,
+                    "target": target,
+                    "rest": rest,
+                    "argv": sys.argv,
+                    "cwd": os.getcwd(),  # gone if the folder was deleted: then run cold
+                    "env": dict(os.environ),
+                    "umask": _umask(),
+                    "identity": identity(),
+                }
                 send(sock, request, [0, 1, 2])
                 lines = Lines(sock)
                 reply = lines.next()  # waits while a new server finishes importing torch
@@ -210,8 +212,9 @@ class Client:
             sock.settimeout(None)
             return self._wait(sock, lines)
 
-    def _wait(self, sock: socket.socket, lines: Lines) -> int:
-        """Pass signals on until the child's exit status arrives; then mirror it."""
+    def _wait(self, sock: socket.socket, lines: Lines) -> int | None:
+        """Pass signals on until the child's exit status arrives; then mirror it. None when the
+        child could not even take over this terminal (the server's log says why): run cold."""
         previous = {}
 
         def forward(signum, frame):
@@ -249,6 +252,8 @@ class Client:
         finally:
             for number, handler in previous.items():
                 signal.signal(number, handler)
+        if not message.get("started", True):
+            return None
         return _mirror(int(message["exit"]))
 
     def start_if_wanted(self) -> None:

@@ -68,7 +68,9 @@ class Run:
 
     conn: socket.socket
     pid: int
-    ended: int  # read end of a pipe the child holds open: end of file when it exits
+    ended: int  # read end of a pipe the child holds open: a byte once it has taken over the
+    # client's terminal and folder, end of file when it exits
+    started: bool = False
     buffer: bytes = b""
 
 
@@ -172,7 +174,7 @@ class Server:
             self.stop(problem)
             return
         ended, holds_open = os.pipe()
-        pid = warm.fork(lambda: self._child(request, fds, [conn.fileno(), ended]))
+        pid = warm.fork(lambda: self._child(request, fds, [conn.fileno(), ended], holds_open))
         os.close(holds_open)
         with contextlib.suppress(OSError):
             os.setpgid(pid, pid)  # the child's own group, so that Ctrl-C reaches all it starts
@@ -224,6 +226,10 @@ class Server:
                 os.kill(run.pid, number)
 
     def _child_ended(self, run: Run) -> None:
+        with contextlib.suppress(OSError):
+            if os.read(run.ended, 16):  # started, not ended
+                run.started = True
+                return
         _, status, usage = os.wait4(run.pid, 0)
         cpu = usage.ru_utime + usage.ru_stime
         print(f"pid {run.pid}: exit {os.waitstatus_to_exitcode(status)} cpu {cpu:.3f}", flush=True)
@@ -234,33 +240,29 @@ class Server:
             self.selector.unregister(run.conn)
         with contextlib.suppress(OSError):
             run.conn.setblocking(True)
-            client.send(run.conn, {"exit": os.waitstatus_to_exitcode(status)})
+            code = os.waitstatus_to_exitcode(status)
+            client.send(run.conn, {"exit": code, "started": run.started})
         run.conn.close()
         self.last_request = time.monotonic()
 
     # --- the child --------------------------------------------------------------------------
 
-    def _child(self, request: dict, fds: list[int], also_close: list[int]) -> int:
-        """Become the cold run the client would have started, then run its command. The write
-        end of the `ended` pipe stays open until this process exits."""
+    def _child(self, request: dict, fds: list[int], also_close: list[int], started: int) -> int:
+        """Become the cold run the client would have started, then run its command. Says so on
+        `started` (the write end of the `ended` pipe, open until this process exits); if it
+        cannot, the server's log gets the reason and the client runs the command cold."""
         for fd in [*self._parent_fds(), *also_close]:
             with contextlib.suppress(OSError):
                 os.close(fd)
-        os.setpgid(0, 0)
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        for number in (signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGCHLD):
-            signal.signal(number, signal.SIG_DFL)
-        for target, fd in enumerate(fds):
-            os.dup2(fd, target)
-        for fd in fds:
-            if fd > 2:
-                os.close(fd)
-        os.environ.clear()
-        os.environ.update(request["env"])
-        os.chdir(request["cwd"])
-        os.umask(int(request["umask"]))
-        sys.argv = list(request["argv"])
-        fresh_stdio()
+        log = os.dup(2)
+        try:
+            become_the_client(request, fds)
+        except BaseException:
+            with open(log, "w", closefd=False) as stream:
+                traceback.print_exc(file=stream)
+            return 70
+        os.close(log)
+        os.write(started, b"1")
         code = 1
         try:
             code = command.call(request["target"], list(request["rest"]))
@@ -283,6 +285,26 @@ class Server:
         for run in self.runs.values():
             fds += [run.conn.fileno(), run.ended]
         return [fd for fd in fds if fd >= 0]
+
+
+def become_the_client(request: dict, fds: list[int]) -> None:
+    """In the child: the client's process group of its own, signals as in a new Python, the
+    client's terminal as stdin, stdout and stderr, its environment, folder, umask and argv."""
+    os.setpgid(0, 0)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    for number in (signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGCHLD):
+        signal.signal(number, signal.SIG_DFL)
+    for target, fd in enumerate(fds):
+        os.dup2(fd, target)
+    for fd in fds:
+        if fd > 2:
+            os.close(fd)
+    os.environ.clear()
+    os.environ.update(request["env"])
+    os.chdir(request["cwd"])
+    os.umask(int(request["umask"]))
+    sys.argv = list(request["argv"])
+    fresh_stdio()
 
 
 def exit_code(leaving: SystemExit) -> int:
