@@ -85,7 +85,7 @@ def identity() -> dict:
         or name in IDENTITY_ENV_EXACT
     }
     if "PYTHONPATH" in env:
-        kept = [p for p in env["PYTHONPATH"].split(os.pathsep) if p and Path(p) != ROOT]
+        kept = [p for p in env["PYTHONPATH"].split(os.pathsep) if p and Path(p).resolve() != ROOT]
         env["PYTHONPATH"] = os.pathsep.join(kept)
         if not kept:
             del env["PYTHONPATH"]

@@ -190,8 +190,15 @@ class Server:
         """Why this server must not answer (and make way for a new one), or ""."""
         if len(fds) != 3:
             return "the client sent no terminal"
-        if request.get("identity") != self.identity:
-            return "the client's Python or start-up environment differs"
+        theirs = request.get("identity") or {}
+        if theirs != self.identity:
+            differ = sorted(
+                key
+                for key in {*self.identity, *theirs, *self.identity["env"], *theirs.get("env", {})}
+                if self.identity.get(key, self.identity["env"].get(key))
+                != theirs.get(key, theirs.get("env", {}).get(key))
+            )
+            return f"the client's Python or start-up environment differs ({', '.join(differ)})"
         if client.source_fingerprint() != self.fingerprint:
             return "coach's source or the requirements changed"
         target = str(request.get("target", ""))
