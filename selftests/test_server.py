@@ -79,6 +79,7 @@ def project(tmp_path_factory):
 def environment(project: Path, served: bool = True) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("COACH_STATE_DIR", "CI")}
     env.update(COACH_NO_VENV="1", PYTHONPATH=str(project), COACH_SERVER="1")
+    env["COACH_SERVER_IDLE"] = "300"  # should this test be killed, its server ends soon after
     env.pop("COACH_NO_SERVER", None)
     if not served:
         env["COACH_NO_SERVER"] = "1"
