@@ -77,14 +77,17 @@ def load_test_machinery(extra_modules: tuple[str, ...] = ()) -> None:
 
 
 def _preload_pytest() -> None:
-    """pytest and its built-in plugins, which a run imports when it starts."""
+    """pytest and its built-in plugins, which a run imports when it starts; and the listing of
+    the installed packages that pytest searches for plugins (importlib.metadata caches it)."""
     import importlib
+    from importlib.metadata import entry_points
 
     import _pytest.config
     import pytest  # noqa: F401
 
     for name in _pytest.config.default_plugins:
         importlib.import_module(f"_pytest.{name}")
+    entry_points(group="pytest11")
 
 
 def fresh_child_state() -> None:
