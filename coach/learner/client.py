@@ -206,6 +206,9 @@ class Client:
                 reply = lines.next()  # waits while a new server finishes importing torch
             except (OSError, ValueError):
                 return None
+            except KeyboardInterrupt:  # as a cold run stopped while importing torch ends
+                print("\nStopped.")
+                return 130
             if not reply or "accepted" not in reply:  # gone, or making way for a new server
                 self.start_wanted = not reply or bool(reply.get("restart"))
                 return None

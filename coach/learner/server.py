@@ -180,8 +180,9 @@ class Server:
             os.setpgid(pid, pid)  # the child's own group, so that Ctrl-C reaches all it starts
         run = Run(conn, pid, ended)
         self.runs[pid] = run
-        client.send(conn, {"accepted": pid})
         print(f"pid {pid}: {request['command']} {' '.join(request['rest'])}", flush=True)
+        with contextlib.suppress(OSError):  # if the client is gone, _from_client ends the run
+            client.send(conn, {"accepted": pid})
         conn.setblocking(False)
         self.selector.register(conn, selectors.EVENT_READ, lambda _: self._from_client(run))
         self.selector.register(ended, selectors.EVENT_READ, lambda _: self._child_ended(run))
