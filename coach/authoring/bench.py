@@ -129,7 +129,7 @@ def bench(runs: int) -> int:
         f"\nmake test K=N   cold: median of {cold_runs}, warm: median of {runs}; "
         f"wall s (user+sys CPU s)"
     )
-    print(f"  {'kata':<22} {'cold':>14} {'warm':>14}  {'cold/torch':>10}  warm/watch")
+    print(f"  {'kata':<22} {'cold':>14} {'warm':>14}  {'cold/torch':>10}  warm/watch K=1")
     warm_walls, cold_ratios = {}, {}
     with warm_server() as warm_env:
         for kata in registry.KATAS:
@@ -151,12 +151,18 @@ def bench(runs: int) -> int:
 
     slowest = max(warm_walls, key=warm_walls.get)
     worst_cold = max(cold_ratios, key=cold_ratios.get)
-    met = warm_walls[slowest] <= min(AIM_WARM, AIM_WARM_OVER_WATCH * watch)
+    # The slowest kata warm against the watcher on that same kata (more tests take longer).
+    watch_slowest, _ = watch_latency(slowest, runs, compare_cold=False)
+    print(
+        f"make watch K={registry.find(slowest).number}: save -> verdict     median "
+        f"{watch_slowest:.3f} s over {runs} saves"
+    )
+    met = warm_walls[slowest] <= min(AIM_WARM, AIM_WARM_OVER_WATCH * watch_slowest)
     print(
         f"\nwarm make test K=N: slowest {warm_walls[slowest]:.3f} s ({slowest}), median "
         f"{statistics.median(warm_walls.values()):.3f} s; aim {AIM_WARM} s and "
-        f"{AIM_WARM_OVER_WATCH} x watch ({AIM_WARM_OVER_WATCH * watch:.3f} s): "
-        f"{'met' if met else 'NOT met'}"
+        f"{AIM_WARM_OVER_WATCH} x watch on the same kata "
+        f"({AIM_WARM_OVER_WATCH * watch_slowest:.3f} s): {'met' if met else 'NOT met'}"
     )
     print(
         f"cold make test K=N: worst {cold_ratios[worst_cold]:.2f} x import torch ({worst_cold}); "

@@ -142,10 +142,13 @@ def cold_pytest_seconds(kata: registry.Kata, impl: Path) -> float:
     return timed_run([*command, "-p", "no:cacheprovider"])[0]
 
 
-def watch_latency(kata: str = "1", runs: int = 7, poll: bool = False) -> tuple[float, float]:
+def watch_latency(
+    kata: str = "1", runs: int = 7, poll: bool = False, compare_cold: bool = True
+) -> tuple[float, float]:
     """(median seconds from a save to the watcher's verdict, median seconds of a cold pytest)
     for one kata (a selector such as "1" or "kNN_topic"), over `runs` saves; `poll`
-    makes the watcher poll the folder instead of waiting for change events."""
+    makes the watcher poll the folder instead of waiting for change events. Without
+    `compare_cold` no cold pytest runs between the saves, and its median is nan."""
     chosen = registry.find(kata)
     with tempfile.TemporaryDirectory(prefix="coach-bench-watch-") as tmp:
         impl = scratch_copy_of_solutions(Path(tmp))
@@ -163,8 +166,9 @@ def watch_latency(kata: str = "1", runs: int = 7, poll: bool = False) -> tuple[f
                 if state != "green":
                     raise RuntimeError(watcher._report("the solution was not green"))
                 save_to_verdict.append(arrived - saved)
-                cold.append(cold_pytest_seconds(chosen, impl))
-    return statistics.median(save_to_verdict), statistics.median(cold)
+                if compare_cold:
+                    cold.append(cold_pytest_seconds(chosen, impl))
+    return statistics.median(save_to_verdict), statistics.median(cold) if cold else float("nan")
 
 
 if __name__ == "__main__":  # python -m coach.authoring.bench_watch [KATA [RUNS [--poll]]]

@@ -26,7 +26,10 @@ PLUGIN_DEPENDENCIES = (
     "coach.runtime.summary",
     "coach.runtime.testing",
     "coach.runtime.torch_state",
+    "coach.runtime.inputs",
     "xml.etree.ElementTree",  # pytest's junitxml
+    "faulthandler",  # pytest's faulthandler
+    "pdb",  # pytest's debugging
 )
 _torch_rng_state = None  # torch's random state right after `import torch`, for every child
 
