@@ -4,7 +4,7 @@
 PYTHON ?= python3
 COACH = $(PYTHON) -m coach
 
-.PHONY: help test progress next hint predict watch solution reset plots graph notebook grade manifest check generate bench classroom classroom50 student-repo
+.PHONY: help test progress next hint predict watch stop solution reset plots graph notebook grade manifest check generate bench classroom classroom50 student-repo
 # A red run is a kata's normal state, not an error of make: with --red-is-ok, failing tests
 # exit 0 and make prints no "Error 1" under the report (a setup error still fails).
 # `python -m coach test` keeps pytest's exit status; `make check`, what CI runs, fails on failure.
@@ -26,6 +26,8 @@ predict:  ## predict what torch does, then see it (make predict K=3)
 	@$(COACH) predict $(K)
 watch:    ## re-run the tests on every save (all, or K=3)
 	@$(COACH) watch $(K) $(ARGS)
+stop:     ## stop the coach server that answers make test warm (it also stops after 15 min idle)
+	@$(COACH) stop
 solution: ## the reference next to your code, once kata K is green
 	@$(COACH) solution $(K)
 reset:    ## put kata K's stub back, your file kept in .coach/backups/ (YES=1: no question)

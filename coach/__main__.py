@@ -3,7 +3,8 @@
 import os
 import sys
 
-from coach.cli import STOPPED, main
+from coach.cli import main
+from coach.core.command import STOPPED
 
 
 def stopped(status: int) -> bool:

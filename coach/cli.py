@@ -1,18 +1,16 @@
 """The command line: one sub-command per Makefile target.
 
 Standard library only at the top: the bootstrap must run before torch and pytest exist.
-Each command names the requirements profile it needs and the module that implements it.
+Each command names the requirements profile it needs and the module that implements it. The
+learner's commands that need torch go to the coach server when one runs (coach/learner/server.py:
+the same output, without the seconds of `import torch`), else run here, cold.
 """
 
 from __future__ import annotations
 
-import argparse
-import importlib
+import os
 
-from coach.core import bootstrap
-from coach.core.lesson import BadLesson
-
-STOPPED = 130  # the exit status after Ctrl-C (128 + SIGINT), as coach/runtime/interrupt.py
+from coach.core import bootstrap, command
 
 # name -> (requirements profile, "module:function", one-line help)
 COMMANDS = {
@@ -45,6 +43,7 @@ COMMANDS = {
     "reset": ("learner", "coach.learner.reset:main", "put a kata's stub back, keeping yours (K=3)"),
     "plots": ("learner", "coach.learner.plots:main", "draw the training curve and backward graphs"),
     "graph": ("learner", "coach.learner.graph:main", "print a kata's backward graph as text (K=2)"),
+    "stop": ("learner", "coach.learner.client:stop", "stop the coach server (see make test)"),
     "grade": (
         "learner",
         "coach.grading.grade:main",
@@ -74,7 +73,9 @@ COMMANDS = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser():
+    import argparse  # only for --help and mistakes: a command's start-up stays short
+
     parser = argparse.ArgumentParser(prog="python -m coach", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (_, _, help_text) in COMMANDS.items():
@@ -85,21 +86,37 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> int:
     if argv and argv[0] in COMMANDS:  # options after the command belong to the command
-        command, rest = argv[0], argv[1:]
+        name, rest = argv[0], argv[1:]
     else:
         args = build_parser().parse_args(argv)  # prints usage and exits
-        command, rest = args.command, args.rest
-    profile, target, _ = COMMANDS[command]
-    module_name, function_name = target.split(":")
+        name, rest = args.command, args.rest
     try:
-        bootstrap.ensure(profile, argv)
-        function = getattr(importlib.import_module(module_name), function_name)
-        return function(rest) or 0
-    except BadLesson as error:  # the registry reads every unit: one broken unit stops all
-        print(error)
-        return 1
-    except BrokenPipeError:  # output piped into `head`: stop quietly
-        return 0
+        return _run(name, rest, argv)
     except KeyboardInterrupt:  # Ctrl-C, even while torch is still importing: one line
         print("\nStopped.")
-        return STOPPED
+        return command.STOPPED
+
+
+def _run(name: str, rest: list[str], argv: list[str]) -> int:
+    profile, target, _ = COMMANDS[name]
+    from coach.learner import client  # standard library only: no torch before it is needed
+
+    warm = client.Client() if client.wanted(name, rest) else None
+    # With COACH_NO_VENV=1 there is no .venv/ to switch to, and a server running on this same
+    # Python passed the check of its packages when it started: ask it first (saves ~30 ms).
+    asked_first = warm is not None and bool(os.environ.get("COACH_NO_VENV"))
+    if asked_first:
+        served = warm.answer(name, target, rest)
+        if served is not None:
+            return served
+    bootstrap.ensure(profile, argv)  # may re-run this command in .venv/'s Python
+    if warm is None:
+        return command.call(target, rest)
+    if not asked_first:
+        served = warm.answer(name, target, rest)  # the coach server's answer, if one runs
+        if served is not None:
+            return served
+    try:
+        return command.call(target, rest)
+    finally:
+        warm.start_if_wanted()  # warm for the next command

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import queue
 import re
+import resource
 import shutil
 import signal
 import statistics
@@ -104,6 +105,32 @@ class WatcherProcess:
         self.stop()
 
 
+class RunFailed(Exception):
+    """A measured command failed: what it was and everything it printed."""
+
+    def __init__(self, command: list[str], code: int, output: str):
+        super().__init__(
+            f"This run failed (exit code {code}):\n  {' '.join(command)}\n"
+            f"It printed:\n{output.rstrip()}"
+        )
+
+
+def timed_run(command: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
+    """Run `command` from the project folder: (wall seconds, user+sys CPU seconds of it and
+    its children that were waited for); RunFailed, with its output, when it fails."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    result = subprocess.run(
+        command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=False
+    )
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if result.returncode != 0:
+        raise RunFailed(command, result.returncode, result.stdout.decode(errors="replace"))
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu
+
+
 def scratch_copy_of_solutions(folder: Path) -> Path:
     impl = folder / "impl"
     shutil.copytree(ROOT / "solutions", impl, ignore=shutil.ignore_patterns("__pycache__"))
@@ -112,15 +139,16 @@ def scratch_copy_of_solutions(folder: Path) -> Path:
 
 def cold_pytest_seconds(kata: registry.Kata, impl: Path) -> float:
     command = [sys.executable, "-m", "pytest", kata.test_file, f"--impl={impl}", "-q"]
-    start = time.perf_counter()
-    subprocess.run([*command, "-p", "no:cacheprovider"], cwd=ROOT, capture_output=True, check=True)
-    return time.perf_counter() - start
+    return timed_run([*command, "-p", "no:cacheprovider"])[0]
 
 
-def watch_latency(kata: str = "1", runs: int = 7, poll: bool = False) -> tuple[float, float]:
+def watch_latency(
+    kata: str = "1", runs: int = 7, poll: bool = False, compare_cold: bool = True
+) -> tuple[float, float]:
     """(median seconds from a save to the watcher's verdict, median seconds of a cold pytest)
     for one kata (a selector such as "1" or "kNN_topic"), over `runs` saves; `poll`
-    makes the watcher poll the folder instead of waiting for change events."""
+    makes the watcher poll the folder instead of waiting for change events. Without
+    `compare_cold` no cold pytest runs between the saves, and its median is nan."""
     chosen = registry.find(kata)
     with tempfile.TemporaryDirectory(prefix="coach-bench-watch-") as tmp:
         impl = scratch_copy_of_solutions(Path(tmp))
@@ -138,8 +166,9 @@ def watch_latency(kata: str = "1", runs: int = 7, poll: bool = False) -> tuple[f
                 if state != "green":
                     raise RuntimeError(watcher._report("the solution was not green"))
                 save_to_verdict.append(arrived - saved)
-                cold.append(cold_pytest_seconds(chosen, impl))
-    return statistics.median(save_to_verdict), statistics.median(cold)
+                if compare_cold:
+                    cold.append(cold_pytest_seconds(chosen, impl))
+    return statistics.median(save_to_verdict), statistics.median(cold) if cold else float("nan")
 
 
 if __name__ == "__main__":  # python -m coach.authoring.bench_watch [KATA [RUNS [--poll]]]

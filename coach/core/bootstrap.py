@@ -15,15 +15,13 @@ already finds the CPU build (a +cpu wheel, as on the course machines), nothing i
 from __future__ import annotations
 
 import hashlib
-import json
 import os
-import re
-import shlex
-import subprocess
 import sys
-import tempfile
-from importlib import metadata
 from pathlib import Path
+
+# Lazy imports below (json, re, shlex, subprocess, tempfile, importlib.metadata): every command
+# starts here, and a warm `make test` (coach/learner/client.py) should cost little more than
+# Python's own start-up.
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV = ROOT / ".venv"
@@ -69,6 +67,8 @@ def _in_venv() -> bool:
 
 
 def _run(command: list[str]) -> None:
+    import subprocess
+
     result = subprocess.run(command, check=False)
     if result.returncode != 0:
         sys.exit(
@@ -83,6 +83,8 @@ def _run(command: list[str]) -> None:
 
 def torch_pin(requirements: Path = REQUIREMENTS / "learner.txt") -> str:
     """`torch==X`, as requirements/learner.txt pins it."""
+    import re
+
     for line in requirements.read_text(encoding="utf-8").splitlines():
         pin = line.split("#")[0].strip()
         if re.fullmatch(r"torch==\S+", pin):
@@ -92,6 +94,8 @@ def torch_pin(requirements: Path = REQUIREMENTS / "learner.txt") -> str:
 
 def cpu_torch_command(python: str | None = None) -> str:
     """The one command that puts torch's CPU build into .venv/ (README, "Installing")."""
+    import shlex
+
     python = python or os.path.relpath(venv_python(), Path.cwd())
     return f"{shlex.quote(python)} -m pip install {torch_pin()} --index-url {TORCH_CPU_INDEX}"
 
@@ -102,6 +106,10 @@ def torch_build(
     """Which torch build `pip install` would fetch into `python`'s environment: "cuda",
     "cpu", or None (torch already installed, or pip could not tell: too old for --dry-run,
     or offline). Reads only metadata (pip's --dry-run --report): no wheel is downloaded."""
+    import json
+    import subprocess
+    import tempfile
+
     with tempfile.TemporaryDirectory(prefix="coach-pip-") as folder:
         report = Path(folder) / "report.json"
         command = [python, "-m", "pip", "install", "--dry-run", "--no-deps", "--quiet"]
@@ -164,6 +172,8 @@ def install(profile: str) -> None:
 
 def missing(profile: str) -> list[str]:
     """The packages `profile`'s commands need that this Python does not have."""
+    from importlib import metadata
+
     wanted = [name for p in PROFILES[: PROFILES.index(profile) + 1] for name in NEEDED[p]]
     absent = []
     for name in wanted:
@@ -176,6 +186,8 @@ def missing(profile: str) -> list[str]:
 
 def no_venv_problem(profile: str) -> str | None:
     """With COACH_NO_VENV=1: a plain sentence when this Python lacks what the command needs."""
+    import shlex
+
     absent = missing(profile)
     if not absent:
         return None
@@ -212,5 +224,7 @@ def ensure(profile: str, argv: list[str]) -> None:
     env = dict(os.environ)  # so `-m coach` resolves from any folder
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     if os.name == "nt":  # no exec on Windows: run it and pass the exit code on
+        import subprocess
+
         sys.exit(subprocess.run(command, check=False, env=env).returncode)
     os.execve(command[0], command, env)

@@ -1,14 +1,15 @@
 """`make watch [K=3]`: re-run a kata's tests on every save and say green or red.
 
 Why it answers fast: importing torch and pytest takes longer than a kata's tests. The watcher
-imports them once, then forks a child per run (POSIX): the child starts with all of that
-already in memory, runs pytest in-process on the learner's latest file, writes each test's
-outcome to a JSON file and exits. The parent never imports a kata file, so every child reads
-the code as it is on disk now. A crash or an endless loop in the learner's code ends only that
-child: the watcher stops a run that outlives its time limit, or that a newer save made stale.
-Windows has no fork, and on macOS forking a process that has loaded torch (and system
-frameworks with their own threads) can crash the child: there each run is a fresh
-`python -m pytest`, a second or two slower, and so it is everywhere with --no-fork.
+imports them once, then forks a child per run (POSIX; coach/learner/warm.py, the warm parent
+shared with the coach server): the child starts with all of that already in memory, runs
+pytest in-process on the learner's latest file, writes each test's outcome to a JSON file and
+exits. The parent never imports a kata file, so every child reads the code as it is on disk
+now. A crash or an endless loop in the learner's code ends only that child: the watcher stops
+a run that outlives its time limit, or that a newer save made stale. Windows has no fork, and
+on macOS forking a process that has loaded torch (and system frameworks with their own threads)
+can crash the child: there each run is a fresh `python -m pytest`, a second or two slower, and
+so it is everywhere with --no-fork.
 """
 
 from __future__ import annotations
@@ -25,30 +26,18 @@ import sys
 import tempfile
 import threading
 import time
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from coach.core import registry
 from coach.core.bootstrap import ROOT
 from coach.core.paths import display_path
+from coach.learner import warm
 from coach.runtime import summary
 
-
-def fork_choice(
-    no_fork: bool = False, platform: str = sys.platform, has_fork: bool | None = None
-) -> tuple[bool, str]:
-    """(fork a child per run or not, why). Fork only where it exists and is safe."""
-    if no_fork:
-        return False, "you asked for it with --no-fork"
-    if not (hasattr(os, "fork") if has_fork is None else has_fork):
-        return False, "this platform cannot fork"
-    if platform == "darwin":
-        return False, "forking after torch is loaded is unsafe on macOS"
-    return True, "a forked child per run"
-
-
-CAN_FORK = fork_choice()[0]  # whether runs fork here by default
+fork_choice = warm.fork_choice
+CAN_FORK = warm.CAN_FORK  # whether runs fork here by default
+load_test_machinery = warm.load_test_machinery
 LIMIT = 60.0  # seconds a run may take before the watcher stops it
 STILL_RUNNING_NOTICE = 3.0  # seconds per kata in a run before saying "still running"
 DEBOUNCE_MS = 400  # a burst of saves (editor: write temp, rename) becomes one run...
@@ -213,30 +202,6 @@ class WatchingFailed(Exception):
 # --- running the tests in a child -----------------------------------------------------------
 
 
-def load_test_machinery() -> None:
-    """Import what every run needs, once, in the long-lived parent.
-
-    gc.freeze() then marks these objects as permanent: pytest collects garbage several times
-    per run, and without the freeze each collection would walk all of torch's objects again.
-    """
-    import gc
-
-    import pytest  # noqa: F401
-    import torch
-
-    # torch 2.13 imports sympy and dynamo (about a second each, cold) the first time a
-    # backward pass is given its output gradient, y.backward(v), and the first time an
-    # optimizer is made: pay for both here, not on a learner's save.
-    import torch.fx.experimental.symbolic_shapes
-
-    torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
-
-    import coach.runtime.plugin
-    import coach.runtime.testing  # noqa: F401
-
-    gc.freeze()
-
-
 def pytest_args(katas: list[registry.Kata], impl: Path, outcomes: Path) -> list[str]:
     files = [str(ROOT / kata.test_file) for kata in katas]
     return [*files, f"--impl={impl}", "--coach-json", str(outcomes), *PYTEST_FLAGS]
@@ -248,31 +213,19 @@ class ForkedRun:
     startup = 0.0  # everything is imported already
 
     def __init__(self, args: list[str], log: Path):
-        with warnings.catch_warnings():
-            # Python 3.12+ warns that forking a process with threads can deadlock the child
-            # when another thread holds a lock the child needs. The other threads here are
-            # watchfiles' and torch's; the child uses no lock of theirs.
-            warnings.simplefilter("ignore", DeprecationWarning)
-            pid = os.fork()
-        if pid == 0:
-            self._child(args, log)
-        self.pid = pid
+        self.pid = warm.fork(lambda: self._child(args, log))
         self.returncode: int | None = None
 
     @staticmethod
-    def _child(args: list[str], log: Path) -> None:
-        code = 70  # stays so if anything below goes wrong
-        try:
-            signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-            with open(log, "wb") as output, open(os.devnull, "rb") as nothing:
-                os.dup2(nothing.fileno(), 0)
-                os.dup2(output.fileno(), 1)
-                os.dup2(output.fileno(), 2)
-            import pytest
+    def _child(args: list[str], log: Path) -> int:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+        with open(log, "wb") as output, open(os.devnull, "rb") as nothing:
+            os.dup2(nothing.fileno(), 0)
+            os.dup2(output.fileno(), 1)
+            os.dup2(output.fileno(), 2)
+        import pytest
 
-            code = int(pytest.main(args))
-        finally:
-            os._exit(code)  # never return into the parent's code (its loops, its cleanup)
+        return int(pytest.main(args))
 
     def poll(self) -> int | None:
         if self.returncode is None:
