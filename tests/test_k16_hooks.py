@@ -135,10 +135,8 @@ def test_the_reversed_tensor_equals_x(rng):
         check_value(result.detach(), x.detach(), call=call, what="The result's value")
 
 
-def test_the_gradient_arrives_reversed_and_scaled(rng):
-    x, scale = random_x(rng), random_scale(rng)
-    v = torch.randn(x.shape)
-    call, result = call_reverse(x, scale)
+def check_reversed_gradient(call: str, result, x, v, scale: float) -> None:
+    """The law of gradient reversal: backward from (v * result).sum() gives x -scale * v."""
     got = backward_through(call, (v * result).sum(), x)
     check_value(
         got,
@@ -147,6 +145,13 @@ def test_the_gradient_arrives_reversed_and_scaled(rng):
         what="x's gradient",
         wrong=sign_and_scale_wrongs(v, scale, torch.zeros_like(v), result),
     )
+
+
+def test_the_gradient_arrives_reversed_and_scaled(rng):
+    x, scale = random_x(rng), random_scale(rng)
+    v = torch.randn(x.shape)
+    call, result = call_reverse(x, scale)
+    check_reversed_gradient(call, result, x, v, scale)
 
 
 def test_the_gradient_of_a_plain_sum_comes_back_reversed(rng):
@@ -443,11 +448,4 @@ def test_the_reversal_in_float64_for_one_element_and_a_second_call(rng):
         v = torch.tensor([rng.uniform(0.5, 2.0)], dtype=torch.float64)
         call, result = call_reverse(x, scale)
         check_shape_like(result, x, call=call)
-        got = backward_through(call, (v * result).sum(), x)
-        check_value(
-            got,
-            -scale * v,
-            call=f"{call}, then backward() from (v * result).sum() with v = {fmt(v)}",
-            what="x's gradient",
-            wrong=sign_and_scale_wrongs(v, scale, torch.zeros_like(v), result),
-        )
+        check_reversed_gradient(call, result, x, v, scale)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from coach.core import registry
+from coach.core.paths import display_path
 from coach.core.registry import ROOT
 from coach.grading.routes import (
     JOB_TIMEOUT_MINUTES,
@@ -364,13 +365,6 @@ def structural_problems() -> list[str]:
     return problems
 
 
-def _shown(path: Path) -> str:
-    try:
-        return path.resolve().relative_to(Path.cwd()).as_posix()
-    except ValueError:
-        return str(path)
-
-
 def main(rest: list[str]) -> int:
     """`make classroom50 [OUT=dir]`: the Classroom 50 tests file and bundle."""
     parser = argparse.ArgumentParser(prog="make classroom50", description=main.__doc__)
@@ -383,7 +377,7 @@ def main(rest: list[str]) -> int:
         return 2
     bundle = tests_file.parent / "bundle"
     count = sum(1 for path in bundle.rglob("*") if path.is_file())
-    print(f"Wrote {_shown(tests_file)} ({len(registry.KATAS)} katas + setup).")
-    print(f"Wrote {_shown(bundle)}/ ({count} files, no solutions).")
+    print(f"Wrote {display_path(tests_file)} ({len(registry.KATAS)} katas + setup).")
+    print(f"Wrote {display_path(bundle)}/ ({count} files, no solutions).")
     print("Next: docs/INSTRUCTORS.md, section Classroom 50.")
     return 0

@@ -426,15 +426,6 @@ def _reap(pid: int, process) -> None:
             os.waitpid(pid, 0)
 
 
-def _reap(pid: int, process) -> None:
-    """Wait for a child that was just killed."""
-    if process is not None:
-        process.wait()
-    else:
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, 0)
-
-
 def _kill_group(pid: int) -> None:
     if hasattr(os, "killpg"):
         with contextlib.suppress(ProcessLookupError, PermissionError):

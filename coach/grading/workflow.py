@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 from coach.core import registry
+from coach.core.paths import display_path
 from coach.core.registry import ROOT
 from coach.grading import manifest, tree
 from coach.grading.routes import (
@@ -286,13 +287,6 @@ def check_generated(root: Path = ROOT) -> list[str]:
 # --- the commands --------------------------------------------------------------------------
 
 
-def _shown(path: Path) -> str:
-    try:
-        return path.resolve().relative_to(Path.cwd()).as_posix()
-    except ValueError:
-        return str(path)
-
-
 def main(rest: list[str]) -> int:
     """`make classroom`: regenerate the workflow and the devcontainer; `--check` only checks."""
     parser = argparse.ArgumentParser(prog="make classroom", description=main.__doc__)
@@ -300,7 +294,7 @@ def main(rest: list[str]) -> int:
     args = parser.parse_args(rest)
     if not args.check:
         for path in write_generated():
-            print(f"Wrote {_shown(path)}.")
+            print(f"Wrote {display_path(path)}.")
     problems = check_generated()
     for problem in problems:
         print(f"  {problem}", file=sys.stderr)
