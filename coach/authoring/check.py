@@ -85,16 +85,18 @@ def check_grading_files() -> list[str]:
 # Seconds each selftest file took on a busy 2-core machine (`pytest selftests --durations`);
 # a file not named here counts as 5. Only the split into shards uses them.
 SELFTEST_SECONDS = {
-    "test_grading_isolation.py": 145,
-    "test_authoring.py": 70,
-    "test_platforms.py": 45,
-    "test_isolation.py": 40,
-    "test_export.py": 30,
-    "test_classroom.py": 12,
-    "test_first_hour.py": 10,
-    "test_laws.py": 10,
-    "test_predict.py": 8,
+    "test_grading_forgery.py": 71,
+    "test_grading_isolation.py": 39,
+    "test_learner_time.py": 36,
+    "test_notebook.py": 33,
+    "test_platforms.py": 25,
+    "test_authoring.py": 21,
+    "test_classroom.py": 20,
+    "test_export.py": 18,
+    "test_server.py": 17,
+    "test_isolation.py": 12,
     "test_watch.py": 8,
+    "test_predict.py": 7,
 }
 SELFTEST_SHARDS = 2  # pytest processes side by side: the selftests wait on children a lot
 
