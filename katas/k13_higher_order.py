@@ -42,8 +42,9 @@ def second_derivative(f: Callable[[Tensor], Tensor], x0: float) -> float:
     tensor that requires grad, take the first derivative with torch.autograd.grad and
     create_graph=True, so that it keeps a graph of its own, then differentiate that.
 
-    A linear f (lambda x: 3 * x + 1) has a constant first derivative with no graph of its
-    own (first.requires_grad is False), and autograd.grad refuses to differentiate it:
+    For f = lambda x: 3 * x + 1 the backward of 3 * x multiplies by the constant 3 and uses
+    no tensor that requires grad, so the first derivative comes with no graph of its own
+    (first.requires_grad is False), and autograd.grad refuses to differentiate it:
     return 0.0 then, its second derivative. x may be float32 or float64: the tests allow
     float32's round-off (a relative 1e-4).
 

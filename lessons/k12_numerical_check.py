@@ -10,8 +10,9 @@ HINTS = (
     """
         Move one element of x a little each way, evaluate f at both points, and divide the
         difference by the distance: a central difference, one element at a time, in float64
-        so rounding does not drown the slope. Compare with a tolerance that grows with the
-        size of the numbers (relative) plus a floor for numbers near zero (absolute).
+        (in float32 the rounded steps put slopes 1-10% off). Compare with a tolerance that
+        grows with the size of the numbers (relative) plus a floor for numbers near zero
+        (absolute).
     """,
     """
         numerical_grad: work on a float64 copy of x that you may change, laid out row by row
@@ -35,7 +36,8 @@ HINTS = (
                 ...                                   # the step down, and put it back
                 flat_grad[i] = (above - below) / (2 * eps)
 
-        point = x.detach().to(torch.float64).clone(), grad = torch.zeros_like(point).
+        point = x.detach().to(torch.float64).clone(memory_format=torch.contiguous_format)
+        and grad = torch.zeros_like(point).
     """,
 )
 

@@ -1,6 +1,6 @@
 """Every fact a teaching unit states about torch still holds on the installed torch.
 
-A unit's `facts` (coach/lesson.py) are the claims its stub, hints, quiz explanations and test
+A unit's `facts` (coach/core/lesson.py) are the claims its stub, hints, quiz explanations and test
 messages rely on, each with a snippet that shows it. The snippets run here through the same
 executor as `make predict`'s questions (coach.learner.predict.run_code), and must give the outcome
 the fact states: a torch release that changes one fails here, naming the unit and the claim.

@@ -88,8 +88,9 @@ def test_make_parameter_returns_a_leaf_that_requires_grad(rng):
                 f"Called {call}. The tensor it returned is not a leaf: its grad_fn is "
                 f"{operation(w)}. It is the result of an operation on a tensor that already "
                 f"required grad, so backward() stores the gradient in that earlier tensor, "
-                f"which nobody holds, and this one's .grad stays None: an optimizer holding it "
-                f"would never learn. Do every operation first, without requires_grad, and "
+                f"which nobody holds, and this one's .grad stays None: torch's optimizers refuse "
+                f"it ('can't optimize a non-leaf Tensor'), and an update by hand finds no "
+                f"gradient. Do every operation first, without requires_grad, and "
                 f"switch requires_grad on last.",
             )
 

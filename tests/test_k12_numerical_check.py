@@ -195,9 +195,10 @@ def test_numerical_grad_of_a_float32_x_is_measured_in_float64(rng):
         wrong=[
             Wrong(
                 lambda got: nearer(got, float32, f.central(x, 1e-6)),
-                "the slopes were measured in x's float32. Near 1, float32's spacing is about "
-                "1e-7, so a step of 1e-6 keeps only a digit or two of f's change. Make a "
-                "float64 copy of x first and perturb that.",
+                "the slopes were measured in x's float32. x + 1e-6 and x - 1e-6 are rounded "
+                "to float32's grid (about 1e-7 apart near 1), so the step really taken is not "
+                "2e-6 and the slopes come out a percent or more off. Make a float64 copy of x "
+                "first and perturb that.",
             )
         ],
     )

@@ -414,8 +414,9 @@ def test_second_derivative_of_a_linear_f_is_zero(rng):
     call = f"second_derivative({source}, {x0!r})"
     refused = (
         f"Called {call}. It raised RuntimeError (element 0 of tensors does not require "
-        f"grad): f is linear, so its first derivative is the constant {slope}, which "
-        f"autograd computed without a graph (first.requires_grad is False), and a second "
+        f"grad): the backward of {slope} * x multiplies by the constant {slope} and uses no "
+        f"tensor that requires grad, so the first derivative came without a graph "
+        f"(first.requires_grad is False), and a second "
         f"autograd.grad of it refuses to run. Its second derivative is 0: return 0.0 when "
         f"first.requires_grad is False."
     )
