@@ -13,9 +13,7 @@ from pathlib import Path
 import pytest
 
 from coach.core import registry
-from coach.grading import manifest, routes
-from coach.grading import student_repo as export
-from coach.grading import workflow as classroom
+from coach.grading import manifest, routes, student_repo, workflow
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -54,7 +52,7 @@ COMMANDS = {
 
 
 def test_the_learner_makefile_has_no_maintainer_targets():
-    text = export.learner_makefile(MAKEFILE)
+    text = student_repo.learner_makefile(MAKEFILE)
     assert ".PHONY: test grade\n" in text
     assert "test:" in text and "@$(COACH) grade" in text
     for gone in ("check", "bench", "student-repo", "classroom"):
@@ -64,23 +62,25 @@ def test_the_learner_makefile_has_no_maintainer_targets():
 
 
 def test_the_real_makefile_keeps_every_learner_target():
-    text = export.learner_makefile((ROOT / "Makefile").read_text())
+    text = student_repo.learner_makefile((ROOT / "Makefile").read_text())
     for target in ("test", "progress", "next", "hint", "grade"):
         assert f"\n{target}:" in text
-    for target in export.MAINTAINER_TARGETS:
+    for target in student_repo.MAINTAINER_TARGETS:
         assert f"\n{target}:" not in text
     assert "Maintainers and instructors" not in text
 
 
 def test_the_learner_cli_drops_commands_whose_module_is_not_exported():
-    text = export.learner_cli(CLI, exported_modules={"coach.learner.run", "coach.grading.grade"})
+    text = student_repo.learner_cli(
+        CLI, exported_modules={"coach.learner.run", "coach.grading.grade"}
+    )
     namespace: dict = {}
     exec(compile(ast.parse(text), "cli", "exec"), namespace)
     assert list(namespace["COMMANDS"]) == ["test", "grade"]  # a multi-line entry went whole
 
 
 def test_the_learner_readme_drops_the_maintainers_parts():
-    readme = export.learner_readme((ROOT / "README.md").read_text())
+    readme = student_repo.learner_readme((ROOT / "README.md").read_text())
     assert "## For maintainers" not in readme
     assert "## For instructors" not in readme and "docs/INSTRUCTORS.md" not in readme
     [row] = [line for line in readme.splitlines() if line.startswith("| `make solution")]
@@ -93,25 +93,27 @@ def test_the_learner_readme_drops_the_maintainers_parts():
 
 
 def test_a_destination_with_other_files_is_refused(tmp_path):
-    assert export._check_destination(ROOT, force=True) is not None
-    assert export._check_destination(ROOT / "katas" / "x", force=False) is not None
+    assert student_repo._check_destination(ROOT, force=True) is not None
+    assert student_repo._check_destination(ROOT / "katas" / "x", force=False) is not None
     busy = tmp_path / "busy"
     busy.mkdir()
     (busy / "notes.txt").write_text("mine")
-    assert "not empty" in export._check_destination(busy, force=False)
-    assert "not an earlier export" in export._check_destination(busy, force=True)
-    assert export._check_destination(tmp_path / "new", force=False) is None
+    assert "not empty" in student_repo._check_destination(busy, force=False)
+    assert "not an earlier export" in student_repo._check_destination(busy, force=True)
+    assert student_repo._check_destination(tmp_path / "new", force=False) is None
 
 
 @pytest.mark.timeout(180)  # three coach runs inside the export
 def test_an_export_has_no_solutions_and_proves_itself(tmp_path):
     dest = tmp_path / "student"
-    files = export.write_export(dest)
+    files = student_repo.write_export(dest)
     assert not any(f.startswith(("solutions/", "selftests/", ".ci/", "docs/")) for f in files)
-    assert not [f for f in files for m in export.MAINTAINER_MODULES if f.startswith(f"coach/{m}")]
+    assert not [
+        f for f in files for m in student_repo.MAINTAINER_MODULES if f.startswith(f"coach/{m}")
+    ]
     assert {
-        classroom.WORKFLOW_PATH,
-        classroom.DEVCONTAINER_PATH,
+        workflow.WORKFLOW_PATH,
+        workflow.DEVCONTAINER_PATH,
         manifest.MANIFEST_NAME,
         "README.md",
         "Makefile",
@@ -119,15 +121,15 @@ def test_an_export_has_no_solutions_and_proves_itself(tmp_path):
     assert {f"katas/{k.name}.py" for k in registry.KATAS} <= set(files)
     assert {f"lessons/{k.name}.py" for k in registry.KATAS} <= set(files)  # hints, quizzes
     assert ".github/workflows/ci.yml" not in files  # the maintainers' CI stays here
-    assert export.leaks(dest) == []
+    assert student_repo.leaks(dest) == []
     assert manifest.verify(dest) == []
     record = json.loads((dest / manifest.MANIFEST_NAME).read_text())
     recorded = record["sha256"]
-    assert classroom.WORKFLOW_PATH in recorded and registry.KATAS[0].test_file in recorded
+    assert workflow.WORKFLOW_PATH in recorded and registry.KATAS[0].test_file in recorded
     assert registry.KATAS[0].lesson_file in recorded
     assert record["tests"] == routes.expected_tests()  # from the pristine tests
 
-    result = export.verify_export(dest)
+    result = student_repo.verify_export(dest)
     assert result.problems == []
     assert set(result.seconds) == {
         "make test (stubs)",
@@ -143,9 +145,9 @@ def test_a_leaked_reference_is_found(tmp_path):
     name = registry.KATAS[0].name
     (dest / "katas" / f"{name}.py").write_bytes((ROOT / "solutions" / f"{name}.py").read_bytes())
     (dest / "solutions").mkdir()
-    problems = export.leaks(dest)
+    problems = student_repo.leaks(dest)
     assert any("solutions/ folder" in p for p in problems)
     (dest / ".github" / "workflows").mkdir(parents=True)
     (dest / ".github" / "workflows" / "ci.yml").write_text("name: CI\n")
-    assert any("ci.yml" in p for p in export.leaks(dest))
+    assert any("ci.yml" in p for p in student_repo.leaks(dest))
     assert any(f"katas/{name}.py is a copy" in p for p in problems)

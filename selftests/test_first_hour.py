@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from coach.core import registry
-from coach.runtime import summary as report
+from coach.runtime import summary
 from coach.runtime.summary import KataResult, Progress
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -147,7 +147,7 @@ def test_the_first_all_red_run_shows_one_failure_and_the_summary():
 def test_a_kata_turned_green_names_the_next_one():
     kata, following = registry.KATAS[2], registry.KATAS[3]
     progress = Progress([KataResult(kata, passed=4, total=4)])
-    lines = report.next_step(progress, ROOT / "katas")
+    lines = summary.next_step(progress, ROOT / "katas")
     assert lines == [
         f"Kata {kata.number} is green. Next in the course: kata {following.number}, "
         f"{following.name} ({following.title}): `make test K={following.number}`."
@@ -156,7 +156,7 @@ def test_a_kata_turned_green_names_the_next_one():
 
 def test_the_last_kata_green_does_not_name_a_next_one():
     last = registry.KATAS[-1]
-    lines = report.next_step(Progress([KataResult(last, 3, 3)]), ROOT / "katas")
+    lines = summary.next_step(Progress([KataResult(last, 3, 3)]), ROOT / "katas")
     assert "it is the last of the course" in lines[0]
 
 

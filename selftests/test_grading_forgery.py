@@ -42,8 +42,7 @@ from pathlib import Path
 import pytest
 
 from coach.core import registry
-from coach.grading import classroom50, judge, student_repo
-from coach.grading import workflow as classroom
+from coach.grading import classroom50, judge, student_repo, workflow
 
 ROOT = Path(__file__).resolve().parent.parent
 K = registry.KATAS
@@ -375,7 +374,7 @@ def make_grade(setup: dict, katas, *extra: str, python: Path | None = None) -> d
 def workflow_steps(repo: Path, tree: Path) -> dict[str, str]:
     """Step name -> its `run:` script (or a grader's command), the grading tree moved to
     `tree` (the workflow's fixed /tmp path would be shared by parallel selftests)."""
-    text = (repo / classroom.WORKFLOW_PATH).read_text().replace(classroom.GRADING_TREE, str(tree))
+    text = (repo / workflow.WORKFLOW_PATH).read_text().replace(workflow.GRADING_TREE, str(tree))
     steps = {}
     for block in text.split("\n    - name: ")[1:]:
         name = block.splitlines()[0].strip("'").replace("''", "'")  # YAML's quoting

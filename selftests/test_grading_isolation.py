@@ -33,8 +33,7 @@ from pathlib import Path
 import pytest
 
 from coach.core import registry
-from coach.grading import classroom50, judge, student_repo
-from coach.grading import workflow as classroom
+from coach.grading import classroom50, judge, student_repo, workflow
 
 ROOT = Path(__file__).resolve().parent.parent
 K = registry.KATAS[:5]
@@ -233,7 +232,7 @@ def workflow_commands(repo: Path, tree: Path) -> dict[str, tuple[str, int]]:
     """kata -> (command, max-score), read from the exported workflow as GitHub would, after
     its step that builds the grading tree has run (moved to `tree`: the workflow's fixed /tmp
     path would be shared by parallel selftests)."""
-    text = (repo / classroom.WORKFLOW_PATH).read_text().replace(classroom.GRADING_TREE, str(tree))
+    text = (repo / workflow.WORKFLOW_PATH).read_text().replace(workflow.GRADING_TREE, str(tree))
     build = re.search(r"Build the grading tree\n      run: \|\n((?:        .*\n)+)", text)
     script = "\n".join(line[8:] for line in build.group(1).splitlines())
     env = {"PATH": f"{Path(sys.executable).parent}{os.pathsep}/usr/bin:/bin", "TEMPLATE_REPO": ""}

@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 
 from coach.core import registry
-from coach.grading import student_repo as export
+from coach.grading import student_repo
 from coach.notebook import cell, generate, render, setup
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -351,12 +351,14 @@ def test_an_export_names_its_own_repository(tools, tmp_path):
 
 
 def test_the_learner_copy_keeps_the_notebook_commands_but_not_the_generator():
-    text = export.learner_cli(
+    text = student_repo.learner_cli(
         (ROOT / "coach" / "cli.py").read_text(),
         {"coach.learner.run", "coach.notebook.setup", "coach.notebook.generate"},
     )
     assert '"notebook": ' in text
-    assert "generate" in export.MAINTAINER_TARGETS  # the generator's target stays with maintainers
+    assert (
+        "generate" in student_repo.MAINTAINER_TARGETS
+    )  # the generator's target stays with maintainers
 
 
 def test_messages_name_the_cell_and_its_line_not_the_copy():

@@ -31,8 +31,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from coach.authoring import actionlint, generated, platforms
-from coach.authoring import units as authoring
+from coach.authoring import actionlint, generated, platforms, units
 from coach.core import registry
 from coach.core.bootstrap import ROOT
 from coach.grading import classroom50
@@ -192,8 +191,8 @@ def _report(steps: list[tuple[str, list[str]]]) -> None:
 def _steps(quick: bool, selftests: list) -> list[tuple[str, list[str]]]:
     """Every step after the layout, in order, each with its problems."""
     steps: list[tuple[str, list[str]]] = []
-    steps.append(("every kata whole: stub, reference, lesson", authoring.check_units()))
-    quiz = [problem for kata in registry.KATAS for problem in authoring.check_quiz(kata)]
+    steps.append(("every kata whole: stub, reference, lesson", units.check_units()))
+    quiz = [problem for kata in registry.KATAS for problem in units.check_quiz(kata)]
     steps.append(("every quiz answer is what torch gives, stated first", quiz))
     steps.append(
         ("generated files up to date", generated.stale_files(notebooks=None if quick else True))
@@ -212,7 +211,7 @@ def _steps(quick: bool, selftests: list) -> list[tuple[str, list[str]]]:
         steps.append(
             (
                 "every function tested, every test tied to a function",
-                authoring.check_tests_cover_functions(stub_outcomes, solution_outcomes),
+                units.check_tests_cover_functions(stub_outcomes, solution_outcomes),
             )
         )
     if not quick:
@@ -222,7 +221,7 @@ def _steps(quick: bool, selftests: list) -> list[tuple[str, list[str]]]:
 
 def main(rest: list[str]) -> int:
     quick = "--quick" in rest  # the author's contract, short of the selftests
-    layout = authoring.check_four_files()
+    layout = units.check_four_files()
     if layout:  # a broken layout stops here: pytest on it would only add noise
         _report([("every kata has its four files, one number each", layout)])
         print(f"check: stopped at the layout ({len(layout)} problem(s)); nothing else ran")

@@ -16,8 +16,7 @@ from pathlib import Path
 from coach.core import registry
 from coach.core.bootstrap import ROOT
 from coach.grading import workflow
-from coach.notebook import generate as notebook_files
-from coach.notebook import setup as notebook_tools
+from coach.notebook import generate, setup
 
 COMMAND = "make generate"  # or `python -m coach generate` where make is missing
 README = "README.md"
@@ -77,10 +76,10 @@ def stale_files(root: Path = ROOT, notebooks: bool | None = None) -> list[str]:
         except ValueError as error:
             problems.append(str(error))
     if notebooks is None:
-        notebooks = not notebook_tools.missing()
+        notebooks = not setup.missing()
     if notebooks:
-        if notebook_tools.ensure("checking the notebooks"):
-            stale += [name for name in notebook_files.stale(Path(root)) if name not in stale]
+        if setup.ensure("checking the notebooks"):
+            stale += [name for name in generate.stale(Path(root)) if name not in stale]
         else:
             problems.append("the notebook tools (requirements/notebook.txt) could not be installed")
     if stale:
@@ -104,9 +103,9 @@ def write_all(root: Path = ROOT) -> list[str]:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(new, encoding="utf-8", newline="\n")
             written.append(relative)
-    if not notebook_tools.ensure("make generate (the notebooks)"):
+    if not setup.ensure("make generate (the notebooks)"):
         raise RuntimeError("the notebook tools (requirements/notebook.txt) could not be installed")
-    for path in notebook_files.write(Path(root)):
+    for path in generate.write(Path(root)):
         relative = Path(path).relative_to(root).as_posix()
         if relative not in written:
             written.append(relative)

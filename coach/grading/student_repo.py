@@ -29,8 +29,7 @@ from pathlib import Path
 
 from coach.core import registry
 from coach.core.registry import ROOT
-from coach.grading import manifest, routes
-from coach.grading import workflow as classroom
+from coach.grading import manifest, routes, workflow
 
 # Copied as they are (folders whole, minus caches and the modules below). lessons/ holds each
 # kata's teaching unit (hints, quiz, points): learners need it, where it exists.
@@ -199,10 +198,10 @@ def write_export(dest: Path, with_workflow: bool = True, repo: str | None = None
         "Makefile": learner_makefile((ROOT / "Makefile").read_text(encoding="utf-8")),
         "README.md": learner_readme((ROOT / "README.md").read_text(encoding="utf-8")),
         "coach/cli.py": learner_cli((ROOT / "coach/cli.py").read_text(encoding="utf-8"), exported),
-        classroom.DEVCONTAINER_PATH: classroom.render_devcontainer(),
+        workflow.DEVCONTAINER_PATH: workflow.render_devcontainer(),
     }
     if with_workflow:
-        generated[classroom.WORKFLOW_PATH] = classroom.render_workflow()
+        generated[workflow.WORKFLOW_PATH] = workflow.render_workflow()
     for relative, text in generated.items():
         (dest / relative).parent.mkdir(parents=True, exist_ok=True)
         (dest / relative).write_text(text, encoding="utf-8", newline="\n")

@@ -25,7 +25,7 @@ from coach.core import registry
 from coach.core.bootstrap import ROOT
 from coach.core.paths import display_path, resolve_impl_path
 from coach.learner import standing
-from coach.runtime import graphs as graph
+from coach.runtime import graphs
 
 REQUIREMENTS = ROOT / "requirements" / "plots.txt"
 DEFAULT_OUT = ROOT / "plots"
@@ -75,12 +75,12 @@ def ensure_matplotlib() -> bool:
 # ---------------------------------------------------------------- backward graphs
 
 
-def tree_layout(root: graph.GraphNode) -> list[tuple[graph.GraphNode, float, int]]:
+def tree_layout(root: graphs.GraphNode) -> list[tuple[graphs.GraphNode, float, int]]:
     """(node, x, depth) for every node: leaves side by side, each parent above its children."""
-    placed: list[tuple[graph.GraphNode, float, int]] = []
+    placed: list[tuple[graphs.GraphNode, float, int]] = []
     next_x = [0.0]
 
-    def place(node: graph.GraphNode, depth: int) -> float:
+    def place(node: graphs.GraphNode, depth: int) -> float:
         if node.children:
             x = sum(place(child, depth + 1) for child in node.children) / len(node.children)
         else:
@@ -92,18 +92,18 @@ def tree_layout(root: graph.GraphNode) -> list[tuple[graph.GraphNode, float, int
     return placed
 
 
-def _box_text(node: graph.GraphNode) -> str:
+def _box_text(node: graphs.GraphNode) -> str:
     note = "\n".join(textwrap.wrap(node.note, 22)) if node.note else ""
     return f"{node.title}\n{note}" if note else node.title
 
 
-def _half_height(node: graph.GraphNode) -> float:
+def _half_height(node: graphs.GraphNode) -> float:
     """Half the height of a node's box, in inches: lines of 9.5 pt text plus the padding."""
     lines = _box_text(node).count("\n") + 1
     return (lines * FONT_SIZE * 1.2 + 2 * BOX_PAD * FONT_SIZE) / 72 / 2
 
 
-def draw_tree(ax, view: graph.GraphView, levels: int, inch_per_unit: float) -> None:
+def draw_tree(ax, view: graphs.GraphView, levels: int, inch_per_unit: float) -> None:
     """Draw one GraphView on `ax`: boxes for nodes, arrows the way backward() walks.
 
     `levels` rows fit on the axes, `inch_per_unit` inches per unit of height, so that the
@@ -189,7 +189,7 @@ def _draw_edge(ax, start, end, parent, child) -> None:
 INCH_PER_LEAF, INCH_PER_LEVEL = 2.2, 1.15
 
 
-def plot_graphs(kata: registry.Kata, views: list[graph.GraphView], path: Path) -> None:
+def plot_graphs(kata: registry.Kata, views: list[graphs.GraphView], path: Path) -> None:
     """One panel per view, side by side, each as wide as its tree needs, notes below it."""
     import matplotlib.pyplot as plt
 
@@ -226,13 +226,13 @@ def picture_paths(kata: registry.Kata, out: Path) -> list[Path]:
 
 
 def draw(kata: registry.Kata, impl: Path, out: Path) -> Path:
-    """Write kata's picture into `out`; return its path (raises graph.KataBroken)."""
+    """Write kata's picture into `out`; return its path (raises graphs.KataBroken)."""
     if kata.lesson.picture is not None:
         path = out / f"{kata.name}.png"
-        kata.lesson.picture(graph.load_learner_module(kata, impl), path)
+        kata.lesson.picture(graphs.load_learner_module(kata, impl), path)
     else:
         path = out / f"{kata.name}_graph.png"
-        plot_graphs(kata, graph.build_views(kata, impl), path)
+        plot_graphs(kata, graphs.build_views(kata, impl), path)
     return path
 
 
@@ -313,7 +313,7 @@ def main(rest: list[str]) -> int:
     for kata in green:
         try:
             path = draw(kata, impl, out)
-        except (graph.KataBroken, graph.KataNotWritten) as error:
+        except (graphs.KataBroken, graphs.KataNotWritten) as error:
             if kata.name in red_drawn:  # a red kata whose code cannot run yet: no surprise
                 print(f"  kata {kata.number}: no picture yet: {error} must run first.")
                 continue

@@ -31,7 +31,7 @@ from pathlib import Path
 from coach.core import bootstrap, registry
 from coach.learner import state
 from coach.notebook import probe, warm
-from coach.runtime import summary as report
+from coach.runtime import summary
 
 CHILD_LIMIT = 240  # seconds for a whole child run; each test has its own 10 s limit inside
 HEADER = "# %%kata {number}: your notebook cell. (This line stands for the magic line.)\n"
@@ -233,10 +233,10 @@ def run_cell(kata: registry.Kata, body: str, seed: int | None = None) -> CellRun
             name, test["outcome"], in_cell_terms(test["message"], path)
         )
     result.tests = list(by_id.values())
-    progress = report.Progress.from_json(payload)
+    progress = summary.Progress.from_json(payload)
     kata_result = next(r for r in progress.results if r.kata.name == kata.name)
     if kata_result.failures:
-        result.first_failure = by_id.get(report.first_failure(kata_result)[1])
+        result.first_failure = by_id.get(summary.first_failure(kata_result)[1])
     return result
 
 
