@@ -24,17 +24,26 @@ def hints_for(kata: registry.Kata) -> list[str]:
     return [textwrap.dedent(text).strip() for text in kata.lesson.hints]
 
 
+def named_kata(selectors: list[str], command: str) -> registry.Kata | None:
+    """The kata the learner named (K=3, K=k03), for the commands that need one (reset,
+    solution). Prints why when there is none or no such kata, and then returns None."""
+    if not selectors:
+        print(f"Which kata? For example: make {command} K=3", file=sys.stderr)
+        return None
+    try:
+        return registry.find(selectors[0])
+    except LookupError as error:
+        print(error, file=sys.stderr)
+        return None
+
+
 def choose_kata(selectors: list[str], command: str) -> registry.Kata | None:
     """The kata the learner named, else the first one that is not green yet.
 
     Shared with `make predict`. Prints why when it cannot choose, and then returns None.
     """
     if selectors:
-        try:
-            return registry.find(selectors[0])
-        except LookupError as error:
-            print(error, file=sys.stderr)
-            return None
+        return named_kata(selectors, command)
     from coach.learner import (
         standing as outcomes,  # runs the kata tests: only needed when no K is given
     )

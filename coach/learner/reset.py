@@ -18,6 +18,7 @@ from coach.core import registry
 from coach.core.bootstrap import ROOT
 from coach.core.paths import display_path
 from coach.learner import state
+from coach.learner.hints import named_kata
 from coach.learner.state import state_file
 
 
@@ -53,14 +54,8 @@ def pristine_stub(kata: registry.Kata) -> str | None:
 
 def main(rest: list[str]) -> int:
     yes = "--yes" in rest or "-y" in rest
-    selectors = [word for word in rest if not word.startswith("-")]
-    if not selectors:
-        print("Which kata? For example: make reset K=3", file=sys.stderr)
-        return 2
-    try:
-        kata = registry.find(selectors[0])
-    except LookupError as error:
-        print(error, file=sys.stderr)
+    kata = named_kata([word for word in rest if not word.startswith("-")], "reset")
+    if kata is None:
         return 2
     path = ROOT / kata.stub_file
     stub = pristine_stub(kata)

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import ast
 import shutil
-import sys
 
 from coach.core import registry
 from coach.core.paths import display_path, resolve_impl_path
 from coach.learner import standing
+from coach.learner.hints import named_kata
 
 WIDE = 140  # columns needed to show the two side by side
 
@@ -61,13 +61,8 @@ def compare(mine: str, reference: str, width: int) -> list[str]:
 
 
 def main(rest: list[str]) -> int:
-    if not rest:
-        print("Which kata? For example: make solution K=3", file=sys.stderr)
-        return 2
-    try:
-        kata = registry.find(rest[0])
-    except LookupError as error:
-        print(error, file=sys.stderr)
+    kata = named_kata(rest[:1], "solution")
+    if kata is None:
         return 2
     impl = resolve_impl_path(rest[1] if len(rest) > 1 else None, registry.ROOT)
     progress = standing.collect([kata], impl=str(impl))
