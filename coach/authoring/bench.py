@@ -87,7 +87,12 @@ def warm_server():
 
 
 def main(rest: list[str]) -> int:
-    runs = int(rest[0]) if rest else 7
+    """`make bench [RUNS]`: time the suite and every kata, cold and warm (RUNS: runs per median)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="make bench", description=main.__doc__)
+    parser.add_argument("runs", nargs="?", type=int, default=7, help="runs per median (7)")
+    runs = parser.parse_args(rest).runs
     try:
         return bench(runs)
     except RunFailed as failure:
