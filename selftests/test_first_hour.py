@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from coach.cli import COMMANDS
 from coach.core import registry
 from coach.runtime import summary
 from coach.runtime.summary import KataResult, Progress
@@ -168,3 +169,27 @@ def test_make_help_lists_every_command():
     ).stdout
     for command in ("test", "progress", "next", "hint", "predict", "reset", "grade", "check"):
         assert f"make {command} " in out, command
+
+
+# Commands that run something long or interactive, or take no options at all: left out.
+NOT_ASKED = {"test", "watch", "notebook", "stop", "bench"}
+
+
+@pytest.mark.parametrize("command", sorted(set(COMMANDS) - NOT_ASKED))
+def test_every_command_answers_help_without_a_traceback(command):
+    """`python -m coach CMD --help` prints a usage line (exit 0) or says what it takes
+    (exit 2); it never starts its work, and never ends in a traceback."""
+    finished = subprocess.run(
+        [sys.executable, "-m", "coach", command, "--help"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COACH_NO_SERVER": "1", "COACH_NO_VENV": "1"},
+        stdin=subprocess.DEVNULL,
+        timeout=120,
+        check=False,
+    )
+    said = finished.stdout + finished.stderr
+    assert finished.returncode in (0, 2), said
+    assert "Traceback" not in said, said
+    assert "usage" in said.lower() or "make " in said, said

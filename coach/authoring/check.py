@@ -220,7 +220,11 @@ def _steps(quick: bool, selftests: list) -> list[tuple[str, list[str]]]:
 
 
 def main(rest: list[str]) -> int:
-    quick = "--quick" in rest  # the author's contract, short of the selftests
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="make check", description="the project's own test")
+    parser.add_argument("--quick", action="store_true", help="the author's contract, no selftests")
+    quick = parser.parse_args(rest).quick
     layout = units.check_four_files()
     if layout:  # a broken layout stops here: pytest on it would only add noise
         _report([("every kata has its four files, one number each", layout)])

@@ -30,6 +30,9 @@ def named_kata(selectors: list[str], command: str) -> registry.Kata | None:
     if not selectors:
         print(f"Which kata? For example: make {command} K=3", file=sys.stderr)
         return None
+    if selectors[0].startswith("-"):  # --help, or an option this command does not take
+        print(f"Usage: make {command} K=3 (or python -m coach {command} 3)", file=sys.stderr)
+        return None
     try:
         return registry.find(selectors[0])
     except LookupError as error:

@@ -14,7 +14,19 @@ def _color() -> bool:
     return sys.stdout.isatty()
 
 
+def _impl_argument(rest: list[str], command: str) -> list[str]:
+    """The optional folder under test (`make progress` takes none; `python -m coach progress
+    DIR` judges another folder), as a list of at most one word. --help and a mistake exit."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog=f"make {command}")
+    parser.add_argument("impl", nargs="?", help="the folder under test (default: katas/)")
+    impl = parser.parse_args(rest).impl
+    return [impl] if impl else []
+
+
 def progress(rest: list[str]) -> int:
+    rest = _impl_argument(rest, "progress")
     current = standing.collect(impl=rest[0] if rest else None)
     impl = _impl_dir(rest)
     for line in summary.render(current, impl=impl, color=_color()):
@@ -23,6 +35,7 @@ def progress(rest: list[str]) -> int:
 
 
 def next_kata(rest: list[str]) -> int:
+    rest = _impl_argument(rest, "next")
     current = standing.collect(impl=rest[0] if rest else None)
     red = current.next_red()
     if red is None:
