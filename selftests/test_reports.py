@@ -96,3 +96,23 @@ def test_the_solution_view_pairs_functions_and_leaves_docstrings_out():
     assert "def g" not in narrow  # only what the reference has is compared
     wide = solution.compare(mine, reference, width=160)
     assert any("return x + 1" in line and "return 1 + x" in line for line in wide)
+
+
+def test_a_message_repeated_with_other_numbers_is_shown_once():
+    """The same diagnosis for other random inputs (a count, a list of values) is one cause:
+    one report, and the other tests named under it; another diagnosis keeps its own."""
+    from coach.core import registry
+    from coach.runtime import summary
+
+    kata = registry.KATAS[0]
+    test = f"{kata.test_file}::test_"
+    live = "The list holds the live x.grad {n} times: store x.grad.item().\nIt reads {values}."
+    outcomes = [
+        (f"{test}a", (kata.name, "failed", live.format(n=2, values="[12.0, 12.0]"), 1)),
+        (f"{test}b", (kata.name, "failed", live.format(n=3, values="[-1.5, -1.5, -1.5]"), 2)),
+        (f"{test}c", (kata.name, "failed", "It returned tensor(6.), expected a float.", 3)),
+    ]
+    report = "\n".join(summary.failure_report(summary.Progress.from_outcomes(outcomes)))
+    assert report.count("The list holds the live x.grad") == 1, report
+    assert "(and 1 more test, same cause: test_b)" in report, report
+    assert "It returned tensor(6.), expected a float." in report, report

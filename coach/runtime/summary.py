@@ -6,6 +6,7 @@ Built from per-test outcomes (kata name, outcome, message), so the end of `make 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -130,6 +131,14 @@ class _Block:
     same: list[str] = field(default_factory=list)  # later tests that failed the same way
 
 
+_NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d*)?(?:e[+-]?\d+)?(?![\w])")
+
+
+def _numbers_masked(text: str) -> str:
+    """`text` with each number, and each run of numbers (a list, a tensor's values), as #."""
+    return re.sub(r"#(?:,\s*#)+", "#", _NUMBER.sub("#", text))
+
+
 def _blocks(progress: Progress, collapse: bool) -> list[_Block]:
     """Each failure in the summary's order; with `collapse`, a message seen before becomes one
     more name under its first report, and a long line seen before in another message becomes
@@ -145,8 +154,12 @@ def _blocks(progress: Progress, collapse: bool) -> list[_Block]:
         for _, test_id, message in [first, *rest]:
             name = test_id.split("::")[-1]
             text = message.strip() or "failed"
-            if collapse and text in by_message:
-                by_message[text].same.append(name)
+            # One kata's message that differs from an earlier one only in its numbers (the
+            # random inputs, a count) tells the same misunderstanding: shown once.
+            shape = f"{result.kata.name}\0{_numbers_masked(text)}"
+            earlier = by_message.get(text) or by_message.get(shape)
+            if collapse and earlier:
+                earlier.same.append(name)
                 continue
             lines: list[str] = []
             for index, line in enumerate(text.splitlines()):
@@ -158,7 +171,7 @@ def _blocks(progress: Progress, collapse: bool) -> list[_Block]:
                     lines.append(line)
                 seen.add(line)
             block = _Block(name, lines)
-            by_message[text] = block
+            by_message[text] = by_message[shape] = block
             blocks.append(block)
     return blocks
 
@@ -191,7 +204,8 @@ def failure_report(
             left = sum(1 + len(rest.same) for rest in blocks[index:])
             red = progress.next_red()
             again = f"make test K={red.kata.number} ALL=1" if red else "make test ALL=1"
-            shown.append(f"({left} more failing tests not shown: `{again}` shows every one.)")
+            tests = "test" if left == 1 else "tests"
+            shown.append(f"({left} more failing {tests} not shown: `{again}` shows every one.)")
             break
         shown.extend(lines)
     return shown
