@@ -323,15 +323,17 @@ def test_a_parameter_with_a_zero_gradient_is_still_reached(rng):
     Model(rng, ["used", "dead", "unused"]).check()
 
 
+CALLERS_GRAPH_FREED = (
+    "unused_parameters freed the values the loss's graph saved, so the caller's own "
+    "backward() failed. The caller walks this graph again: pass retain_graph=True here."
+)
+
+
 def test_the_callers_backward_still_works_afterwards(rng):
     model = Model.random(rng)
     expected_grads = model.expected_grads()
     model.ask()
-    freed = (
-        "unused_parameters freed the values the loss's graph saved, so the caller's own "
-        "backward() failed. The caller walks this graph again: pass retain_graph=True here."
-    )
-    with explained(second_walk(f"{model.call}, then loss.backward()", freed)):
+    with explained(second_walk(f"{model.call}, then loss.backward()", CALLERS_GRAPH_FREED)):
         model.loss.backward()
     for index, (param, expected) in enumerate(zip(model.params, expected_grads)):
         check_value(
@@ -380,13 +382,21 @@ def test_a_parameter_that_does_not_require_grad_is_unused(rng):
             )
         ],
     )
-    loss.backward()  # the caller's walk still works
+    with explained(second_walk(f"{call}, then loss.backward()", CALLERS_GRAPH_FREED)):
+        loss.backward()  # the caller's walk still works
     require(w.grad is not None, f"Called {call}; the caller's loss.backward() reached no w.")
 
 
 def test_no_parameters_give_an_empty_list():
     loss = (torch.randn(3, requires_grad=True) ** 2).sum()
-    result = kata.unused_parameters(loss, [])
+    empty = (
+        "Called unused_parameters(loss, []). torch.autograd.grad raised '`inputs` argument to "
+        "`grad()` cannot be empty': it refuses to be asked about nothing. With no parameter "
+        "that requires grad there is nothing to ask: every parameter is unused, so return True "
+        "for each (here there are none: []) without calling it."
+    )
+    with explained({"cannot be empty": empty}):
+        result = kata.unused_parameters(loss, [])
     require(
         result == [],
         f"Called unused_parameters(loss, []). It returned {result!r}, expected []: one bool "
