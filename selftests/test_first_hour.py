@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -193,3 +194,24 @@ def test_every_command_answers_help_without_a_traceback(command):
     assert finished.returncode in (0, 2), said
     assert "Traceback" not in said, said
     assert "usage" in said.lower() or "make " in said, said
+
+
+def test_the_readmes_first_run_shows_each_katas_real_test_count():
+    """The README's sample of a first run ("red  k01_polynomial ... 0/9 tests") quotes the
+    number of tests each kata has: it must stay what a first run prints."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    quoted = dict(re.findall(r"^  red    (k\d\d_\w+) .*? 0/(\d+) tests$", readme, flags=re.M))
+    assert quoted, "the README shows no first run"
+    listed = subprocess.run(
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:randomly"]
+        + [registry.find(name).test_file for name in quoted],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout
+    for name, count in quoted.items():
+        real = sum(
+            line.startswith(registry.find(name).test_file + "::") for line in listed.splitlines()
+        )
+        assert int(count) == real, f"README says {name} has {count} tests; it has {real}"
