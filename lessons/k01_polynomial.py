@@ -87,7 +87,7 @@ def graph_views(module) -> list:
             "y = polynomial(x) at x = 3",
             root,
             [
-                "Each term of x**3 + 2*x**2 - 5*x + 1 is a branch that ends in the same "
+                "Every use of x in your polynomial starts a path that ends in the same "
                 "AccumulateGrad:",
                 "backward() adds up what arrives there along every path, and that sum is x.grad.",
             ],
