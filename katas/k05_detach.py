@@ -46,6 +46,10 @@ def grad_of_a(a0: float, detach: bool) -> float | None:
     (try it!) and make this function return a.grad, which stays None, instead of crashing.
     `c.requires_grad` tells you whether c has a path to anything that needs a gradient.
 
+    The answer is what autograd observed, never one assumed from `detach`: a test puts a
+    chain of its own in place of this module's `chain` (called by that name), one that
+    keeps the path to a even when detach is True, and expects the a.grad that then arrives.
+
     Example: grad_of_a(2.0, detach=False) == 36.0
     """
     # TODO: call chain, backpropagate from c only where that is possible, return a.grad.
@@ -59,8 +63,8 @@ def straight_through_round(x: Tensor) -> Tensor:
     everywhere: a network with a rounding step in it learns nothing through that step.
     The straight-through estimator fixes that with detach(): return x plus a correction
     that equals round(x) - x in value but is invisible to autograd. The forward value is
-    then round(x) (halves go to the even neighbour, like torch.round), and the backward
-    pass sees only `x`, the identity, whose derivative is 1.
+    then round(x) (halves go to the even neighbour, like torch.round), exactly, to the last
+    bit, and the backward pass sees only `x`, the identity, whose derivative is 1.
 
     Works elementwise on a tensor of any shape, of finite numbers of any size (1e6 rounds to
     itself). At +-inf the correction inf - inf is nan, so the result is nan there; the tests

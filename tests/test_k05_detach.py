@@ -1,5 +1,7 @@
 """Kata 5: detach() keeps a tensor's value and drops its history."""
 
+import sys
+
 import pytest
 import torch
 from torch.overrides import TorchFunctionMode
@@ -195,21 +197,42 @@ def test_chain_without_detach_records_how_c_came_from_a(rng):
         )
 
 
+def returned_the_original_b(detached: bool) -> str:
+    """Why c is cut but b is not: c was computed from a detached copy, b returned as it was."""
+    how = (
+        "Here c was built from a detached b (c has no path back to a), but chain returned the "
+        "original b, which is still attached to a"
+        if detached
+        else "Here c has no path back to a, but the b that chain returned is still attached to a"
+    )
+    return (
+        f"{how}. Return the detached tensor as b, the one c is computed from: b = b.detach(), "
+        f"then c = b ** 2."
+    )
+
+
 def test_chain_with_detach_returns_a_b_that_is_a_fresh_leaf(rng):
-    call, _, b, _ = checked_chain(rng.uniform(-3.0, 3.0), True)
-    if b.requires_grad or not b.is_leaf or b.grad_fn is not None:
-        fail(
-            f"Called {call}. b has requires_grad={b.requires_grad}, is_leaf={b.is_leaf}, "
-            f"grad_fn={node_name(b)}; a detached tensor is a leaf that does not require grad and "
-            f"has no grad_fn. detach() returns a new tensor and leaves b as it was, so a bare "
-            f"`b.detach()` changes nothing: write b = b.detach() (or return b.detach())."
-        )
+    with DetachSpy() as spy:
+        call, a, b, c = checked_chain(rng.uniform(-3.0, 3.0), True)
+    if not (b.requires_grad or not b.is_leaf or b.grad_fn is not None):
+        return
+    seen = (
+        f"Called {call}. b has requires_grad={b.requires_grad}, is_leaf={b.is_leaf}, "
+        f"grad_fn={node_name(b)}; a detached tensor is a leaf that does not require grad and "
+        f"has no grad_fn."
+    )
+    if not c.requires_grad and reaches(b, a):  # c was cut, b was not
+        fail(f"{seen} {returned_the_original_b(bool(spy.detaches))}")
+    fail(
+        f"{seen} detach() returns a new tensor and leaves b as it was, so a bare "
+        f"`b.detach()` changes nothing: write b = b.detach() (or return b.detach())."
+    )
 
 
 def test_chain_with_detach_returns_the_output_of_detach_sharing_memory_with_a_times_3(rng):
     a0 = rng.uniform(-3.0, 3.0)
     with DetachSpy() as spy:
-        call, a, b, _ = checked_chain(a0, True)
+        call, a, b, c = checked_chain(a0, True)
     if not spy.detaches:
         fail(
             f"Called {call}. detach() was never called, so b was made some other way "
@@ -218,6 +241,8 @@ def test_chain_with_detach_returns_the_output_of_detach_sharing_memory_with_a_ti
             f"copying them."
         )
     matches = [(grad_fn, address) for grad_fn, address, out in spy.detaches if out is b]
+    if not matches and not c.requires_grad and reaches(b, a):  # c was cut, b was not
+        fail(f"Called {call}. {returned_the_original_b(detached=True)}")
     if not matches:
         fail(
             f"Called {call}. detach() was called, but the b that chain returned is not the "
@@ -329,16 +354,68 @@ def test_grad_of_a_with_detach_is_none_at_random_points(rng):
         require_none(call, grad, a0)
 
 
-def test_grad_of_a_with_detach_builds_the_detached_chain(rng):
+def test_grad_of_a_with_detach_builds_the_detached_chain(rng, request):
     a0 = rng.uniform(-3.0, 3.0)
     with DetachSpy() as spy:
         call, grad = checked_grad_of_a(a0, True)
     require_none(call, grad, a0)
-    if not spy.detaches:
+    if spy.detaches:
+        return
+    with DetachSpy() as chain_spy:
+        chain_call, *_ = checked_chain(a0, True)
+    if not chain_spy.detaches:
+        request.node.add_marker(pytest.mark.checks("chain"))  # charge this failure to chain
         fail(
-            f"Called {call}. It never called detach(), so its None was assumed, not observed. "
-            f"Build the detached chain with chain(a0, detach) and return what a.grad holds."
+            f"Called {call}. It returned None, but no detach() ran inside it, because "
+            f"{chain_call} never called detach(): chain cuts b some other way (.data, "
+            f"torch.no_grad(), a new tensor, ...). The fault is chain's, and chain's own test "
+            f"says so: cut b with b = b.detach() in chain."
         )
+    fail(
+        f"Called {call}. It never called detach(), so its None was assumed, not observed. "
+        f"Build the detached chain with chain(a0, detach) and return what a.grad holds."
+    )
+
+
+def test_grad_of_a_reports_the_gradient_its_chain_lets_through(rng, monkeypatch):
+    # The stub's contract: grad_of_a gets a, b, c from this module's chain(a0, detach) and
+    # returns what a.grad holds after backpropagating. So a chain that forgets to detach makes
+    # grad_of_a(a0, True) return 18 * a0: a None decided from `detach` alone is not observed.
+    a0 = rng.choice([-1.0, 1.0]) * rng.uniform(0.5, 3.0)
+    calls = []
+
+    def forgetful_chain(a0, detach):
+        calls.append(detach)
+        a = torch.tensor(float(a0), requires_grad=True)
+        b = a * 3  # not detached, whatever `detach` says
+        return a, b, b**2
+
+    module = sys.modules[kata.grad_of_a.__module__]
+    monkeypatch.setattr(module, "chain", forgetful_chain, raising=False)
+    call, grad = checked_grad_of_a(a0, True)
+    setup = (
+        f"The test replaced chain with one that ignores detach=True (b = a * 3 stays attached, so "
+        f"c = b ** 2 still reaches a) and called {call}."
+    )
+    if not calls:
+        fail(
+            f"{setup} grad_of_a never called chain, so its answer is not what autograd saw on "
+            f"the chain that chain(a0, detach) builds. Get a, b, c from chain(a0, detach), "
+            f"backpropagate from c where c.requires_grad allows it, and return a.grad."
+        )
+    if grad is None:
+        fail(
+            f"{setup} It returned None, expected 18a = {fmt(18 * a0)}: backward() from this c "
+            f"reaches a, so a.grad holds a number. The None was decided from `detach`, not read "
+            f"from a.grad. Let c tell you whether backward() can run (c.requires_grad), "
+            f"then return what a.grad holds."
+        )
+    grad = expect_float(grad, call, "a.grad")
+    require(
+        close(grad, 18 * a0),
+        f"{setup} It returned {fmt(grad)}, expected 18a = {fmt(18 * a0)}, the a.grad that "
+        f"backward() from this c gives.",
+    )
 
 
 def test_grad_of_a_accepts_an_int():
@@ -388,7 +465,9 @@ def test_straight_through_round_rounds_like_torch_round(rng):
         y = checked_round(x)
         expected = torch.round(x.detach())
         # x + (round(x) - x) is exact in float32 (round(x) is 0, or within a factor of two of x,
-        # so the difference is exact, and so is the sum); the tolerance allows other formulations.
+        # so the difference is exact, and so is the sum). Exactness is the law of the test at
+        # large magnitudes below, where a formulation that rounds twice shows it; this one
+        # checks the values, with a tolerance.
         if not torch.allclose(y.detach(), expected, rtol=1e-6, atol=1e-6):
             fail(
                 f"The forward value must be the rounded x. straight_through_round(x) for "
@@ -421,6 +500,16 @@ def test_straight_through_round_keeps_a_grad_fn(rng):
         )
 
 
+def described(tensor) -> str:
+    """A gradient as a sentence reads it: 0.0 for a 0-d tensor, "all zeros", or its values."""
+    if tensor.dim() == 0:
+        return fmt(tensor.item())
+    for value, words in [(0.0, "all zeros"), (1.0, "all ones")]:
+        if torch.equal(tensor, torch.full_like(tensor, value)):
+            return words
+    return shown(tensor)
+
+
 def test_straight_through_round_passes_a_gradient_of_ones(rng):
     for shape in SHAPES:
         x = random_tensor(rng, shape)
@@ -433,24 +522,25 @@ def test_straight_through_round_passes_a_gradient_of_ones(rng):
             )
         if torch.equal(x.grad, torch.ones_like(x)):
             continue
+        ones = "1.0" if x.dim() == 0 else "all ones"
         seen = (
-            f"After straight_through_round(x).sum().backward(), x.grad is {shown(x.grad)}, "
-            f"expected all ones."
+            f"After straight_through_round(x).sum().backward() for x = {shown(x)}, x.grad is "
+            f"{described(x.grad)}, expected {ones}."
         )
         if torch.equal(x.grad, torch.zeros_like(x)):
             why = (
-                "x.grad is all zeros: a gradient does reach x (it is not None), but every "
-                "path adds up to 0. Either round's zero derivative is in the path (autograd "
-                "gives torch.round a derivative of 0 everywhere), or the x terms cancel (x - x, "
-                "as in x + round(x).detach() - x). Detach the whole correction (round(x) - x) "
-                "as one unit and keep one undetached x."
+                "A gradient does reach x (x.grad is not None), but it is zero: every path adds "
+                "up to 0. Either round's zero derivative is in the path (autograd gives "
+                "torch.round a derivative of 0 everywhere), or the x terms cancel (x - x, as in "
+                "x + round(x).detach() - x). Detach the whole correction (round(x) - x) as one "
+                "unit and keep one undetached x."
             )
         else:
             why = (
                 "For autograd the function should be the identity, whose derivative is 1: "
                 "keep exactly one undetached x and detach the whole correction (round(x) - x)."
             )
-        fail(f"{why}\n{seen}")
+        fail(f"{seen}\n{why}")
 
 
 def test_straight_through_round_passes_any_upstream_gradient_unchanged(rng):
@@ -463,6 +553,74 @@ def test_straight_through_round_passes_any_upstream_gradient_unchanged(rng):
             f"(straight_through_round(x) * w).sum().backward(), x.grad is "
             f"{None if x.grad is None else shown(x.grad)}, expected w = {shown(weights)}."
         )
+
+
+# Reading or writing .data: torch calls them as the getter and setter of Tensor.data.
+DATA_READ, DATA_WRITE = torch.Tensor.data.__get__, torch.Tensor.data.__set__
+
+
+class DataSpy(TorchFunctionMode):
+    """Sees every torch call inside its `with` block and notes reads and writes of `.data`."""
+
+    def __init__(self):
+        super().__init__()
+        self.reads = self.writes = 0
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        if func == DATA_READ:
+            self.reads += 1
+        elif func == DATA_WRITE:
+            self.writes += 1
+        return func(*args, **(kwargs or {}))
+
+
+def test_straight_through_round_uses_detach_not_data(rng):
+    x = random_tensor(rng, (4,))
+    with DataSpy() as spy:
+        y = kata.straight_through_round(x)
+    detached = "write x + (torch.round(x) - x).detach()"
+    if spy.writes:
+        graph = f"grad_fn={node_name(y)}" if isinstance(y, torch.Tensor) else "its grad_fn"
+        fail(
+            f"straight_through_round(x) assigned to .data (y.data = ...), swapping a tensor's "
+            f"numbers behind autograd's back. .data hides the rounding from autograd's graph: "
+            f"the graph ({graph}) computes x, not round(x), while the tensor holds round(x). "
+            f"The gradient comes out as wanted only because nothing checks that the graph and "
+            f"the values agree. This kata cuts the graph in the open, with detach(): "
+            f"{detached}. The rounding is in the value, and the detached correction is what "
+            f"autograd is told to ignore."
+        )
+    if spy.reads:
+        fail(
+            f"straight_through_round(x) read .data. .data is detach() without its safety "
+            f"check: autograd does not see edits made through it (kata 14), and chain's tests "
+            f"reject it too. This kata is about detach(): {detached}."
+        )
+
+
+def test_straight_through_round_is_exactly_round_x_for_large_numbers(rng):
+    # Around |x| = 1000, float32 keeps fewer fraction digits of round(x) + x (about 2x) than of
+    # x: a formulation that adds them first rounds the sum, and about half the values are off.
+    values = [rng.gauss(0.0, 1000.0) for _ in range(32)]
+    x = torch.tensor(values, requires_grad=True)
+    values = x.tolist()  # the float32 numbers themselves, exactly, as Python floats
+    expected = [float(round(value)) for value in values]  # Python rounds halves to even too
+    got = checked_round(x).detach().tolist()
+    off = [i for i, (g, e) in enumerate(zip(got, expected)) if g != e]
+    if not off:
+        return
+    i = off[0]
+    fail(
+        f"The forward value must be round(x) exactly. straight_through_round(x) for 32 float32 "
+        f"values of x (spread about 1000) gave {len(off)} that differ from torch.round(x): at "
+        f"x = {values[i]:.9g} it gave {got[i]:.9g}, expected {expected[i]:.9g}. In floating "
+        f"point the order of operations matters. x + (round(x) - x).detach() is exact: "
+        f"round(x) - x is computed without error, and adding it back to x lands exactly on the "
+        f"whole number round(x). round(x).detach() + x - x.detach() (or x + round(x).detach() "
+        f"- x.detach()) rounds twice: round(x) + x is about 2x, and float32 keeps fewer digits "
+        f"of its fraction than of x's, so the sum is rounded, and subtracting x keeps that "
+        f"error. Add the detached correction (round(x) - x) to x."
+    )
 
 
 # --- contracts the stub states (issue 16) -----------------------------------------------------
@@ -483,6 +641,6 @@ def test_straight_through_round_of_large_finite_numbers(rng):
     (grad,) = torch.autograd.grad(result.sum(), x)
     require(
         grad.tolist() == [1.0] * len(numbers),
-        f"Called {call}, then backward() from the sum: x.grad is {grad.tolist()}, expected all "
-        f"ones: the estimator's backward is the identity's.",
+        f"Called {call}, then backward() from the sum: x.grad is {described(grad)}, expected "
+        f"all ones: the estimator's backward is the identity's.",
     )

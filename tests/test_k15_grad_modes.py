@@ -1,6 +1,7 @@
 """Kata 15: no_grad, inference_mode and requires_grad_(False) stop autograd; eval() does not."""
 
-import copy
+import contextlib
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -23,9 +24,14 @@ INFERENCE_ERROR = "Inference tensors cannot be saved for backward"
 NO_GRAD_FN_ERROR = "does not require grad and does not have a grad_fn"
 
 EVAL_WHY = (
-    "model.eval() does not stop gradients. It only switches layers such as dropout and batch "
-    "norm to their inference behaviour; autograd still records every operation and backward() "
+    "model.eval() does not stop autograd. It switches layers such as dropout and batch norm to "
+    "their inference behaviour, nothing more: the graph is still recorded, and backward() "
     "still reaches every parameter."
+)
+NO_GRAD_FIX = (
+    "Switch autograd off with torch.no_grad() around the forward pass (torch.inference_mode() "
+    "switches it off too, but makes inference tensors, and these features are fed to autograd "
+    "later)."
 )
 INFERENCE_WHY = (
     "tensors made under torch.inference_mode() are inference tensors, and autograd refuses to "
@@ -53,19 +59,66 @@ def in_eval_mode(model: nn.Module) -> bool:
     return any(not module.training for module in model.modules())
 
 
+@contextlib.contextmanager
+def eval_mode_seen(model: nn.Module):
+    """Notes whether `model` (or a module in it) was in eval mode at a forward pass inside the
+    block: a learner who calls eval() and puts the flag back afterwards is still seen."""
+    seen: list[bool] = []
+    handle = model.register_forward_pre_hook(lambda module, _: seen.append(in_eval_mode(module)))
+    try:
+        yield seen
+    finally:
+        handle.remove()
+
+
+EVAL_INSIDE = "The model ran in eval mode during the call (model.eval() inside it)"
+EVAL_BY_CALLER = "The caller's model was in eval mode"
+
+
+def graph_message(
+    call: str, result: torch.Tensor, in_eval: str = "", reaches: str = "the model"
+) -> str:
+    """Why a result that should carry no graph carries one. `in_eval`, when the model ran in
+    eval mode, says so (EVAL_INSIDE, EVAL_BY_CALLER): then eval() is told first."""
+    seen = (
+        f"the result has grad_fn {type(result.grad_fn).__name__} and requires_grad="
+        f"{result.requires_grad}, expected no grad_fn and False"
+    )
+    if in_eval:
+        return (
+            f"Called {call}. {in_eval}, and still {seen}: {EVAL_WHY} So a loss built on "
+            f"these features would backpropagate into {reaches}. {NO_GRAD_FIX}"
+        )
+    return (
+        f"Called {call}. T{seen[1:]}: autograd recorded the forward pass, so a loss built on "
+        f"these features would backpropagate into {reaches}. Run the forward pass under "
+        f"torch.no_grad() (or detach() the result)."
+    )
+
+
 # --- frozen_features --------------------------------------------------------------------------
 
 
 def call_features(rng):
     model, x, _, shown = random_model(rng)
     call = f"frozen_features(model, x) with model = {shown} in training mode"
-    result = kata.frozen_features(model, x)
+    with eval_mode_seen(model) as seen:
+        result = kata.frozen_features(model, x)
     expect_tensor(result, call)
-    return model, x, call, result
+    return model, x, call, result, EVAL_INSIDE if any(seen) else ""
+
+
+def test_features_of_a_model_in_eval_mode_carry_no_graph(rng):
+    model, x, _, shown = random_model(rng)
+    model.eval()  # the caller's: eval() is not a grad mode, so the result must carry no graph
+    call = f"frozen_features(model, x) with model = {shown} in eval mode (model.eval())"
+    result = expect_tensor(kata.frozen_features(model, x), call)
+    if result.grad_fn is not None or result.requires_grad:
+        fail(graph_message(call, result, EVAL_BY_CALLER))
 
 
 def test_features_are_the_models_output(rng):
-    model, x, call, result = call_features(rng)
+    model, x, call, result, _ = call_features(rng)
     head = model[2]
     features = body_features(x, model[0].weight, model[0].bias)
     expected = features @ head.weight.detach().double().T + head.bias.detach()
@@ -73,22 +126,13 @@ def test_features_are_the_models_output(rng):
 
 
 def test_features_carry_no_graph_back_into_the_model(rng):
-    model, _, call, result = call_features(rng)
-    if result.grad_fn is None and not result.requires_grad:
-        return
-    seen = (
-        f"Called {call}. The result has grad_fn {type(result.grad_fn).__name__} and "
-        f"requires_grad={result.requires_grad}, expected no grad_fn and False: autograd "
-        f"recorded the forward pass, so a loss built on these features would backpropagate "
-        f"into the model."
-    )
-    fix = "Run the forward pass under torch.no_grad() (or detach() the result)."
-    why = f"{EVAL_WHY} {fix}" if in_eval_mode(model) else fix
-    fail(f"{seen} {why}")
+    *_, call, result, in_eval = call_features(rng)
+    if result.grad_fn is not None or result.requires_grad:
+        fail(graph_message(call, result, in_eval))
 
 
 def test_features_can_be_fed_to_autograd_later(rng):
-    *_, call, result = call_features(rng)
+    *_, call, result, _ = call_features(rng)
     require(
         not result.is_inference(),
         f"Called {call}. The result is an inference tensor (result.is_inference() is True), "
@@ -106,8 +150,73 @@ def test_features_can_be_fed_to_autograd_later(rng):
 # --- fine_tune_head ---------------------------------------------------------------------------
 
 
-def run_fine_tune(rng, steps: int | None = None):
-    """Call fine_tune_head on a random model; return what the test needs to judge it."""
+@dataclass
+class Descent:
+    """Gradient descent on the head alone, the body fixed, in float64."""
+
+    losses: list[float]  # each step's loss, before its update
+    weight: torch.Tensor  # the head's, after the last step
+    bias: torch.Tensor
+    body_grads: list[tuple[torch.Tensor, torch.Tensor]]  # each step's (weight, bias) gradient
+
+
+def descent(x, y, body, head, *, lr: float, steps: int, cleared: bool = True) -> Descent:
+    """`steps` steps of gradient descent on the head of tanh-body-head, in closed form.
+
+    With the loss L = mean(r^2), r = h W^T + b - y and h = tanh(x A^T + c): dL/dout = 2r/N,
+    dL/dW = (dL/dout)^T h, dL/db = sum of dL/dout, and for the body dL/dpre = (dL/dout W) *
+    (1 - h^2), dL/dA = (dL/dpre)^T x, dL/dc = sum of dL/dpre. `cleared=False` is the learner
+    who never clears .grad: each step applies the sum of every gradient so far.
+    """
+    features, target = body_features(x, *body), y.double()
+    weight, bias = (p.double() for p in head)
+    applied_weight, applied_bias = torch.zeros_like(weight), torch.zeros_like(bias)
+    losses, body_grads = [], []
+    for _ in range(steps):
+        residual = features @ weight.T + bias - target
+        losses.append((residual**2).mean().item())
+        d_out = 2 * residual / residual.numel()
+        d_pre = (d_out @ weight) * (1 - features**2)
+        body_grads.append((d_pre.T @ x.double(), d_pre.sum(0)))
+        grad_weight, grad_bias = d_out.T @ features, d_out.sum(0)
+        if cleared:
+            applied_weight, applied_bias = grad_weight, grad_bias
+        else:
+            applied_weight, applied_bias = applied_weight + grad_weight, applied_bias + grad_bias
+        weight, bias = weight - lr * applied_weight, bias - lr * applied_bias
+    return Descent(losses, weight, bias, body_grads)
+
+
+@dataclass
+class FineTune:
+    """One call of fine_tune_head on a random model, and what the test needs to judge it."""
+
+    model: nn.Sequential
+    x: torch.Tensor
+    y: torch.Tensor
+    lr: float
+    steps: int
+    call: str
+    losses: object  # what the learner returned
+    body_before: list[torch.Tensor]
+    head_before: list[torch.Tensor]
+    passes: int  # autograd's backward passes during the call
+    ran_in_eval: bool  # whether the model was in eval mode at a forward pass of the call
+
+    def descent(self, *, cleared: bool = True) -> Descent:
+        return descent(
+            self.x,
+            self.y,
+            self.body_before,
+            self.head_before,
+            lr=self.lr,
+            steps=self.steps,
+            cleared=cleared,
+        )
+
+
+def run_fine_tune(rng, steps: int | None = None) -> FineTune:
+    """Call fine_tune_head on a random model."""
     model, x, y, shown = random_model(rng)
     lr, steps = rng.choice([0.05, 0.1, 0.2]), steps or rng.randint(2, 4)
     call = f"fine_tune_head(model, x, y, lr={lr}, steps={steps}) with model = {shown}"
@@ -135,77 +244,90 @@ def run_fine_tune(rng, steps: int | None = None):
 
     with (
         backward_passes() as engine,
+        eval_mode_seen(model) as seen,
         explained(escaped),
         explained({"NoneType": frozen_grad_is_none}, TypeError),
     ):
         losses = kata.fine_tune_head(model, x, y, lr, steps)
-    return model, x, y, lr, steps, call, losses, body_before, head_before, engine.passes
+    return FineTune(
+        model, x, y, lr, steps, call, losses, body_before, head_before, engine.passes, any(seen)
+    )
 
 
-def expected_training(features, y, head_before, lr: float, steps: int):
-    """Gradient descent on the head alone, in closed form: (losses, weight, bias), float64."""
-    target = y.double()
-    weight, bias = (p.double() for p in head_before)
-    losses = []
-    for _ in range(steps):
-        residual = features @ weight.T + bias - target
-        losses.append((residual**2).mean().item())
-        scale = 2 / residual.numel()
-        weight, bias = (
-            weight - lr * scale * residual.T @ features,
-            bias - lr * scale * residual.sum(0),
-        )
-    return losses, weight, bias
+NEVER_CLEARED = (
+    "the gradients were never cleared: backward() adds into .grad, so each step applied the "
+    "sum of its own gradient and every earlier step's. Clear the head's .grad (p.grad = None, "
+    "or zero_grad()) before each backward()."
+)
 
 
 def test_the_body_does_not_change(rng):
-    model, *_, call, _, body_before, _, _ = run_fine_tune(rng)
-    for (name, parameter), before in zip(model[0].named_parameters(), body_before):
+    run = run_fine_tune(rng)
+    for (name, parameter), before in zip(run.model[0].named_parameters(), run.body_before):
         if torch.equal(parameter.detach(), before):
             continue
         why = (
             EVAL_WHY + " So the body was trained along with the head."
-            if in_eval_mode(model)
+            if run.ran_in_eval or in_eval_mode(run.model)
             else "a frozen parameter was changed by an update: the body was not frozen, so "
             "it got gradients and the update moved it. Freeze it with "
             "model[0].requires_grad_(False) before the first forward pass."
         )
         fail(
-            f"Called {call}. model[0].{name} changed from {fmt(before)} to "
+            f"Called {run.call}. model[0].{name} changed from {fmt(before)} to "
             f"{fmt(parameter.detach())}, expected no change: {why}"
         )
 
 
 def test_the_body_gets_no_gradient_at_all(rng):
-    model, *_, call, _, _, _, _ = run_fine_tune(rng)
-    for name, parameter in model[0].named_parameters():
-        require(
-            parameter.grad is None,
-            f"Called {call}. model[0].{name}.grad is {fmt(parameter.grad)}, expected None: "
-            f"leaving the body out of the update (or the optimizer) keeps it still, but "
-            f"autograd still computes its gradients at every backward(), and since nothing "
-            f"clears them they pile up step after step (a later update of all parameters "
-            f"would apply them). Freeze it with model[0].requires_grad_(False): then no "
-            f"gradient is computed for it at all.",
+    run = run_fine_tune(rng)
+    every_step = run.descent().body_grads
+    freeze = (
+        "Freeze it with model[0].requires_grad_(False): then no gradient is computed for it at all."
+    )
+    for index, (name, parameter) in enumerate(run.model[0].named_parameters()):
+        piled_up = sum(grads[index] for grads in every_step)
+        check_value(
+            parameter.grad,
+            None,
+            call=run.call,
+            what=f"model[0].{name}.grad",
+            rel=1e-4,
+            wrong=[
+                Wrong(
+                    piled_up,
+                    f"that is the sum of the body's gradients over the {run.steps} steps. "
+                    f"Leaving the body out of the update (or the optimizer) keeps it still, "
+                    f"but autograd still computes its gradients at every backward(), and "
+                    f"since nothing clears them they pile up step after step (a later update "
+                    f"of all parameters would apply them). {freeze}",
+                ),
+                Wrong(
+                    lambda got: got is not None,
+                    f"the body is not frozen, so autograd still computes its gradients at "
+                    f"every backward(). Clearing them (model.zero_grad()) or leaving them out "
+                    f"of the update throws them away afterwards; it does not stop autograd "
+                    f"from computing them. {freeze}",
+                ),
+            ],
         )
 
 
 def test_the_body_is_left_frozen(rng):
-    model, *_, call, _, _, _, _ = run_fine_tune(rng)
-    for name, parameter in model[0].named_parameters():
+    run = run_fine_tune(rng)
+    for name, parameter in run.model[0].named_parameters():
         require(
             not parameter.requires_grad,
-            f"Called {call}. model[0].{name}.requires_grad is True, expected False: freeze "
+            f"Called {run.call}. model[0].{name}.requires_grad is True, expected False: freeze "
             f"the body with model[0].requires_grad_(False) and leave it frozen, so that any "
             f"later backward() or optimizer leaves it alone too.",
         )
 
 
 def test_the_head_follows_gradient_descent(rng):
-    model, x, y, lr, steps, call, losses, body_before, head_before, _ = run_fine_tune(rng)
-    expected_losses, weight, bias = expected_training(
-        body_features(x, *body_before), y, head_before, lr, steps
-    )
+    run = run_fine_tune(rng)
+    losses, call = run.losses, run.call
+    trajectories = expected, never_cleared = run.descent(), run.descent(cleared=False)
     require(
         isinstance(losses, list) and all(isinstance(loss, float) for loss in losses),
         f"Called {call}. It returned {losses!r}, expected a list of floats, one per step "
@@ -213,36 +335,29 @@ def test_the_head_follows_gradient_descent(rng):
     )
     body_moved = not all(
         torch.equal(parameter.detach(), before)
-        for parameter, before in zip(model[0].parameters(), body_before)
+        for parameter, before in zip(run.model[0].parameters(), run.body_before)
     )
     moved = Wrong(
         lambda got: body_moved,
         "the body moved too, so the head was trained on features that kept changing. Freeze "
         "the body with model[0].requires_grad_(False) before the first step.",
     )
-    check_value(
-        losses, expected_losses, call=call, what="The list of losses", rel=1e-4, wrong=[moved]
-    )
-    head = model[2]
-    check_value(
-        head.weight.detach(),
-        weight.float(),
-        call=call,
-        what="The head's weight",
-        rel=1e-4,
-        wrong=[moved],
-    )
-    check_value(
-        head.bias.detach(), bias.float(), call=call, what="The head's bias", rel=1e-4, wrong=[moved]
-    )
+    head = run.model[2]
+    for what, got, value, accumulated in (  # the tensors shown in float32, as the head's are
+        ("The list of losses", losses, expected.losses, never_cleared.losses),
+        ("The head's weight", head.weight.detach(), *(d.weight.float() for d in trajectories)),
+        ("The head's bias", head.bias.detach(), *(d.bias.float() for d in trajectories)),
+    ):
+        wrong = [moved, Wrong(accumulated, NEVER_CLEARED)]
+        check_value(got, value, call=call, what=what, rel=1e-4, wrong=wrong)
 
 
 def test_one_backward_per_step(rng):
-    *_, steps, call, _, _, _, passes = run_fine_tune(rng)
+    run = run_fine_tune(rng)
     require(
-        passes == steps,
-        f"Called {call}. Autograd ran {passes} backward pass(es), expected {steps}: one "
-        f"backward() per training step.",
+        run.passes == run.steps,
+        f"Called {run.call}. Autograd ran {run.passes} backward pass(es), expected "
+        f"{run.steps}: one backward() per training step.",
     )
 
 
@@ -252,32 +367,34 @@ def test_one_backward_per_step(rng):
 def test_a_stale_head_gradient_does_not_join_the_first_step(rng):
     model, x, y, shown = random_model(rng)
     head = model[2]
-    for parameter in head.parameters():
-        parameter.grad = torch.randn_like(parameter)  # left from elsewhere
-    reference = copy.deepcopy(model)  # the test's own step, from a fresh gradient
-    loss = ((reference(x) - y) ** 2).mean()
-    grads = torch.autograd.grad(loss, list(reference[2].parameters()))
+    stale = [torch.randn_like(parameter) for parameter in head.parameters()]
+    for parameter, grad in zip(head.parameters(), stale):
+        parameter.grad = grad.clone()  # left from elsewhere
     lr = round(rng.uniform(0.05, 0.2), 3)
-    expected = [p.detach() - lr * g for p, g in zip(reference[2].parameters(), grads)]
-    stale = [p.detach() - lr * (g + p.grad) for p, g in zip(head.parameters(), grads)]
+    body, before = ([p.detach().clone() for p in part.parameters()] for part in (model[0], head))
+    step = descent(x, y, body, before, lr=lr, steps=1)
     call = (
         f"fine_tune_head(model, x, y, {lr}, 1) with model = {shown}, its head holding stale .grad"
     )
     kata.fine_tune_head(model, x, y, lr, 1)
-    check_value(
-        [p.detach() for p in head.parameters()],
-        expected,
-        call=call,
-        what="The head's parameters after the step",
-        wrong=[
-            Wrong(
-                stale,
-                "the first step used the stale gradient plus its own: backward() adds into "
-                "whatever .grad holds. Clear the head's gradients before each backward(), the "
-                "first included.",
-            )
-        ],
-    )
+    for (name, parameter), expected, grad in zip(
+        head.named_parameters(), (step.weight, step.bias), stale
+    ):
+        check_value(
+            parameter.detach(),
+            expected.float(),
+            call=call,
+            what=f"The head's {name} after the step",
+            rel=1e-4,
+            wrong=[
+                Wrong(
+                    (expected - lr * grad.double()).float(),
+                    "the first step used the stale gradient plus its own: backward() adds "
+                    "into whatever .grad holds. Clear the head's gradients before each "
+                    "backward(), the first included.",
+                )
+            ],
+        )
 
 
 def test_a_model_in_eval_mode_stays_in_eval_mode(rng):
@@ -292,7 +409,8 @@ def test_features_of_a_float64_model_for_one_sample(rng):
     model = model.double()
     x = x[:1].double().requires_grad_()  # the caller's x requires grad: the law checks it
     call = f"frozen_features(model, x) with model = {shown} in float64 and one sample"
-    result = kata.frozen_features(model, x)
+    with eval_mode_seen(model) as seen:
+        result = kata.frozen_features(model, x)
     require(
         isinstance(result, torch.Tensor) and result.dtype == torch.float64,
         f"Called {call}. It returned {getattr(result, 'dtype', type(result))}, expected a "
@@ -302,9 +420,6 @@ def test_features_of_a_float64_model_for_one_sample(rng):
     features = body_features(x, model[0].weight, model[0].bias)
     expected = features @ head.weight.detach().T + head.bias.detach()
     check_value(result.detach(), expected.detach(), call=call, what="The result")
-    require(
-        result.grad_fn is None and not result.requires_grad,
-        f"Called {call}. The result has grad_fn {type(result.grad_fn).__name__} and "
-        f"requires_grad={result.requires_grad}: with a caller's x that requires grad the "
-        f"graph reaches x too. Run the forward pass under torch.no_grad().",
-    )
+    if result.grad_fn is not None or result.requires_grad:
+        reaches = "the model, and into the caller's x too (it requires grad)"
+        fail(graph_message(call, result, EVAL_INSIDE if any(seen) else "", reaches))
