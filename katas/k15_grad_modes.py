@@ -59,12 +59,14 @@ def fine_tune_head(
     Then take `steps` steps of plain gradient descent by hand, as in kata 4: forward, the
     mean squared error mean((model(x) - y) ** 2), backward, then move each head parameter by
     lr times its gradient under torch.no_grad(), and clear the gradients. (torch.optim.SGD
-    would do the same update and skip the frozen parameters, whose .grad stays None.) Return
+    would do the same update, and skip a frozen parameter as long as its .grad is None.) Return
     each step's loss, measured before its update, as floats: loss.item() gives one (float(loss)
     does too, but warns that the loss still requires grad).
 
-    The model may arrive with gradients left in the head's .grad from elsewhere: clear them
-    before each backward(), the first included, so every step uses its own loss's gradient.
+    The model may arrive with gradients left in .grad from elsewhere, in the head and in the
+    body. Clear the head's before each backward(), the first included, so every step uses its
+    own loss's gradient. The body's old .grad survives requires_grad_(False): no update may
+    use it (an optimizer given the body's parameters would move the frozen body with it).
 
     This function changes the model in place: the head's weights move, the body's are frozen.
     Its training flag stays as it was.

@@ -211,11 +211,25 @@ def returned_the_original_b(detached: bool) -> str:
     )
 
 
+def require_grad_not_switched_back_on(call: str, a, b) -> None:
+    """A detached b made to require grad again is a leaf of its own: name that, whatever test
+    meets it first."""
+    if b.is_leaf and b.requires_grad and not reaches(b, a):
+        fail(
+            f"Called {call}. b is a leaf with requires_grad=True and no path back to a: it was "
+            f"detached and then made to require grad again (requires_grad_(), or "
+            f"requires_grad=True). That makes b a fresh starting point of its own, so c = b ** 2 "
+            f"records a history again, one that stops at b. detach() alone is the whole cut: "
+            f"b = b.detach(), and leave its requires_grad False."
+        )
+
+
 def test_chain_with_detach_returns_a_b_that_is_a_fresh_leaf(rng):
     with DetachSpy() as spy:
         call, a, b, c = checked_chain(rng.uniform(-3.0, 3.0), True)
     if not (b.requires_grad or not b.is_leaf or b.grad_fn is not None):
         return
+    require_grad_not_switched_back_on(call, a, b)
     seen = (
         f"Called {call}. b has requires_grad={b.requires_grad}, is_leaf={b.is_leaf}, "
         f"grad_fn={node_name(b)}; a detached tensor is a leaf that does not require grad and "
@@ -265,7 +279,8 @@ def test_chain_with_detach_returns_the_output_of_detach_sharing_memory_with_a_ti
 
 
 def test_chain_with_detach_gives_a_c_with_no_history(rng):
-    call, _, _, c = checked_chain(rng.uniform(-3.0, 3.0), True)
+    call, a, b, c = checked_chain(rng.uniform(-3.0, 3.0), True)
+    require_grad_not_switched_back_on(call, a, b)
     if c.requires_grad or c.grad_fn is not None:
         fail(
             f"Called {call}. c has requires_grad={c.requires_grad} and grad_fn={node_name(c)}; "
@@ -275,7 +290,8 @@ def test_chain_with_detach_gives_a_c_with_no_history(rng):
 
 
 def test_backward_from_a_detached_chain_raises(rng):
-    call, a, _, c = checked_chain(rng.uniform(-3.0, 3.0), True)
+    call, a, b, c = checked_chain(rng.uniform(-3.0, 3.0), True)
+    require_grad_not_switched_back_on(call, a, b)
     with caught() as backward:
         c.backward()
     refusal = None if backward.error is None else str(backward.error)

@@ -261,6 +261,21 @@ NEVER_CLEARED = (
 )
 
 
+UPHILL = (
+    "the loss went up: the update moved each parameter along its gradient, uphill "
+    "(p += lr * p.grad). Gradient descent subtracts: p -= lr * p.grad."
+)
+NEVER_MOVED = (
+    "the head never moved. `p = p - lr * p.grad` makes a new tensor and rebinds the name p, "
+    "leaving the model's parameter as it was: update in place, p -= lr * p.grad (under "
+    "torch.no_grad()), or p.sub_(lr * p.grad)."
+)
+LOSS_AFTER_UPDATE = (
+    "each loss was measured after its step's update: these are the losses of the next steps. "
+    "Record loss.item() from the forward pass, before backward() and the update."
+)
+
+
 def test_the_body_does_not_change(rng):
     run = run_fine_tune(rng)
     for (name, parameter), before in zip(run.model[0].named_parameters(), run.body_before):
@@ -343,12 +358,22 @@ def test_the_head_follows_gradient_descent(rng):
         "the body with model[0].requires_grad_(False) before the first step.",
     )
     head = run.model[2]
-    for what, got, value, accumulated in (  # the tensors shown in float32, as the head's are
-        ("The list of losses", losses, expected.losses, never_cleared.losses),
-        ("The head's weight", head.weight.detach(), *(d.weight.float() for d in trajectories)),
-        ("The head's bias", head.bias.detach(), *(d.bias.float() for d in trajectories)),
-    ):
-        wrong = [moved, Wrong(accumulated, NEVER_CLEARED)]
+    uphill = descent(run.x, run.y, run.body_before, run.head_before, lr=-run.lr, steps=run.steps)
+    one_more = descent(
+        run.x, run.y, run.body_before, run.head_before, lr=run.lr, steps=run.steps + 1
+    )
+    for what, got, value, accumulated, ascent, still in (  # tensors in float32, as the head's
+        ("The list of losses", losses, expected.losses, never_cleared.losses, uphill.losses,
+         [expected.losses[0]] * run.steps),
+        ("The head's weight", head.weight.detach(), *(d.weight.float() for d in trajectories),
+         uphill.weight.float(), run.head_before[0]),
+        ("The head's bias", head.bias.detach(), *(d.bias.float() for d in trajectories),
+         uphill.bias.float(), run.head_before[1]),
+    ):  # fmt: skip
+        wrong = [moved, Wrong(accumulated, NEVER_CLEARED), Wrong(ascent, UPHILL)]
+        wrong.append(Wrong(still, NEVER_MOVED))
+        if what == "The list of losses":
+            wrong.append(Wrong(one_more.losses[1:], LOSS_AFTER_UPDATE))
         check_value(got, value, call=call, what=what, rel=1e-4, wrong=wrong)
 
 
@@ -395,6 +420,30 @@ def test_a_stale_head_gradient_does_not_join_the_first_step(rng):
                 )
             ],
         )
+
+
+def test_a_stale_body_gradient_does_not_move_the_frozen_body(rng):
+    model, x, y, shown = random_model(rng)
+    for parameter in model.parameters():
+        parameter.grad = torch.randn_like(parameter)  # left from elsewhere, body included
+    before = [p.detach().clone() for p in model[0].parameters()]
+    lr, steps = round(rng.uniform(0.05, 0.2), 3), rng.randint(1, 3)
+    call = (
+        f"fine_tune_head(model, x, y, {lr}, {steps}) with model = {shown}, every parameter "
+        f"holding a stale .grad"
+    )
+    kata.fine_tune_head(model, x, y, lr, steps)
+    for (name, parameter), old in zip(model[0].named_parameters(), before):
+        if not torch.equal(parameter.detach(), old):
+            fail(
+                f"Called {call}. model[0].{name} changed from {fmt(old)} to "
+                f"{fmt(parameter.detach())}, expected no change: the frozen body still moved. "
+                f"requires_grad_(False) stops new gradients but leaves an old .grad in place, "
+                f"and an update that uses it (torch.optim.SGD given every parameter of the "
+                f"model, or a loop over model.parameters()) moves the body with it. Update the "
+                f"head's parameters only (model[2].parameters()), or set the body's .grad to "
+                f"None when you freeze it."
+            )
 
 
 def test_a_model_in_eval_mode_stays_in_eval_mode(rng):
