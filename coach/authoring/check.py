@@ -97,7 +97,7 @@ SELFTEST_SECONDS = {
     "test_watch.py": 8,
     "test_predict.py": 7,
 }
-SELFTEST_SHARDS = 2  # pytest processes side by side: the selftests wait on children a lot
+SELFTEST_SHARDS = 3  # pytest processes side by side: the selftests wait on children a lot
 
 
 def selftest_shards(files: list[str], shards: int = SELFTEST_SHARDS) -> list[list[str]]:
