@@ -350,10 +350,11 @@ WHY = {
         "(x.detach().clone()) instead."
     ),
     ".grad": (
-        "a backward() (or a hook, a clip or a zero_grad()) reached the caller's tensor and "
-        "wrote or cleared its .grad, which may hold gradients the caller is collecting. "
-        "Differentiate your own copy (x.detach().clone().requires_grad_()), or use "
-        "torch.autograd.grad, which returns gradients without touching .grad."
+        "a backward() (or a hook, a clip, a zero_grad() or p.grad = None) reached the "
+        "caller's tensor and wrote or cleared its .grad, which may hold gradients the caller "
+        "is collecting. Where the function needs gradients, differentiate your own copy "
+        "(x.detach().clone().requires_grad_()) or use torch.autograd.grad, which returns "
+        "gradients without touching .grad; where it needs none, leave .grad alone."
     ),
     ".grad replaced": (
         "p.grad was rebound to a new tensor (p.grad = p.grad.clamp(...), p.grad = None then a "
@@ -394,6 +395,7 @@ WHY = {
     "training": (
         "model.eval() (or model.train()) switched the caller's module, and it stays switched: "
         "dropout and batch norm then behave differently in everything the caller does next. "
+        "(That is all eval() changes: it neither freezes parameters nor stops autograd.) "
         "Leave the flag alone, or put it back as it was, in a `finally:`."
     ),
 }
