@@ -171,7 +171,8 @@ def pytest_runtest_call(item):
     messages = []
     changed = torch_state.changes(before, after)
     if changed:
-        messages.append(torch_state.describe(changed, path, shown, item.name))
+        during = f"Your code, run by {item.name},"  # the kata's code, not the test's own
+        messages.append(torch_state.describe(changed, path, shown, during))
     if replaced:
         messages.append(torch_state.describe_replaced(replaced, path, shown, item.name))
     if isinstance(failure, pytest.exit.Exception) and _raised_in(failure, path):
