@@ -274,3 +274,27 @@ def test_the_jit_script_deprecation_of_the_first_make_dual_stays_out_of_the_summ
     assert "`torch.jit.script` is deprecated" in summary()  # what the plugin keeps out
     with_plugin = summary("-p", "coach.runtime.plugin", "--coach-summary=off")
     assert "torch.jit" not in with_plugin and "warning" not in with_plugin, with_plugin
+
+
+# --- a slow first import is not called an endless loop ------------------------------------------
+
+
+def test_a_time_limit_struck_inside_a_first_import_says_so(tmp_path):
+    """Under heavy load a first `torch.optim.SGD(...)` (torch.optim imported on first use) can
+    outlast the limit: the report names the import, not an endless loop. A loop in the
+    learner's own module is still a loop."""
+    packages = tmp_path / "site-packages"
+    for name, body in (("slow_vendor", "import time\ntime.sleep(30)\n"),):
+        (packages / name).mkdir(parents=True)
+        (packages / name / "__init__.py").write_text(body)
+    polynomial = (
+        "\n\ndef polynomial(x):\n"
+        f"    import sys\n    sys.path.insert(0, {str(packages)!r})\n"
+        "    import slow_vendor  # noqa: F401\n    return x\n"
+    )
+    impl = make_impl(tmp_path, {K1: append(K1, polynomial)})
+    outcomes = run_suite(impl, "-o", "timeout=1", "-p", "no:randomly")
+    failed = [test for test in outcomes[K1] if test["outcome"] == "failed"]
+    first = next(test for test in failed if not test["message"].startswith("(as above)"))
+    assert "importing `slow_vendor` for the first time" in first["message"], first
+    assert "endless loop" not in first["message"], first

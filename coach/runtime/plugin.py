@@ -257,15 +257,36 @@ def pytest_runtest_makereport(item, call):
         rep.coach_not_started = True
     elif timeouts.is_timeout(call.excinfo.value):
         limit = item.config.getini("timeout") or "the time limit"
-        rep.longrepr = (
-            f"Your code was still running after {limit} s, at {shown}: {code}\n"
-            f"An endless loop? Check that the loop's condition eventually becomes false "
-            f"(or that `range(...)` gets the count you meant)."
+        importing = _importing_below(call.excinfo, path)
+        why = (
+            f"It was importing {importing} for the first time (torch loads some of its parts "
+            f"on first use), and that took this long: the machine is probably busy. Run the "
+            f"tests again; if this comes back on an idle machine, tell your instructor."
+            if importing
+            else "An endless loop? Check that the loop's condition eventually becomes false "
+            "(or that `range(...)` gets the count you meant)."
         )
+        rep.longrepr = f"Your code was still running after {limit} s, at {shown}: {code}\n{why}"
         rep.sections = [s for s in rep.sections if "stderr" not in s[0]]
     elif not call.excinfo.errisinstance(pytest.fail.Exception):
         rep.longrepr = _raised_in_learner_code(call.excinfo, path, shown, code)
     return rep
+
+
+def _importing_below(excinfo, path: Path) -> str:
+    """The module being imported when the time limit struck below the learner's code (a first
+    `torch.optim.SGD(...)` imports torch.optim's files), or "". Python hides its import
+    machinery's frames: the sign is a module's top level (<module>) run below the call."""
+    entries = list(excinfo.traceback)
+    mine = [i for i, entry in enumerate(entries) if Path(str(entry.path)) == path]
+    for entry in entries[mine[-1] + 1 :] if mine else []:
+        if entry.frame.code.raw.co_name == "<module>":
+            parts = Path(str(entry.path)).with_suffix("").parts
+            if "site-packages" not in parts:  # the learner's own module: its code is the loop
+                return ""
+            parts = parts[parts.index("site-packages") + 1 :]
+            return f"`{'.'.join(p for p in parts if p != '__init__')}`"
+    return ""
 
 
 def _raised_in_test(excinfo, item, function: str) -> str:
