@@ -31,7 +31,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shlex
 import shutil
 import subprocess
 import sys
@@ -43,6 +42,7 @@ import pytest
 
 from coach.core import registry
 from coach.grading import classroom50, judge, student_repo, workflow
+from selftests.classroom50_runner import classroom50_points
 
 ROOT = Path(__file__).resolve().parent.parent
 K = registry.KATAS
@@ -424,23 +424,10 @@ def workflow_route(setup: dict) -> dict:
 
 
 def classroom50_score(spec: dict, checkout: Path, bundle: Path, setup: dict) -> int:
-    """Classroom 50's runner.py `_grade_python`, as in test_grading_isolation.py."""
-    report = setup["tmp"] / f"c50-{spec['name'].split(':')[0]}.json"
-    command = f"{spec['run']} --json-report --json-report-file={shlex.quote(str(report))}"
     env = {"PATH": env_for(setup)["PATH"], "HOME": str(setup["home"]),
            "CLASSROOM50_BUNDLE_DIR": str(bundle)}  # fmt: skip
-    run = subprocess.run(
-        command, shell=True, cwd=checkout, env=env, capture_output=True, text=True,
-        check=False, timeout=spec["timeout"],
-    )  # fmt: skip
-    points = spec["points"]
-    if report.is_file():
-        summary = json.loads(report.read_text()).get("summary") or {}
-        total, passed = int(summary.get("total") or 0), int(summary.get("passed") or 0)
-        if total:
-            score = max(0, min(points, round(points * passed / total)))
-            return score if passed == total else min(score, max(0, points - 1))
-    return points if run.returncode == 0 else 0
+    report = setup["tmp"] / f"c50-{spec['name'].split(':')[0]}.json"
+    return classroom50_points(spec, checkout, report, env)[0]
 
 
 def classroom50_route(setup: dict) -> dict:

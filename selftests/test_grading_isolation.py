@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shlex
 import shutil
 import subprocess
 import sys
@@ -34,6 +33,7 @@ import pytest
 
 from coach.core import registry
 from coach.grading import classroom50, judge, student_repo, workflow
+from selftests.classroom50_runner import classroom50_points
 
 ROOT = Path(__file__).resolve().parent.parent
 K = registry.KATAS[:5]
@@ -281,29 +281,13 @@ def test_the_workflow_commands_score_each_attacked_kata_0(repos, scenario):
 
 
 def classroom50_score(spec: dict, checkout: Path, bundle: Path, tmp: Path) -> tuple[int, str]:
-    """Classroom 50's runner.py `_grade_python`, as read from its source: the command with
-    `--json-report --json-report-file=F` appended, in a shell in the learner's checkout; then
-    round(points * passed / total), capped at points - 1 unless every case passed; with no
-    report, all or nothing on the exit code."""
-    report = tmp / f"{spec['name'].split(':')[0]}.json"
-    command = f"{spec['run']} --json-report --json-report-file={shlex.quote(str(report))}"
     env = {
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}/usr/bin:/bin",
         "HOME": str(Path.home()),
         "CLASSROOM50_BUNDLE_DIR": str(bundle),
     }
-    run = subprocess.run(
-        command, shell=True, cwd=checkout, env=env, capture_output=True, text=True,
-        check=False, timeout=spec["timeout"],
-    )  # fmt: skip
-    points = spec["points"]
-    if report.is_file():
-        summary = json.loads(report.read_text()).get("summary") or {}
-        total, passed = int(summary.get("total") or 0), int(summary.get("passed") or 0)
-        if total:
-            score = max(0, min(points, round(points * passed / total)))
-            return (score if passed == total else min(score, max(0, points - 1))), run.stdout
-    return (points if run.returncode == 0 else 0), run.stdout
+    report = tmp / f"{spec['name'].split(':')[0]}.json"
+    return classroom50_points(spec, checkout, report, env)
 
 
 @pytest.fixture(scope="module")
