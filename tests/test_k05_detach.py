@@ -7,6 +7,7 @@ import torch
 from torch.overrides import TorchFunctionMode
 
 from coach.runtime.testing import (
+    TorchCalls,
     backward_passes,
     caught,
     check_shape_like,
@@ -216,11 +217,11 @@ def require_grad_not_switched_back_on(call: str, a, b) -> None:
     meets it first."""
     if b.is_leaf and b.requires_grad and not reaches(b, a):
         fail(
-            f"Called {call}. b is a leaf with requires_grad=True and no path back to a: it was "
-            f"detached and then made to require grad again (requires_grad_(), or "
-            f"requires_grad=True). That makes b a fresh starting point of its own, so c = b ** 2 "
-            f"records a history again, one that stops at b. detach() alone is the whole cut: "
-            f"b = b.detach(), and leave its requires_grad False."
+            f"Called {call}. b is a leaf with no path back to a but requires_grad=True, "
+            f"expected False: it was detached and then made to require grad again "
+            f"(requires_grad_(), or requires_grad=True). That makes b a fresh starting point of "
+            f"its own, so c = b ** 2 records a history again, one that stops at b. detach() "
+            f"alone is the whole cut: b = b.detach(), and leave its requires_grad False."
         )
 
 
@@ -575,27 +576,15 @@ def test_straight_through_round_passes_any_upstream_gradient_unchanged(rng):
 DATA_READ, DATA_WRITE = torch.Tensor.data.__get__, torch.Tensor.data.__set__
 
 
-class DataSpy(TorchFunctionMode):
-    """Sees every torch call inside its `with` block and notes reads and writes of `.data`."""
-
-    def __init__(self):
-        super().__init__()
-        self.reads = self.writes = 0
-
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        if func == DATA_READ:
-            self.reads += 1
-        elif func == DATA_WRITE:
-            self.writes += 1
-        return func(*args, **(kwargs or {}))
-
-
 def test_straight_through_round_uses_detach_not_data(rng):
     x = random_tensor(rng, (4,))
-    with DataSpy() as spy:
+    with (
+        TorchCalls(lambda func, args, kwargs: func == DATA_READ) as reads,
+        TorchCalls(lambda func, args, kwargs: func == DATA_WRITE) as writes,
+    ):
         y = kata.straight_through_round(x)
     detached = "write x + (torch.round(x) - x).detach()"
-    if spy.writes:
+    if writes.seen:
         graph = f"grad_fn={node_name(y)}" if isinstance(y, torch.Tensor) else "its grad_fn"
         fail(
             f"straight_through_round(x) assigned to .data (y.data = ...), swapping a tensor's "
@@ -606,7 +595,7 @@ def test_straight_through_round_uses_detach_not_data(rng):
             f"{detached}. The rounding is in the value, and the detached correction is what "
             f"autograd is told to ignore."
         )
-    if spy.reads:
+    if reads.seen:
         fail(
             f"straight_through_round(x) read .data. .data is detach() without its safety "
             f"check: autograd does not see edits made through it (kata 14), and chain's tests "
