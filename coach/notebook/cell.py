@@ -114,7 +114,7 @@ def start_helper() -> None:
     """Start the warm helper (in the background: it imports torch while the learner reads),
     where forking is safe; elsewhere every run is a fresh Python."""
     global _helper
-    from coach.learner.watch import fork_choice
+    from coach.learner.warm import fork_choice
 
     if fork_choice()[0] and (_helper is None or _helper.process.poll() is not None):
         _helper = warm.Helper(child_env())

@@ -1,13 +1,14 @@
 """A warm Python for the notebook's child runs: torch and pytest imported once, a fork per run.
 
-Importing torch and pytest takes longer than a kata's tests, so, as `make watch` does, a
-helper process (`python -m coach.notebook.warm`, started when the extension loads) imports
-them once and forks a child per `%%kata` run. The child calls the same function a fresh
+Importing torch and pytest takes longer than a kata's tests, so, as `make watch` does (with
+the same warm machinery, coach/learner/warm.py), a helper process (`python -m
+coach.notebook.warm`, started when the extension loads) imports them once and forks a child
+per `%%kata` run. The child calls the same function a fresh
 Python would (coach.learner.run.test, what `make test K=N` runs; coach.learner.graph.main for
 `%kata_graph`), with the kernel's current environment, its output in a log file. The helper
 never imports a kata file, so every child reads the cell as written now; a crash or an
 endless loop ends only that child. Where forking is missing or unsafe (Windows, macOS; see
-coach.learner.watch.fork_choice), and whenever the helper is not answering, each run is a fresh
+coach.learner.warm.fork_choice), and whenever the helper is not answering, each run is a fresh
 Python instead: a second or two slower, the same result.
 
 The helper reads one JSON request per line on stdin and answers with lines on stdout:
@@ -26,7 +27,6 @@ import signal
 import subprocess
 import sys
 import threading
-import warnings
 from pathlib import Path
 
 from coach.core import registry
@@ -44,50 +44,41 @@ def fresh_command(function: str, args: list[str]) -> list[str]:
 # --- the helper process ----------------------------------------------------------------------
 
 
-def _child(request: dict) -> None:
-    code = 70  # stays so if anything below goes wrong
+def _child(request: dict) -> int:
+    """In the forked child (coach.learner.warm.fork): the request's function, its output in
+    the request's log, in a process group of its own (stopping it stops what it started)."""
+    os.setsid()
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    with open(request["log"], "wb") as output, open(os.devnull, "rb") as nothing:
+        os.dup2(nothing.fileno(), 0)
+        os.dup2(output.fileno(), 1)
+        os.dup2(output.fileno(), 2)
+    os.environ.clear()
+    os.environ.update(request["env"])
+    os.chdir(request["cwd"])
+    module, name = FUNCTIONS[request["function"]].split(":")
     try:
-        os.setsid()  # a group of its own: stopping it stops what it started
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
-        with open(request["log"], "wb") as output, open(os.devnull, "rb") as nothing:
-            os.dup2(nothing.fileno(), 0)
-            os.dup2(output.fileno(), 1)
-            os.dup2(output.fileno(), 2)
-        os.environ.clear()
-        os.environ.update(request["env"])
-        os.chdir(request["cwd"])
-        module, name = FUNCTIONS[request["function"]].split(":")
         code = int(getattr(importlib.import_module(module), name)(request["args"]) or 0)
     except SystemExit as stop:
         code = stop.code if isinstance(stop.code, int) else 1
-    except BaseException:
-        import traceback
-
-        traceback.print_exc()
-    finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)  # never return into the helper's loop
+    sys.stdout.flush()
+    sys.stderr.flush()
+    return code
 
 
 def serve() -> None:
+    """Import what every run needs once (as `make watch` and the coach server do), then fork a
+    child per request."""
+    from coach.learner import warm
+
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the kernel's interrupt is not for the helper
-    for target in FUNCTIONS.values():  # the slow imports, once: torch, pytest, the plugin
-        importlib.import_module(target.split(":")[0])
-    import pytest
-
-    from coach.runtime import plugin, timeouts  # noqa: F401  (conftest.py loads them in each run)
-
-    pytest.Config  # noqa: B018  (pytest's lazy parts, loaded before the first fork)
+    modules = tuple(target.split(":")[0] for target in FUNCTIONS.values())
+    warm.load_test_machinery(extra_modules=modules)
     print(json.dumps({"ready": True}), flush=True)
     for line in sys.stdin:
         request = json.loads(line)
         sys.stdout.flush()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)  # 3.12+: fork with threads
-            pid = os.fork()
-        if pid == 0:
-            _child(request)
+        pid = warm.fork(lambda request=request: _child(request))
         print(json.dumps({"pid": pid}), flush=True)
         _, status = os.waitpid(pid, 0)
         print(json.dumps({"exit": os.waitstatus_to_exitcode(status)}), flush=True)
